@@ -1,0 +1,201 @@
+//! The two error layers: [`Error`] for server and I/O faults, [`HttpError`]
+//! for a handler that wants to answer with an error status.
+
+use std::fmt;
+use std::io;
+
+use http::StatusCode;
+
+use crate::web::body::BodyError;
+
+/// A `Result` whose error is squall's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A server-side fault: binding a socket, reading a request, a bad option.
+///
+/// The kind is private; ask with the `is_*` predicates.
+///
+/// # Examples
+///
+/// ```
+/// let server = squall::Server::new(squall::Router::new());
+/// let err = server.listen("not an address").unwrap_err();
+/// assert!(err.is_config());
+/// ```
+pub struct Error {
+    kind: Kind,
+    message: String,
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Io,
+    Config,
+    Route,
+}
+
+impl Error {
+    pub(crate) fn io(context: impl Into<String>, source: io::Error) -> Self {
+        Error { kind: Kind::Io, message: context.into(), source: Some(Box::new(source)) }
+    }
+
+    pub(crate) fn config(message: impl Into<String>) -> Self {
+        Error { kind: Kind::Config, message: message.into(), source: None }
+    }
+
+    pub(crate) fn route(message: impl Into<String>) -> Self {
+        Error { kind: Kind::Route, message: message.into(), source: None }
+    }
+
+    /// True for an operating-system I/O failure (bind, accept, read, write).
+    pub fn is_io(&self) -> bool {
+        self.kind == Kind::Io
+    }
+
+    /// True for an invalid option or argument (an unparsable address, say).
+    pub fn is_config(&self) -> bool {
+        self.kind == Kind::Config
+    }
+
+    /// True for a routing fault: a bad pattern, or `reverse_url` that cannot be built.
+    pub fn is_route(&self) -> bool {
+        self.kind == Kind::Route
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Error");
+        d.field("kind", &self.kind).field("message", &self.message);
+        if let Some(source) = &self.source {
+            d.field("source", source);
+        }
+        d.finish()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.source {
+            Some(source) => write!(f, "{}: {}", self.message, source),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.as_deref().map(|e| e as _)
+    }
+}
+
+/// An HTTP error a handler returns to answer with an error status.
+///
+/// It carries the status, an optional public message (the response body) and an
+/// optional log message (written to the log, never sent). Like Tornado's
+/// `HTTPError`, it is the normal way out of a handler: return it with `?`.
+///
+/// # Examples
+///
+/// ```
+/// use squall::{HttpError, Request};
+///
+/// async fn item(req: Request) -> Result<String, HttpError> {
+///     let id: u32 = req
+///         .path_arg(0)
+///         .and_then(|s| s.parse().ok())
+///         .ok_or_else(|| HttpError::bad_request("item id must be a number"))?;
+///     if id > 100 {
+///         return Err(HttpError::not_found().with_log(format!("no item {id}")));
+///     }
+///     Ok(format!("item {id}"))
+/// }
+/// ```
+#[derive(Debug, Clone)]
+pub struct HttpError {
+    status: StatusCode,
+    message: Option<String>,
+    log_message: Option<String>,
+}
+
+impl HttpError {
+    /// An error with this status; the body is the status's reason phrase.
+    pub fn new(status: StatusCode) -> Self {
+        HttpError { status, message: None, log_message: None }
+    }
+
+    /// `400 Bad Request` with a public message.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST).with_message(message)
+    }
+
+    /// `404 Not Found`.
+    pub fn not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND)
+    }
+
+    /// `500 Internal Server Error` whose cause goes to the log only.
+    pub fn internal(log_message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR).with_log(log_message)
+    }
+
+    /// Sets the message sent to the client as the response body.
+    pub fn with_message(mut self, message: impl Into<String>) -> Self {
+        self.message = Some(message.into());
+        self
+    }
+
+    /// Sets a message written to the log and never sent to the client.
+    pub fn with_log(mut self, log_message: impl Into<String>) -> Self {
+        self.log_message = Some(log_message.into());
+        self
+    }
+
+    /// The status the client will see.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The public message, if one was set.
+    pub fn message(&self) -> Option<&str> {
+        self.message.as_deref()
+    }
+
+    /// The log-only message, if one was set.
+    pub fn log_message(&self) -> Option<&str> {
+        self.log_message.as_deref()
+    }
+}
+
+impl fmt::Display for HttpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "HTTP {}", self.status)?;
+        if let Some(m) = &self.message {
+            write!(f, ": {m}")?;
+        }
+        if let Some(m) = &self.log_message {
+            write!(f, " ({m})")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for HttpError {}
+
+impl From<StatusCode> for HttpError {
+    fn from(status: StatusCode) -> Self {
+        HttpError::new(status)
+    }
+}
+
+/// A request body fault keeps its status (400 malformed, 413 too large);
+/// any other I/O error inside a handler is the server's fault: `500`, cause logged.
+impl From<io::Error> for HttpError {
+    fn from(e: io::Error) -> Self {
+        match e.get_ref().and_then(|inner| inner.downcast_ref::<BodyError>()) {
+            Some(body) => HttpError::new(body.status).with_message(body.reason).with_log(e.to_string()),
+            None => HttpError::internal(e.to_string()),
+        }
+    }
+}

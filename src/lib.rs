@@ -1,0 +1,68 @@
+//! squall is a web framework and HTTP/1.1 server in the spirit of Python's
+//! Tornado, built on async-std: ordered routing rules, native async handlers,
+//! a server that answers hostile input with real status codes, and testing
+//! helpers.
+//!
+//! # Examples
+//!
+//! ```no_run
+//! use squall::{get, Request, Router, Server};
+//!
+//! async fn hello(req: Request) -> String {
+//!     format!("Hello, {}!", req.path_arg(0).unwrap_or("world"))
+//! }
+//!
+//! fn main() -> squall::Result<()> {
+//!     let app = Router::new()
+//!         .route("/", get(hello))
+//!         .route(r"/hello/(\w+)", get(hello));
+//!     squall::block_on(Server::new(app).run("127.0.0.1:8888"))
+//! }
+//! ```
+//!
+//! # Modules
+//!
+//! | module | what lives there |
+//! |---|---|
+//! | [`routing`] | [`Router`], [`Rule`], matchers, the open [`Target`] trait, method dispatch |
+//! | [`web`] | [`Request`], [`Response`], [`Body`], [`Arguments`], [`RequestHandler`] |
+//! | [`server`] | [`Server`] and [`ServerBuilder`] over squall's own HTTP/1.1 engine |
+//! | [`testing`] | in-memory calls and a loopback test server with a client |
+//!
+//! # Features
+//!
+//! No optional features yet: the server, routing and testing helpers are
+//! always built.
+//!
+//! # Runtime
+//!
+//! squall runs on async-std's executor. Start it from `main` with
+//! [`block_on`]; handlers may use any runtime-agnostic async library.
+
+mod error;
+mod rt;
+pub mod routing;
+pub mod server;
+pub mod testing;
+pub mod web;
+
+pub use error::{Error, HttpError, Result};
+pub use routing::{
+    delete, get, head, options, patch, post, put, AnyMatches, BoxFuture, Dispatch, HostMatches, Matcher, MethodRouter,
+    PathMatches, Router, Rule, Target,
+};
+pub use rt::block_on;
+pub use server::{Server, ServerBuilder};
+pub use web::{
+    request_handler, Arguments, Body, HandlerFuture, IntoResponse, Json, PathArgs, Request, RequestHandler, Response,
+};
+
+#[doc(hidden)]
+pub mod __private {
+    //! Internals exposed for squall's own benchmarks; not part of the API.
+
+    /// Parses one request head; true when it is complete and valid.
+    pub fn parse_head(buf: &[u8]) -> bool {
+        matches!(crate::server::http1::decode::parse(buf), Ok(Some(_)))
+    }
+}

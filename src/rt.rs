@@ -1,0 +1,85 @@
+//! The runtime: the one module that names `async_std`.
+//!
+//! Everything else in squall is written against `futures-lite` traits and the
+//! handful of items re-exported here, so moving to another runtime (smol, say)
+//! is a change to this file alone.
+
+use std::future::Future;
+use std::io;
+use std::time::Duration;
+
+pub(crate) use async_std::net::TcpListener;
+#[cfg(unix)]
+pub(crate) use async_std::os::unix::net::UnixListener;
+
+/// A handle to a spawned task; dropping it lets the task run on (detached).
+pub(crate) type JoinHandle<T> = async_std::task::JoinHandle<T>;
+
+/// Spawns a future onto the runtime's executor.
+pub(crate) fn spawn<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    async_std::task::spawn(future)
+}
+
+/// Runs a future to completion on the current thread, driving the runtime.
+///
+/// This is how a `main` function starts squall:
+///
+/// ```no_run
+/// squall::block_on(async {
+///     // build and run a server here
+/// });
+/// ```
+pub fn block_on<F: Future>(future: F) -> F::Output {
+    async_std::task::block_on(future)
+}
+
+/// Sleeps for `duration` without blocking the thread.
+pub(crate) async fn sleep(duration: Duration) {
+    async_std::task::sleep(duration).await
+}
+
+/// Adopts a listener bound by the caller (it is switched to non-blocking mode).
+pub(crate) fn adopt_tcp(listener: std::net::TcpListener) -> io::Result<TcpListener> {
+    listener.set_nonblocking(true)?;
+    Ok(TcpListener::from(listener))
+}
+
+/// Adopts a Unix listener bound by the caller.
+#[cfg(unix)]
+pub(crate) fn adopt_unix(listener: std::os::unix::net::UnixListener) -> io::Result<UnixListener> {
+    listener.set_nonblocking(true)?;
+    Ok(UnixListener::from(listener))
+}
+
+/// A one-shot broadcast: any number of waiters, fired once, stays fired.
+#[derive(Clone)]
+pub(crate) struct Signal {
+    sender: async_std::channel::Sender<()>,
+    receiver: async_std::channel::Receiver<()>,
+}
+
+impl Signal {
+    pub(crate) fn new() -> Self {
+        let (sender, receiver) = async_std::channel::bounded(1);
+        Signal { sender, receiver }
+    }
+
+    /// Fires the signal; every current and future `wait` returns.
+    pub(crate) fn fire(&self) {
+        self.sender.close();
+    }
+
+    pub(crate) fn is_fired(&self) -> bool {
+        self.sender.is_closed()
+    }
+
+    /// Waits until the signal fires.
+    pub(crate) async fn wait(&self) {
+        // Nothing is ever sent: `recv` only returns once the channel is closed.
+        let _ = self.receiver.recv().await;
+    }
+}

@@ -1,0 +1,12 @@
+//! squall's HTTP/1.1 engine, private to the crate: [`decode`] (request heads),
+//! [`body`] (request body framing), [`encode`] (response heads and framing)
+//! and [`conn`] (the per-connection loop tying them to a handler).
+//!
+//! It knows nothing of routing: it hands a `Request` to a `Target` and writes
+//! back the `Response`. It runs over any `AsyncRead + AsyncWrite`, so tests
+//! drive it in memory.
+
+pub(crate) mod body;
+pub(crate) mod conn;
+pub(crate) mod decode;
+pub(crate) mod encode;

@@ -1,0 +1,149 @@
+//! Query and form arguments (`application/x-www-form-urlencoded`), and the
+//! percent-coding used by them and by path arguments.
+
+use std::borrow::Cow;
+
+use crate::HttpError;
+
+/// Decoded `name=value` pairs from a query string or a urlencoded form body.
+///
+/// Like Tornado's argument helpers, a name may repeat: [`get`](Self::get)
+/// returns the last value, [`get_all`](Self::get_all) every value.
+///
+/// # Examples
+///
+/// ```
+/// use squall::Arguments;
+///
+/// let args = Arguments::parse("q=rust+web&page=2&tag=a&tag=b&caf%C3%A9=1");
+/// assert_eq!(args.get("q"), Some("rust web"));
+/// assert_eq!(args.get_all("tag").collect::<Vec<_>>(), ["a", "b"]);
+/// assert_eq!(args.get("café"), Some("1"));
+/// assert_eq!(args.require("missing").unwrap_err().status(), 400);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Arguments {
+    pairs: Vec<(String, String)>,
+}
+
+impl Arguments {
+    /// Parses `a=1&b=2`: `+` is a space, `%XX` a byte; invalid UTF-8 becomes U+FFFD.
+    pub fn parse(input: &str) -> Self {
+        let pairs = input
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .map(|pair| {
+                let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+                (decode_lossy(name, true), decode_lossy(value, true))
+            })
+            .collect();
+        Arguments { pairs }
+    }
+
+    /// The last value given for `name`.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.pairs.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
+    /// Every value given for `name`, in order.
+    pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.pairs.iter().filter(move |(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
+    /// The last value for `name`, or a `400 Bad Request` naming the argument.
+    ///
+    /// # Errors
+    ///
+    /// `400` when the argument is absent.
+    pub fn require(&self, name: &str) -> Result<&str, HttpError> {
+        self.get(name).ok_or_else(|| HttpError::bad_request(format!("Missing argument {name}")))
+    }
+
+    /// All pairs in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.pairs.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+    }
+
+    /// True when there are no arguments.
+    pub fn is_empty(&self) -> bool {
+        self.pairs.is_empty()
+    }
+
+    pub(crate) fn extend(&mut self, other: Arguments) {
+        self.pairs.extend(other.pairs);
+    }
+}
+
+/// Percent-decodes `input` (and `+` as space when `plus` is set).
+/// A `%` not followed by two hex digits is kept as it is.
+pub(crate) fn percent_decode(input: &[u8], plus: bool) -> Cow<'_, [u8]> {
+    if !input.iter().any(|&b| b == b'%' || (plus && b == b'+')) {
+        return Cow::Borrowed(input);
+    }
+    let mut out = Vec::with_capacity(input.len());
+    let mut i = 0;
+    while i < input.len() {
+        let hex = |b: Option<&u8>| b.and_then(|&b| (b as char).to_digit(16));
+        match input[i] {
+            b'%' => match (hex(input.get(i + 1)), hex(input.get(i + 2))) {
+                (Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            b'+' if plus => out.push(b' '),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    Cow::Owned(out)
+}
+
+/// Percent-decodes into text, replacing invalid UTF-8 with U+FFFD.
+pub(crate) fn decode_lossy(input: &str, plus: bool) -> String {
+    match percent_decode(input.as_bytes(), plus) {
+        Cow::Borrowed(_) => input.to_owned(),
+        Cow::Owned(bytes) => String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+    }
+}
+
+/// Percent-encodes a path argument: everything but RFC 3986 unreserved
+/// characters and `/` (as Tornado's `url_escape(plus=False)`).
+pub(crate) fn encode_path_arg(input: &str) -> String {
+    let mut out = String::with_capacity(input.len());
+    for &b in input.as_bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decoding_edge_cases() {
+        assert_eq!(&*percent_decode(b"a%2Fb%zz%4", false), b"a/b%zz%4");
+        assert_eq!(&*percent_decode(b"a+b", false), b"a+b");
+        assert_eq!(&*percent_decode(b"a+b", true), b"a b");
+        assert_eq!(decode_lossy("%FF", false), "\u{FFFD}");
+    }
+
+    #[test]
+    fn encoding_round_trips() {
+        let s = "a b/c?d%é";
+        assert_eq!(encode_path_arg(s), "a%20b/c%3Fd%25%C3%A9");
+        assert_eq!(decode_lossy(&encode_path_arg(s), false), s);
+    }
+
+    #[test]
+    fn empty_names_values_and_pairs() {
+        let a = Arguments::parse("&a&=x&b=");
+        assert_eq!(a.iter().collect::<Vec<_>>(), [("a", ""), ("", "x"), ("b", "")]);
+    }
+}

@@ -1,0 +1,209 @@
+//! [`Body`]: one type for request and response bodies, streamed in chunks.
+
+use std::fmt;
+use std::future::poll_fn;
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use bytes::{Bytes, BytesMut};
+use futures_lite::Stream;
+use http::StatusCode;
+
+use crate::HttpError;
+
+/// A body: empty, a buffer, a stream of chunks, or a request body still
+/// arriving on the connection.
+///
+/// Request bodies are streamed, not pre-buffered: read them chunk by chunk with
+/// [`Body::chunk`] (or as a [`Stream`]), or whole with [`Body::bytes`].
+///
+/// # Examples
+///
+/// ```
+/// use squall::Body;
+///
+/// # squall::block_on(async {
+/// let body = Body::from("hello");
+/// assert_eq!(body.size_hint(), Some(5));
+/// assert_eq!(body.bytes().await.unwrap(), "hello");
+///
+/// let chunks = futures_lite::stream::iter(["a", "b"].map(|s| Ok(s.into())));
+/// assert_eq!(Body::from_stream(chunks).bytes().await.unwrap(), "ab");
+/// # });
+/// ```
+pub struct Body {
+    kind: Kind,
+}
+
+enum Kind {
+    Empty,
+    Full(Bytes),
+    Stream(Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>),
+    Incoming(Incoming),
+}
+
+/// A request body read from the connection that carried the request.
+pub(crate) struct Incoming {
+    source: Arc<Mutex<dyn Source>>,
+    seq: u64,
+}
+
+/// The connection side of an incoming body.
+pub(crate) trait Source: Send {
+    /// The next chunk of request number `seq`, `None` at its end.
+    fn poll_chunk(&mut self, cx: &mut Context<'_>, seq: u64) -> Poll<Option<io::Result<Bytes>>>;
+}
+
+/// A request body fault, carried inside an `io::Error` so that `?` on a body
+/// read turns into the right status through `From<io::Error> for HttpError`.
+#[derive(Debug)]
+pub(crate) struct BodyError {
+    pub(crate) status: StatusCode,
+    pub(crate) reason: &'static str,
+}
+
+impl BodyError {
+    pub(crate) fn into_io(self) -> io::Error {
+        io::Error::new(io::ErrorKind::InvalidData, self)
+    }
+}
+
+impl fmt::Display for BodyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "request body: {}", self.reason)
+    }
+}
+
+impl std::error::Error for BodyError {}
+
+impl Body {
+    /// A body with no bytes.
+    pub fn empty() -> Self {
+        Body { kind: Kind::Empty }
+    }
+
+    /// A body produced chunk by chunk; each chunk is sent as soon as it is ready.
+    pub fn from_stream<S>(stream: S) -> Self
+    where
+        S: Stream<Item = io::Result<Bytes>> + Send + 'static,
+    {
+        Body { kind: Kind::Stream(Box::pin(stream)) }
+    }
+
+    pub(crate) fn incoming(source: Arc<Mutex<dyn Source>>, seq: u64) -> Self {
+        Body { kind: Kind::Incoming(Incoming { source, seq }) }
+    }
+
+    /// The exact length when it is known without reading: empty and buffered bodies.
+    pub fn size_hint(&self) -> Option<u64> {
+        match &self.kind {
+            Kind::Empty => Some(0),
+            Kind::Full(b) => Some(b.len() as u64),
+            Kind::Stream(_) | Kind::Incoming(_) => None,
+        }
+    }
+
+    /// The whole body when it is already buffered.
+    pub(crate) fn as_full(&self) -> Option<&[u8]> {
+        match &self.kind {
+            Kind::Empty => Some(&[]),
+            Kind::Full(b) => Some(b),
+            Kind::Stream(_) | Kind::Incoming(_) => None,
+        }
+    }
+
+    /// The next chunk, or `None` at the end of the body.
+    ///
+    /// # Errors
+    ///
+    /// For a request body: the connection failed, or the body is malformed or
+    /// too large. Converting the error into an [`HttpError`] with `?` gives
+    /// the status the client should see (400, 413, ...).
+    pub async fn chunk(&mut self) -> Option<io::Result<Bytes>> {
+        poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
+    }
+
+    /// Reads the whole body into one buffer.
+    ///
+    /// # Errors
+    ///
+    /// As for [`Body::chunk`], already converted to an [`HttpError`].
+    pub async fn bytes(mut self) -> Result<Bytes, HttpError> {
+        if let Kind::Full(b) = self.kind {
+            return Ok(b);
+        }
+        let mut all = BytesMut::new();
+        while let Some(chunk) = self.chunk().await {
+            all.extend_from_slice(&chunk?);
+        }
+        Ok(all.freeze())
+    }
+}
+
+impl Stream for Body {
+    type Item = io::Result<Bytes>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        match &mut self.kind {
+            Kind::Empty => Poll::Ready(None),
+            Kind::Full(_) => match std::mem::replace(&mut self.kind, Kind::Empty) {
+                Kind::Full(b) if !b.is_empty() => Poll::Ready(Some(Ok(b))),
+                _ => Poll::Ready(None),
+            },
+            Kind::Stream(s) => s.as_mut().poll_next(cx),
+            Kind::Incoming(i) => {
+                let mut source = i.source.lock().unwrap_or_else(|e| e.into_inner());
+                source.poll_chunk(cx, i.seq)
+            }
+        }
+    }
+}
+
+impl Default for Body {
+    fn default() -> Self {
+        Body::empty()
+    }
+}
+
+impl fmt::Debug for Body {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            Kind::Empty => f.write_str("Body::Empty"),
+            Kind::Full(b) => write!(f, "Body::Full({} bytes)", b.len()),
+            Kind::Stream(_) => f.write_str("Body::Stream"),
+            Kind::Incoming(_) => f.write_str("Body::Incoming"),
+        }
+    }
+}
+
+impl From<Bytes> for Body {
+    fn from(b: Bytes) -> Self {
+        Body { kind: Kind::Full(b) }
+    }
+}
+
+impl From<Vec<u8>> for Body {
+    fn from(v: Vec<u8>) -> Self {
+        Bytes::from(v).into()
+    }
+}
+
+impl From<String> for Body {
+    fn from(s: String) -> Self {
+        Bytes::from(s).into()
+    }
+}
+
+impl From<&'static str> for Body {
+    fn from(s: &'static str) -> Self {
+        Bytes::from_static(s.as_bytes()).into()
+    }
+}
+
+impl From<&'static [u8]> for Body {
+    fn from(s: &'static [u8]) -> Self {
+        Bytes::from_static(s).into()
+    }
+}

@@ -1,0 +1,20 @@
+//! What handlers see and return: [`Request`], [`Response`], [`Body`],
+//! [`Arguments`], [`IntoResponse`], Tornado-style [`RequestHandler`]s, and the
+//! access log.
+//!
+//! Nothing here knows about sockets or HTTP/1.1 framing; that is `server`.
+
+mod arguments;
+pub(crate) mod body;
+mod handler;
+pub(crate) mod log;
+mod request;
+mod response;
+
+pub use arguments::Arguments;
+pub(crate) use arguments::encode_path_arg;
+pub use body::Body;
+pub use handler::{request_handler, HandlerFuture, RequestHandler};
+pub(crate) use request::decode_path_arg;
+pub use request::{PathArgs, Request};
+pub use response::{IntoResponse, Json, Response};

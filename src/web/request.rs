@@ -1,0 +1,337 @@
+//! [`Request`]: what a handler receives.
+
+use std::net::{IpAddr, SocketAddr};
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Extensions, Method, Uri, Version};
+use serde::de::DeserializeOwned;
+
+use super::arguments::{decode_lossy, Arguments};
+use super::Body;
+use crate::HttpError;
+
+/// An HTTP request: head, streamed body, path arguments from routing, and
+/// what the connection knows (peer address, scheme).
+///
+/// # Examples
+///
+/// A request made in memory, as [`squall::testing`](crate::testing) does:
+///
+/// ```
+/// use squall::Request;
+///
+/// let req = Request::get("/search?q=squall&page=2").with_header("x-token", "abc");
+/// assert_eq!(req.path(), "/search");
+/// assert_eq!(req.query_argument("q").unwrap(), "squall");
+/// assert_eq!(req.query_argument("missing").unwrap_err().status(), 400);
+/// assert_eq!(req.header("x-token"), Some("abc"));
+/// ```
+#[derive(Debug)]
+pub struct Request {
+    method: Method,
+    uri: Uri,
+    version: Version,
+    headers: HeaderMap,
+    body: Body,
+    pub(crate) path_args: PathArgs,
+    pub(crate) peer: Option<SocketAddr>,
+    pub(crate) local: Option<SocketAddr>,
+    pub(crate) scheme: &'static str,
+    extensions: Extensions,
+}
+
+/// The groups a path pattern captured, percent-decoded: positional groups, or
+/// named groups when the pattern names them (as in Tornado).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PathArgs {
+    pub(crate) positional: Vec<String>,
+    pub(crate) named: Vec<(String, String)>,
+}
+
+impl PathArgs {
+    /// The `index`-th unnamed group.
+    pub fn get(&self, index: usize) -> Option<&str> {
+        self.positional.get(index).map(String::as_str)
+    }
+
+    /// The group named `name`.
+    pub fn named(&self, name: &str) -> Option<&str> {
+        self.named.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
+    /// The unnamed groups in order.
+    pub fn positional(&self) -> &[String] {
+        &self.positional
+    }
+}
+
+impl Request {
+    /// A request for `uri` with `method`, no headers and an empty body.
+    ///
+    /// # Panics
+    ///
+    /// If `uri` is not a valid request target; use [`Request::from_parts`] for
+    /// input you do not control.
+    pub fn new(method: Method, uri: &str) -> Self {
+        let uri = Uri::try_from(uri).unwrap_or_else(|e| panic!("invalid request target {uri:?}: {e}"));
+        Self::from_parts(method, uri, Version::HTTP_11, HeaderMap::new(), Body::empty())
+    }
+
+    /// A `GET` request for `uri` (see [`Request::new`]).
+    pub fn get(uri: &str) -> Self {
+        Self::new(Method::GET, uri)
+    }
+
+    /// A `POST` request for `uri` carrying `body` (see [`Request::new`]).
+    pub fn post(uri: &str, body: impl Into<Body>) -> Self {
+        Self::new(Method::POST, uri).with_body(body)
+    }
+
+    /// A request from its parts.
+    pub fn from_parts(method: Method, uri: Uri, version: Version, headers: HeaderMap, body: Body) -> Self {
+        Request {
+            method,
+            uri,
+            version,
+            headers,
+            body,
+            path_args: PathArgs::default(),
+            peer: None,
+            local: None,
+            scheme: "http",
+            extensions: Extensions::new(),
+        }
+    }
+
+    /// Adds a header (builder style, for tests and in-memory requests).
+    ///
+    /// # Panics
+    ///
+    /// If the name or value is not valid in a header.
+    pub fn with_header(mut self, name: &str, value: &str) -> Self {
+        let name = HeaderName::try_from(name).unwrap_or_else(|e| panic!("invalid header name {name:?}: {e}"));
+        let value = HeaderValue::try_from(value).unwrap_or_else(|e| panic!("invalid header value {value:?}: {e}"));
+        self.headers.append(name, value);
+        self
+    }
+
+    /// Replaces the body (builder style).
+    pub fn with_body(mut self, body: impl Into<Body>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    /// Sets the peer address (builder style), as the server does from the socket.
+    pub fn with_peer(mut self, peer: SocketAddr) -> Self {
+        self.peer = Some(peer);
+        self
+    }
+
+    /// The request method.
+    pub fn method(&self) -> &Method {
+        &self.method
+    }
+
+    /// The request target as sent.
+    pub fn uri(&self) -> &Uri {
+        &self.uri
+    }
+
+    /// `HTTP/1.0` or `HTTP/1.1`.
+    pub fn version(&self) -> Version {
+        self.version
+    }
+
+    /// The request headers.
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
+    /// The request headers, mutable (for middleware-like handlers).
+    pub fn headers_mut(&mut self) -> &mut HeaderMap {
+        &mut self.headers
+    }
+
+    /// One header's value as text, if present and visible ASCII.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The path, raw (not percent-decoded), without the query.
+    pub fn path(&self) -> &str {
+        self.uri.path()
+    }
+
+    /// The query string without `?`, or `""`.
+    pub fn query(&self) -> &str {
+        self.uri.query().unwrap_or("")
+    }
+
+    /// The decoded query arguments.
+    pub fn query_arguments(&self) -> Arguments {
+        Arguments::parse(self.query())
+    }
+
+    /// The last value of query argument `name` (Tornado's `get_query_argument`).
+    ///
+    /// # Errors
+    ///
+    /// `400 Bad Request` when the argument is missing.
+    pub fn query_argument(&self, name: &str) -> Result<String, HttpError> {
+        self.query_arguments().require(name).map(str::to_owned)
+    }
+
+    /// The arguments the route's pattern captured.
+    pub fn path_args(&self) -> &PathArgs {
+        &self.path_args
+    }
+
+    /// The `index`-th unnamed group of the route's pattern, percent-decoded.
+    pub fn path_arg(&self, index: usize) -> Option<&str> {
+        self.path_args.get(index)
+    }
+
+    /// The group named `name` in the route's pattern, percent-decoded.
+    pub fn path_param(&self, name: &str) -> Option<&str> {
+        self.path_args.named(name)
+    }
+
+    /// The peer's socket address (`None` for Unix sockets and in-memory requests).
+    pub fn remote_addr(&self) -> Option<SocketAddr> {
+        self.peer
+    }
+
+    /// The peer's IP address (Tornado's `remote_ip`).
+    pub fn remote_ip(&self) -> Option<IpAddr> {
+        self.peer.map(|a| a.ip())
+    }
+
+    /// The address of the socket the request arrived on, when known.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.local
+    }
+
+    /// `"http"` or `"https"` (Tornado's `protocol`).
+    pub fn protocol(&self) -> &str {
+        self.scheme
+    }
+
+    /// The host the client asked for, with its port if it gave one: the
+    /// authority of an absolute target, else the `Host` header, else the
+    /// local address.
+    pub fn host(&self) -> String {
+        if let Some(a) = self.uri.authority() {
+            return a.as_str().to_owned();
+        }
+        match (self.header(header::HOST.as_str()), self.local) {
+            (Some(h), _) if !h.is_empty() => h.to_owned(),
+            (_, Some(local)) => local.to_string(),
+            _ => String::new(),
+        }
+    }
+
+    /// The host without its port, lowercased (Tornado's `host_name`).
+    pub fn host_name(&self) -> String {
+        let host = self.host();
+        let name = match host.rfind(':') {
+            Some(i) if !host[i..].contains(']') => &host[..i],
+            _ => &host,
+        };
+        name.to_ascii_lowercase()
+    }
+
+    /// `scheme://host/path?query`, as the client addressed it.
+    pub fn full_url(&self) -> String {
+        let pq = self.uri.path_and_query().map_or("/", |pq| pq.as_str());
+        format!("{}://{}{}", self.scheme, self.host(), pq)
+    }
+
+    /// Typed extra data, for handlers and wrappers to pass along.
+    pub fn extensions(&self) -> &Extensions {
+        &self.extensions
+    }
+
+    /// Typed extra data, mutable.
+    pub fn extensions_mut(&mut self) -> &mut Extensions {
+        &mut self.extensions
+    }
+
+    /// The body, to read in chunks.
+    pub fn body_mut(&mut self) -> &mut Body {
+        &mut self.body
+    }
+
+    /// Takes the body out, leaving an empty one (to stream it elsewhere).
+    pub fn take_body(&mut self) -> Body {
+        std::mem::take(&mut self.body)
+    }
+
+    /// Reads the whole body.
+    ///
+    /// # Errors
+    ///
+    /// `400` for a malformed body, `413` for one over the server's limit,
+    /// `500` when the connection fails. A second call returns an empty body.
+    pub async fn bytes(&mut self) -> Result<Bytes, HttpError> {
+        self.take_body().bytes().await
+    }
+
+    /// Reads the whole body as UTF-8 text.
+    ///
+    /// # Errors
+    ///
+    /// As [`Request::bytes`], and `400` when the body is not UTF-8.
+    pub async fn text(&mut self) -> Result<String, HttpError> {
+        let bytes = self.bytes().await?;
+        String::from_utf8(bytes.into()).map_err(|_| HttpError::bad_request("request body is not UTF-8"))
+    }
+
+    /// Reads the whole body as JSON.
+    ///
+    /// # Errors
+    ///
+    /// As [`Request::bytes`], and `400` naming the problem when the JSON is
+    /// invalid or does not fit `T`.
+    pub async fn json<T: DeserializeOwned>(&mut self) -> Result<T, HttpError> {
+        let bytes = self.bytes().await?;
+        serde_json::from_slice(&bytes).map_err(|e| HttpError::bad_request(format!("invalid JSON body: {e}")))
+    }
+
+    /// Reads a urlencoded form body (`application/x-www-form-urlencoded`).
+    ///
+    /// # Errors
+    ///
+    /// As [`Request::text`], and `415` for any other content type.
+    pub async fn form(&mut self) -> Result<Arguments, HttpError> {
+        let content_type = self.header("content-type").unwrap_or("");
+        let mime = content_type.split(';').next().unwrap_or("").trim();
+        if !mime.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+            return Err(HttpError::new(http::StatusCode::UNSUPPORTED_MEDIA_TYPE)
+                .with_message("expected an application/x-www-form-urlencoded body"));
+        }
+        Ok(Arguments::parse(&self.text().await?))
+    }
+
+    /// Query arguments followed by form-body arguments (Tornado's
+    /// `get_argument` sources); the body is read only when it is a urlencoded form.
+    ///
+    /// # Errors
+    ///
+    /// As [`Request::form`], for a form body.
+    pub async fn arguments(&mut self) -> Result<Arguments, HttpError> {
+        let mut args = self.query_arguments();
+        let is_form = self
+            .header("content-type")
+            .is_some_and(|ct| ct.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
+        if is_form {
+            args.extend(self.form().await?);
+        }
+        Ok(args)
+    }
+}
+
+/// Percent-decodes a captured path segment (`+` stays `+` in paths).
+pub(crate) fn decode_path_arg(raw: &str) -> String {
+    decode_lossy(raw, false)
+}

@@ -1,0 +1,275 @@
+//! [`Response`] and [`IntoResponse`]: what a handler returns.
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::StatusCode;
+use serde::Serialize;
+
+use super::Body;
+use crate::HttpError;
+
+/// An HTTP response: status, headers and a [`Body`].
+///
+/// The connection adds `Date`, `Server`, `Content-Length` or chunked framing,
+/// and `Connection`; a handler's own values for the framing headers are not
+/// echoed.
+///
+/// # Examples
+///
+/// ```
+/// use squall::Response;
+/// use http::{header, StatusCode};
+///
+/// let r = Response::text("created").with_status(StatusCode::CREATED);
+/// assert_eq!(r.status(), 201);
+/// assert_eq!(r.headers()[header::CONTENT_TYPE], "text/plain; charset=utf-8");
+///
+/// let r = Response::redirect("/login");
+/// assert_eq!(r.status(), 302);
+/// assert_eq!(r.headers()[header::LOCATION], "/login");
+///
+/// let r = Response::json(&serde_json::json!({"ok": true}));
+/// assert_eq!(r.headers()[header::CONTENT_TYPE], "application/json");
+/// ```
+#[derive(Debug)]
+pub struct Response {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Body,
+}
+
+impl Response {
+    /// An empty response with this status.
+    pub fn new(status: StatusCode) -> Self {
+        Response { status, headers: HeaderMap::new(), body: Body::empty() }
+    }
+
+    /// `200 OK` with a `text/plain; charset=utf-8` body.
+    pub fn text(body: impl Into<Body>) -> Self {
+        Self::with_type("text/plain; charset=utf-8", body)
+    }
+
+    /// `200 OK` with a `text/html; charset=utf-8` body.
+    pub fn html(body: impl Into<Body>) -> Self {
+        Self::with_type("text/html; charset=utf-8", body)
+    }
+
+    /// `200 OK` with `value` serialized as an `application/json` body. A value
+    /// that cannot be serialized (a map with non-string keys) gives a logged `500`.
+    pub fn json<T: Serialize + ?Sized>(value: &T) -> Self {
+        match serde_json::to_vec(value) {
+            Ok(bytes) => Self::with_type("application/json", bytes),
+            Err(e) => HttpError::internal(format!("cannot serialize JSON response: {e}")).into_response(),
+        }
+    }
+
+    /// `200 OK` whose body is produced chunk by chunk (see [`Body::from_stream`]).
+    pub fn stream(body: Body) -> Self {
+        Response { status: StatusCode::OK, headers: HeaderMap::new(), body }
+    }
+
+    /// `302 Found` to `location`.
+    pub fn redirect(location: &str) -> Self {
+        Self::redirect_with(StatusCode::FOUND, location)
+    }
+
+    /// `301 Moved Permanently` to `location`.
+    pub fn redirect_permanent(location: &str) -> Self {
+        Self::redirect_with(StatusCode::MOVED_PERMANENTLY, location)
+    }
+
+    fn redirect_with(status: StatusCode, location: &str) -> Self {
+        match HeaderValue::try_from(location) {
+            Ok(value) => Response::new(status).with_header(header::LOCATION, value),
+            Err(_) => HttpError::internal(format!("redirect location is not a valid header: {location:?}")).into_response(),
+        }
+    }
+
+    fn with_type(content_type: &'static str, body: impl Into<Body>) -> Self {
+        Response::new(StatusCode::OK)
+            .with_header(header::CONTENT_TYPE, HeaderValue::from_static(content_type))
+            .with_body(body)
+    }
+
+    /// Sets the status (builder style).
+    pub fn with_status(mut self, status: StatusCode) -> Self {
+        self.status = status;
+        self
+    }
+
+    /// Sets a header, replacing earlier values (builder style).
+    pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.insert(name, value);
+        self
+    }
+
+    /// Replaces the body (builder style).
+    pub fn with_body(mut self, body: impl Into<Body>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    /// The status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The status, mutable.
+    pub fn status_mut(&mut self) -> &mut StatusCode {
+        &mut self.status
+    }
+
+    /// The headers.
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
+    /// The headers, mutable.
+    pub fn headers_mut(&mut self) -> &mut HeaderMap {
+        &mut self.headers
+    }
+
+    /// The body.
+    pub fn body(&self) -> &Body {
+        &self.body
+    }
+
+    /// The body, mutable.
+    pub fn body_mut(&mut self) -> &mut Body {
+        &mut self.body
+    }
+
+    /// Splits into status, headers and body.
+    pub fn into_parts(self) -> (StatusCode, HeaderMap, Body) {
+        (self.status, self.headers, self.body)
+    }
+
+    /// Takes the body, leaving an empty one.
+    pub fn into_body(self) -> Body {
+        self.body
+    }
+}
+
+/// Anything a handler may return.
+///
+/// Implemented for [`Response`], text and bytes (`200`, with a content type
+/// for text), [`StatusCode`] (an empty response), `(StatusCode, T)`,
+/// [`HttpError`], [`Json`], and `Result<T, E>` of any two of them.
+///
+/// # Examples
+///
+/// ```
+/// use squall::{HttpError, IntoResponse};
+/// use http::StatusCode;
+///
+/// assert_eq!("hi".into_response().status(), 200);
+/// assert_eq!((StatusCode::CREATED, "made").into_response().status(), 201);
+/// let failed: Result<String, HttpError> = Err(HttpError::not_found());
+/// assert_eq!(failed.into_response().status(), 404);
+/// ```
+pub trait IntoResponse {
+    /// Converts into a response.
+    fn into_response(self) -> Response;
+}
+
+impl IntoResponse for Response {
+    fn into_response(self) -> Response {
+        self
+    }
+}
+
+impl IntoResponse for &'static str {
+    fn into_response(self) -> Response {
+        Response::text(self)
+    }
+}
+
+impl IntoResponse for String {
+    fn into_response(self) -> Response {
+        Response::text(self)
+    }
+}
+
+impl IntoResponse for Bytes {
+    fn into_response(self) -> Response {
+        Response::new(StatusCode::OK)
+            .with_header(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"))
+            .with_body(self)
+    }
+}
+
+impl IntoResponse for Vec<u8> {
+    fn into_response(self) -> Response {
+        Bytes::from(self).into_response()
+    }
+}
+
+impl IntoResponse for Body {
+    fn into_response(self) -> Response {
+        Response::stream(self)
+    }
+}
+
+impl IntoResponse for StatusCode {
+    fn into_response(self) -> Response {
+        Response::new(self)
+    }
+}
+
+impl IntoResponse for () {
+    fn into_response(self) -> Response {
+        Response::new(StatusCode::OK)
+    }
+}
+
+impl<T: IntoResponse> IntoResponse for (StatusCode, T) {
+    fn into_response(self) -> Response {
+        self.1.into_response().with_status(self.0)
+    }
+}
+
+impl<T: IntoResponse, E: IntoResponse> IntoResponse for Result<T, E> {
+    fn into_response(self) -> Response {
+        match self {
+            Ok(ok) => ok.into_response(),
+            Err(e) => e.into_response(),
+        }
+    }
+}
+
+/// Answers with the status and the public message (or the reason phrase) as a
+/// text body; the log message, if any, is logged (warn below 500, error from 500).
+impl IntoResponse for HttpError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if let Some(log_message) = self.log_message() {
+            let level = if status.is_server_error() { log::Level::Error } else { log::Level::Warn };
+            log::log!(target: "squall::web", level, "{}: {}", status, log_message);
+        }
+        let body = match self.message() {
+            Some(m) => m.to_owned(),
+            None => status.canonical_reason().unwrap_or("Error").to_owned(),
+        };
+        Response::text(body).with_status(status)
+    }
+}
+
+/// A value serialized as a JSON response body.
+///
+/// # Examples
+///
+/// ```
+/// use squall::{Json, Request};
+///
+/// async fn status(_req: Request) -> Json<serde_json::Value> {
+///     Json(serde_json::json!({"status": "ok"}))
+/// }
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Json<T>(pub T);
+
+impl<T: Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> Response {
+        Response::json(&self.0)
+    }
+}
