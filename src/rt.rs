@@ -12,6 +12,21 @@ pub(crate) use async_std::net::TcpListener;
 #[cfg(unix)]
 pub(crate) use async_std::os::unix::net::UnixListener;
 
+use crate::server::http1::conn::Io;
+
+impl Io for async_std::net::TcpStream {
+    fn shutdown_write(&self) -> io::Result<()> {
+        self.shutdown(std::net::Shutdown::Write)
+    }
+}
+
+#[cfg(unix)]
+impl Io for async_std::os::unix::net::UnixStream {
+    fn shutdown_write(&self) -> io::Result<()> {
+        self.shutdown(std::net::Shutdown::Write)
+    }
+}
+
 /// A handle to a spawned task; dropping it lets the task run on (detached).
 pub(crate) type JoinHandle<T> = async_std::task::JoinHandle<T>;
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use futures_lite::FutureExt;
 
-use super::http1::conn::{self, ConnInfo};
+use super::http1::conn::{self, ConnInfo, Io};
 use super::Config;
 use crate::routing::Target;
 use crate::rt;
@@ -59,7 +59,7 @@ async fn backoff(e: io::Error) {
 
 fn spawn_connection<S>(stream: S, app: Arc<dyn Target>, config: Arc<Config>, info: ConnInfo)
 where
-    S: futures_lite::io::AsyncRead + futures_lite::io::AsyncWrite + Unpin + Send + 'static,
+    S: Io,
 {
     // A fault in squall itself must cost one connection, never the process.
     let task = AssertUnwindSafe(conn::serve(stream, app, config, info)).catch_unwind();

@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 use futures_lite::io::{AsyncRead, AsyncWrite};
 
 use crate::routing::Target;
-use crate::server::http1::conn::{self, ConnInfo};
+use crate::server::http1::conn::{self, ConnInfo, Io};
 use crate::server::Config;
 
 struct MemoryIo {
@@ -38,6 +38,12 @@ impl AsyncWrite for MemoryIo {
 
     fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Poll::Ready(Ok(()))
+    }
+}
+
+impl Io for MemoryIo {
+    fn shutdown_write(&self) -> io::Result<()> {
+        Ok(())
     }
 }
 

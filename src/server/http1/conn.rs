@@ -39,6 +39,13 @@ const DRAIN_LIMIT: u64 = 64 * 1024;
 const LINGER: Duration = Duration::from_secs(2);
 const LINGER_BYTES: usize = 256 * 1024;
 
+/// A byte stream a connection runs over.
+pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send + 'static {
+    /// Half-closes the stream: the peer reads end of stream, and reading
+    /// still works (`poll_close` only flushes on some streams).
+    fn shutdown_write(&self) -> io::Result<()>;
+}
+
 /// What the server knows about a connection.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ConnInfo {
@@ -73,7 +80,7 @@ fn lock<S>(shared: &Shared<S>) -> MutexGuard<'_, Transport<S>> {
     shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> Transport<S> {
+impl<S: Io> Transport<S> {
     fn buffered(&self) -> &[u8] {
         &self.buf[self.start..self.end]
     }
@@ -138,7 +145,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Transport<S> {
     }
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin + Send> Source for Transport<S> {
+impl<S: Io> Source for Transport<S> {
     fn poll_chunk(&mut self, cx: &mut Context<'_>, seq: u64) -> Poll<Option<io::Result<Bytes>>> {
         if seq != self.seq {
             let e = BodyError { status: StatusCode::INTERNAL_SERVER_ERROR, reason: "body read after its request ended" };
@@ -204,7 +211,7 @@ enum HeadError {
 /// Serves one connection until it closes.
 pub(crate) async fn serve<S>(io: S, app: Arc<dyn Target>, config: Arc<Config>, info: ConnInfo)
 where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: Io,
 {
     let shared: Shared<S> = Arc::new(Mutex::new(Transport {
         io,
@@ -268,7 +275,7 @@ async fn exchange<S>(
     seq: u64,
 ) -> io::Result<bool>
 where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: Io,
 {
     let started = Instant::now();
     let Head { method, uri, version, headers, framing, keep_alive, expect_continue } = head;
@@ -336,7 +343,7 @@ async fn respond(app: &dyn Target, req: Request, info: &ConnInfo) -> Response {
 }
 
 /// Reads the rest of an unread request body so the next request can follow.
-async fn drain<S: AsyncRead + AsyncWrite + Unpin + Send>(shared: &Shared<S>, seq: u64) -> bool {
+async fn drain<S: Io>(shared: &Shared<S>, seq: u64) -> bool {
     if lock(shared).decoder.is_done() {
         return true;
     }
@@ -355,7 +362,7 @@ fn peer(info: &ConnInfo) -> String {
 
 /// Reads and parses the next request head; `Ok(None)` on a clean close
 /// between requests.
-async fn read_head<S: AsyncRead + AsyncWrite + Unpin>(shared: &Shared<S>, max: usize) -> Result<Option<Head>, HeadError> {
+async fn read_head<S: Io>(shared: &Shared<S>, max: usize) -> Result<Option<Head>, HeadError> {
     poll_fn(|cx| {
         let mut t = lock(shared);
         loop {
@@ -412,16 +419,16 @@ fn find_head_end(buf: &[u8], from: usize) -> Option<usize> {
     None
 }
 
-async fn write_all<S: AsyncRead + AsyncWrite + Unpin>(shared: &Shared<S>, data: &[u8]) -> io::Result<()> {
+async fn write_all<S: Io>(shared: &Shared<S>, data: &[u8]) -> io::Result<()> {
     let mut written = 0;
     poll_fn(|cx| lock(shared).poll_write_all(cx, data, &mut written)).await
 }
 
-async fn flush<S: AsyncRead + AsyncWrite + Unpin>(shared: &Shared<S>) -> io::Result<()> {
+async fn flush<S: Io>(shared: &Shared<S>) -> io::Result<()> {
     poll_fn(|cx| Pin::new(&mut lock(shared).io).poll_flush(cx)).await
 }
 
-async fn write_reject<S: AsyncRead + AsyncWrite + Unpin>(shared: &Shared<S>, out: &mut Vec<u8>, reject: Reject) -> io::Result<()> {
+async fn write_reject<S: Io>(shared: &Shared<S>, out: &mut Vec<u8>, reject: Reject) -> io::Result<()> {
     let body = format!("{}\n", reject.reason);
     let mut headers = HeaderMap::new();
     headers.insert(header::CONTENT_TYPE, http::HeaderValue::from_static("text/plain; charset=utf-8"));
@@ -442,7 +449,7 @@ async fn write_response<S>(
     keep_alive: &mut bool,
 ) -> io::Result<()>
 where
-    S: AsyncRead + AsyncWrite + Unpin + Send,
+    S: Io,
 {
     let (status, headers, mut body) = response.into_parts();
     if headers.get_all(header::CONNECTION).iter().any(|v| decode::list_items(v.as_bytes()).any(|t| t.eq_ignore_ascii_case(b"close"))) {
@@ -504,7 +511,7 @@ async fn write_stream<S>(
     framing: encode::Framing,
 ) -> io::Result<()>
 where
-    S: AsyncRead + AsyncWrite + Unpin + Send,
+    S: Io,
 {
     let mut sent_any = false;
     let mut remaining = match framing {
@@ -575,8 +582,9 @@ where
 /// Closes the connection gracefully: shuts down writing, then reads and
 /// discards what the client still sends (bounded in bytes and time), so the
 /// kernel does not answer unread input with a reset that destroys the response.
-async fn linger_close<S: AsyncRead + AsyncWrite + Unpin>(shared: &Shared<S>) {
-    let _ = poll_fn(|cx| Pin::new(&mut lock(shared).io).poll_close(cx)).await;
+async fn linger_close<S: Io>(shared: &Shared<S>) {
+    let _ = flush(shared).await;
+    let _ = lock(shared).io.shutdown_write();
     let discard = async {
         let mut left = LINGER_BYTES;
         let mut sink = [0u8; 4096];

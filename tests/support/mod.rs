@@ -1,0 +1,76 @@
+//! Shared by the integration tests: a capturing logger and a test app.
+#![allow(dead_code)]
+
+use std::sync::{Mutex, OnceLock};
+
+use http::StatusCode;
+use squall::{get, post, Body, HttpError, Request, Response, Router};
+
+/// Every log record of the test process: (level, target, message).
+pub(crate) fn logs() -> Vec<(log::Level, String, String)> {
+    init_logger();
+    LOGGER.records.lock().unwrap().clone()
+}
+
+/// Log lines whose message contains `needle`.
+pub(crate) fn log_lines_with(needle: &str) -> Vec<(log::Level, String, String)> {
+    logs().into_iter().filter(|(_, _, m)| m.contains(needle)).collect()
+}
+
+struct Capture {
+    records: Mutex<Vec<(log::Level, String, String)>>,
+}
+
+static LOGGER: Capture = Capture { records: Mutex::new(Vec::new()) };
+
+impl log::Log for Capture {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        let line = (record.level(), record.target().to_owned(), record.args().to_string());
+        self.records.lock().unwrap().push(line);
+    }
+
+    fn flush(&self) {}
+}
+
+pub(crate) fn init_logger() {
+    static ONCE: OnceLock<()> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        log::set_logger(&LOGGER).expect("no other logger in tests");
+        log::set_max_level(log::LevelFilter::Debug);
+    });
+}
+
+/// The app most server tests talk to.
+pub(crate) fn app() -> Router {
+    Router::new()
+        .route("/", get(|_req| async { "Hello, world!" }))
+        .route("/path/.*", get(|req: Request| async move { req.path().to_owned() }))
+        .route(
+            "/echo",
+            post(|mut req: Request| async move { req.bytes().await.map(|b| Response::text(b)) }),
+        )
+        .route(
+            "/reject",
+            post(|_req| async { HttpError::new(StatusCode::UNAUTHORIZED).with_message("no") }),
+        )
+        .route("/ignore-body", post(|_req| async { "ignored" }))
+        .route(
+            "/header",
+            get(|req: Request| async move {
+                let value = req.headers().get("x-name").map(|v| v.as_bytes().to_vec()).unwrap_or_default();
+                String::from_utf8_lossy(&value).into_owned()
+            }),
+        )
+        .route("/panic", get(|_req| async { panic!("handler blew up on purpose") as &'static str }))
+        .route(
+            "/stream",
+            get(|_req| async {
+                let chunks = ["one,", "two,", "three"].map(|s| Ok(bytes::Bytes::from_static(s.as_bytes())));
+                Response::stream(Body::from_stream(futures_lite::stream::iter(chunks)))
+            }),
+        )
+}
