@@ -3,7 +3,7 @@
 //! Serves `Hello, world!` on `/`, at `127.0.0.1:8888` unless an address is
 //! given. Set `RUST_LOG=info` to see the access log.
 
-use squall::{get, Router, Server};
+use squall::{Router, Server, get};
 
 // ANCHOR: hello
 fn main() -> squall::Result<()> {

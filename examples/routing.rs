@@ -11,11 +11,12 @@
 
 use std::sync::Arc;
 
-use squall::{get, HttpError, Json, Request, Response, Router, Server};
+use squall::{HttpError, Json, Request, Response, Router, Server, get};
 
 // ANCHOR: handlers
 async fn article(req: Request) -> Result<String, HttpError> {
-    let year: u32 = req.path_param("year").and_then(|y| y.parse().ok()).ok_or_else(|| HttpError::bad_request("bad year"))?;
+    let year: u32 =
+        req.path_param("year").and_then(|y| y.parse().ok()).ok_or_else(|| HttpError::bad_request("bad year"))?;
     let slug = req.path_param("slug").unwrap_or_default();
     Ok(format!("article {slug:?} from {year}\n"))
 }
@@ -48,7 +49,9 @@ fn app() -> Router {
         .host(r"api\.example\.com", api) // a host rule: only for that Host
         .route("/old-home", get(old_home))
         .rule(squall::Rule::new(squall::AnyMatches, site)) // a nested router; falls through when it misses
-        .default_handler(|req: Request| async move { (http::StatusCode::NOT_FOUND, format!("nothing at {}\n", req.path())) })
+        .default_handler(
+            |req: Request| async move { (http::StatusCode::NOT_FOUND, format!("nothing at {}\n", req.path())) },
+        )
     // ANCHOR_END: app
 }
 

@@ -39,23 +39,29 @@
 //! squall runs on async-std's executor. Start it from `main` with
 //! [`block_on`]; handlers may use any runtime-agnostic async library.
 
+#![cfg_attr(not(test), warn(clippy::unwrap_used))]
+
 mod error;
-mod rt;
 pub mod routing;
+mod rt;
 pub mod server;
 pub mod testing;
 pub mod web;
 
 pub use error::{Error, HttpError, Result};
 pub use routing::{
-    delete, get, head, options, patch, post, put, AnyMatches, BoxFuture, Dispatch, HostMatches, Matcher, MethodRouter,
-    PathMatches, Router, Rule, Target,
+    AnyMatches, BoxFuture, Dispatch, HostMatches, Matcher, MethodRouter, PathMatches, Router, Rule, Target, delete,
+    get, head, options, patch, post, put,
 };
 pub use rt::block_on;
 pub use server::{Server, ServerBuilder};
 pub use web::{
-    request_handler, Arguments, Body, HandlerFuture, IntoResponse, Json, PathArgs, Request, RequestHandler, Response,
+    Arguments, Body, HandlerFuture, IntoResponse, Json, PathArgs, Request, RequestHandler, Response, request_handler,
 };
+
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
 
 #[doc(hidden)]
 pub mod __private {

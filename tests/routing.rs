@@ -5,9 +5,9 @@ mod support;
 
 use http::{Method, StatusCode};
 use serde::{Deserialize, Serialize};
-use squall::testing::{call, TestServer};
+use squall::testing::{TestServer, call};
 use squall::{
-    get, post, request_handler, AnyMatches, HttpError, Json, Request, RequestHandler, Response, Router, Rule,
+    AnyMatches, HttpError, Json, Request, RequestHandler, Response, Router, Rule, get, post, request_handler,
 };
 
 fn run<F: std::future::Future>(f: F) -> F::Output {
@@ -62,9 +62,7 @@ fn host_rules_match_the_host_name() {
 #[test]
 fn nested_router_that_misses_falls_through() {
     let inner = Router::new().route("/inner", |_req| async { "inner" });
-    let app = Router::new()
-        .rule(Rule::new(AnyMatches, inner))
-        .route("/outer", |_req| async { "outer" });
+    let app = Router::new().rule(Rule::new(AnyMatches, inner)).route("/outer", |_req| async { "outer" });
     run(async {
         assert_eq!(text(&app, Request::get("/inner")).await.1, "inner");
         assert_eq!(text(&app, Request::get("/outer")).await.1, "outer");
@@ -85,9 +83,9 @@ fn nested_router_path_args_do_not_leak_when_it_declines() {
 
 #[test]
 fn default_handler_replaces_404() {
-    let app = Router::new()
-        .route("/", |_req| async { "home" })
-        .default_handler(|req: Request| async move { (StatusCode::NOT_FOUND, format!("custom 404 for {}", req.path())) });
+    let app = Router::new().route("/", |_req| async { "home" }).default_handler(|req: Request| async move {
+        (StatusCode::NOT_FOUND, format!("custom 404 for {}", req.path()))
+    });
     run(async {
         assert_eq!(text(&app, Request::get("/zzz")).await, (StatusCode::NOT_FOUND, "custom 404 for /zzz".into()));
     });
@@ -109,9 +107,8 @@ fn reverse_url_builds_paths_including_nested_rules() {
 
 #[test]
 fn reversed_urls_route_back_to_their_rule() {
-    let app = Router::new().named_route("file", r"/files/(.+)", |req: Request| async move {
-        req.path_arg(0).unwrap().to_owned()
-    });
+    let app = Router::new()
+        .named_route("file", r"/files/(.+)", |req: Request| async move { req.path_arg(0).unwrap().to_owned() });
     let url = app.reverse_url("file", &["dir/naïve name?.txt"]).unwrap();
     run(async {
         assert_eq!(text(&app, Request::get(&url)).await.1, "dir/naïve name?.txt");

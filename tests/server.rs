@@ -219,18 +219,18 @@ fn transfer_encoding_on_http10_is_400() {
 
 #[test]
 fn bad_chunk_size_is_400() {
-    assert_rejected("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1_a\r\nx\r\n0\r\n\r\n", &[400]);
+    assert_rejected(
+        "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1_a\r\nx\r\n0\r\n\r\n",
+        &[400],
+    );
 }
 
 #[test]
 fn bad_chunk_size_is_400_even_when_the_handler_swallows_the_error() {
-    let app = Router::new().route(
-        "/swallow",
-        |mut req: squall::Request| async move {
-            let _ = req.bytes().await;
-            "fine"
-        },
-    );
+    let app = Router::new().route("/swallow", |mut req: squall::Request| async move {
+        let _ = req.bytes().await;
+        "fine"
+    });
     let server = TestServer::start(app);
     let mut conn = server.connect();
     conn.send(b"POST /swallow HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n").unwrap();
@@ -333,7 +333,10 @@ fn content_length_over_the_limit_is_413_before_the_body() {
 fn chunked_body_over_the_limit_is_413() {
     let server = TestServer::with_builder(Server::builder().max_body_size(10), support::app());
     let mut conn = server.connect();
-    conn.send(b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nabcdef\r\n6\r\nghijkl\r\n0\r\n\r\n").unwrap();
+    conn.send(
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nabcdef\r\n6\r\nghijkl\r\n0\r\n\r\n",
+    )
+    .unwrap();
     assert_eq!(conn.read_response(false).unwrap().status, 413);
 }
 

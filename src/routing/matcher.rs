@@ -2,8 +2,8 @@
 
 use regex::Regex;
 
-use crate::web::{decode_path_arg, encode_path_arg, PathArgs, Request};
 use crate::Error;
+use crate::web::{PathArgs, Request, decode_path_arg, encode_path_arg};
 
 /// Decides whether a rule applies to a request.
 ///
@@ -96,7 +96,8 @@ impl Matcher for PathMatches {
                 }
             }
         } else {
-            args.positional = caps.iter().skip(1).map(|m| m.map_or_else(String::new, |m| decode_path_arg(m.as_str()))).collect();
+            args.positional =
+                caps.iter().skip(1).map(|m| m.map_or_else(String::new, |m| decode_path_arg(m.as_str()))).collect();
         }
         Some(args)
     }

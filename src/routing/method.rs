@@ -4,8 +4,8 @@ use http::header::{self, HeaderValue};
 use http::{Method, StatusCode};
 
 use super::{Dispatch, Target};
-use crate::web::{IntoResponse, Request};
 use crate::HttpError;
+use crate::web::{IntoResponse, Request};
 
 /// Dispatches on the request method. `HEAD` goes to the `GET` target when
 /// none is set for it (the server sends no body). Any other method gets

@@ -155,7 +155,8 @@ impl Target for Router {
     fn call(&self, mut req: Request) -> Dispatch<'_> {
         for rule in &self.rules {
             let Some(args) = rule.matcher.matches(&req) else { continue };
-            let saved = if args == Default::default() { None } else { Some(std::mem::replace(&mut req.path_args, args)) };
+            let saved =
+                if args == Default::default() { None } else { Some(std::mem::replace(&mut req.path_args, args)) };
             match rule.target.call(req) {
                 Ok(answer) => return Ok(answer),
                 Err(declined) => req = declined,

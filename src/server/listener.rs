@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use futures_lite::FutureExt;
 
-use super::http1::conn::{self, ConnInfo, Io};
 use super::Config;
+use super::http1::conn::{self, ConnInfo, Io};
 use crate::routing::Target;
 use crate::rt;
 
@@ -49,7 +49,12 @@ async fn next<T>(accept: impl std::future::Future<Output = io::Result<T>>, stop:
     if stop.is_fired() {
         return None;
     }
-    async { Some(accept.await) }.or(async { stop.wait().await; None }).await
+    async { Some(accept.await) }
+        .or(async {
+            stop.wait().await;
+            None
+        })
+        .await
 }
 
 async fn backoff(e: io::Error) {

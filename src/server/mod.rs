@@ -11,7 +11,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::{Arc, Mutex};
 
 use crate::routing::Target;
-use crate::{rt, Error, Result};
+use crate::{Error, Result, rt};
 
 /// Options shared by every connection of a server.
 #[derive(Debug, Clone)]
@@ -133,11 +133,10 @@ impl Server {
     /// A configuration error when `addr` does not parse; an I/O error when it
     /// cannot be bound.
     pub fn listen(&self, addr: impl ToSocketAddrs) -> Result<SocketAddr> {
-        let addrs: Vec<SocketAddr> = addr
-            .to_socket_addrs()
-            .map_err(|e| Error::config(format!("invalid listen address: {e}")))?
-            .collect();
-        let listener = std::net::TcpListener::bind(&addrs[..]).map_err(|e| Error::io(format!("cannot bind {addrs:?}"), e))?;
+        let addrs: Vec<SocketAddr> =
+            addr.to_socket_addrs().map_err(|e| Error::config(format!("invalid listen address: {e}")))?.collect();
+        let listener =
+            std::net::TcpListener::bind(&addrs[..]).map_err(|e| Error::io(format!("cannot bind {addrs:?}"), e))?;
         self.add_listener(listener)
     }
 
@@ -176,7 +175,12 @@ impl Server {
     #[cfg(unix)]
     pub fn add_unix_listener(&self, listener: std::os::unix::net::UnixListener) -> Result<()> {
         let listener = rt::adopt_unix(listener).map_err(|e| Error::io("cannot adopt listener", e))?;
-        self.start(listener::unix(listener, self.inner.app.clone(), self.inner.config.clone(), self.inner.stop.clone()));
+        self.start(listener::unix(
+            listener,
+            self.inner.app.clone(),
+            self.inner.config.clone(),
+            self.inner.stop.clone(),
+        ));
         Ok(())
     }
 

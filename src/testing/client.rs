@@ -4,8 +4,8 @@ use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::time::Duration;
 
-use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::StatusCode;
+use http::header::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::server::http1::body::Decoder;
 use crate::server::http1::decode::Framing;
@@ -98,7 +98,13 @@ impl TestConnection {
     /// # Errors
     ///
     /// When the exchange fails.
-    pub fn request(&mut self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> io::Result<TestResponse> {
+    pub fn request(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> io::Result<TestResponse> {
         self.send_request(method, path, headers, body)?;
         self.read_response(method == "HEAD")
     }

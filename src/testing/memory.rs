@@ -8,8 +8,8 @@ use std::task::{Context, Poll};
 use futures_lite::io::{AsyncRead, AsyncWrite};
 
 use crate::routing::Target;
-use crate::server::http1::conn::{self, ConnInfo, Io};
 use crate::server::Config;
+use crate::server::http1::conn::{self, ConnInfo, Io};
 
 struct MemoryIo {
     input: Vec<u8>,
@@ -52,6 +52,5 @@ pub(super) async fn serve(app: impl Target, input: &[u8]) -> Vec<u8> {
     let io = MemoryIo { input: input.to_vec(), read: 0, output: output.clone() };
     let info = ConnInfo { peer: None, local: None, scheme: "http" };
     conn::serve(io, Arc::new(app), Arc::new(Config::default()), info).await;
-    let out = std::mem::take(&mut *output.lock().unwrap_or_else(|e| e.into_inner()));
-    out
+    std::mem::take(&mut *output.lock().unwrap_or_else(|e| e.into_inner()))
 }

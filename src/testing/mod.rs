@@ -24,7 +24,7 @@ use std::net::SocketAddr;
 
 pub use client::{TestConnection, TestResponse};
 
-use crate::routing::{not_found, Target};
+use crate::routing::{Target, not_found};
 use crate::server::{Server, ServerBuilder};
 use crate::web::{Request, Response};
 

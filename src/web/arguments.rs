@@ -104,7 +104,9 @@ pub(crate) fn percent_decode(input: &[u8], plus: bool) -> Cow<'_, [u8]> {
 pub(crate) fn decode_lossy(input: &str, plus: bool) -> String {
     match percent_decode(input.as_bytes(), plus) {
         Cow::Borrowed(_) => input.to_owned(),
-        Cow::Owned(bytes) => String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+        Cow::Owned(bytes) => {
+            String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+        }
     }
 }
 

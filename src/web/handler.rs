@@ -7,8 +7,8 @@ use http::header::{self, HeaderValue};
 use http::{Method, StatusCode};
 
 use super::{IntoResponse, Request, Response};
-use crate::routing::{Dispatch, Target};
 use crate::HttpError;
+use crate::routing::{Dispatch, Target};
 
 /// The future a handler method returns.
 pub trait HandlerFuture: Future<Output = Result<Response, HttpError>> + Send {}

@@ -14,7 +14,7 @@ mod response;
 pub use arguments::Arguments;
 pub(crate) use arguments::encode_path_arg;
 pub use body::Body;
-pub use handler::{request_handler, HandlerFuture, RequestHandler};
+pub use handler::{HandlerFuture, RequestHandler, request_handler};
 pub(crate) use request::decode_path_arg;
 pub use request::{PathArgs, Request};
 pub use response::{IntoResponse, Json, Response};

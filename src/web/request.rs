@@ -7,8 +7,8 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Extensions, Method, Uri, Version};
 use serde::de::DeserializeOwned;
 
-use super::arguments::{decode_lossy, Arguments};
 use super::Body;
+use super::arguments::{Arguments, decode_lossy};
 use crate::HttpError;
 
 /// An HTTP request: head, streamed body, path arguments from routing, and

@@ -1,8 +1,8 @@
 //! [`Response`] and [`IntoResponse`]: what a handler returns.
 
 use bytes::Bytes;
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::StatusCode;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use serde::Serialize;
 
 use super::Body;
@@ -81,7 +81,9 @@ impl Response {
     fn redirect_with(status: StatusCode, location: &str) -> Self {
         match HeaderValue::try_from(location) {
             Ok(value) => Response::new(status).with_header(header::LOCATION, value),
-            Err(_) => HttpError::internal(format!("redirect location is not a valid header: {location:?}")).into_response(),
+            Err(_) => {
+                HttpError::internal(format!("redirect location is not a valid header: {location:?}")).into_response()
+            }
         }
     }
 

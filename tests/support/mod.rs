@@ -4,7 +4,7 @@
 use std::sync::{Mutex, OnceLock};
 
 use http::StatusCode;
-use squall::{get, post, Body, HttpError, Request, Response, Router};
+use squall::{Body, HttpError, Request, Response, Router, get, post};
 
 /// Every log record of the test process: (level, target, message).
 pub(crate) fn logs() -> Vec<(log::Level, String, String)> {
@@ -49,14 +49,8 @@ pub(crate) fn app() -> Router {
     Router::new()
         .route("/", get(|_req| async { "Hello, world!" }))
         .route("/path/.*", get(|req: Request| async move { req.path().to_owned() }))
-        .route(
-            "/echo",
-            post(|mut req: Request| async move { req.bytes().await.map(|b| Response::text(b)) }),
-        )
-        .route(
-            "/reject",
-            post(|_req| async { HttpError::new(StatusCode::UNAUTHORIZED).with_message("no") }),
-        )
+        .route("/echo", post(|mut req: Request| async move { req.bytes().await.map(Response::text) }))
+        .route("/reject", post(|_req| async { HttpError::new(StatusCode::UNAUTHORIZED).with_message("no") }))
         .route("/ignore-body", post(|_req| async { "ignored" }))
         .route(
             "/header",

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_lite::io::{AsyncRead, AsyncWrite};
-use futures_lite::{future, FutureExt};
+use futures_lite::{FutureExt, future};
 use http::header::{self, HeaderMap};
 use http::{Method, StatusCode, Version};
 
@@ -27,8 +27,8 @@ use super::encode;
 use crate::routing::Target;
 use crate::server::Config;
 use crate::web::body::{BodyError, Source};
-use crate::web::{log as access_log, Body, IntoResponse, Request, Response};
-use crate::{rt, HttpError};
+use crate::web::{Body, IntoResponse, Request, Response, log as access_log};
+use crate::{HttpError, rt};
 
 /// Responses whose body is at most this long go out in the same write as the head.
 const COALESCE: usize = 16 * 1024;
@@ -148,7 +148,8 @@ impl<S: Io> Transport<S> {
 impl<S: Io> Source for Transport<S> {
     fn poll_chunk(&mut self, cx: &mut Context<'_>, seq: u64) -> Poll<Option<io::Result<Bytes>>> {
         if seq != self.seq {
-            let e = BodyError { status: StatusCode::INTERNAL_SERVER_ERROR, reason: "body read after its request ended" };
+            let e =
+                BodyError { status: StatusCode::INTERNAL_SERVER_ERROR, reason: "body read after its request ended" };
             return Poll::Ready(Some(Err(e.into_io())));
         }
         if let Some((status, reason)) = self.failure {
@@ -242,7 +243,8 @@ where
         };
         if let Framing::Length(n) = head.framing {
             if n > config.max_body_size {
-                let reject = Reject { status: StatusCode::PAYLOAD_TOO_LARGE, reason: "request body larger than the limit" };
+                let reject =
+                    Reject { status: StatusCode::PAYLOAD_TOO_LARGE, reason: "request body larger than the limit" };
                 log::warn!(target: "squall::server", "{}: 413 Content-Length {n} over {}", peer(&info), config.max_body_size);
                 let _ = write_reject(&shared, &mut out, reject).await;
                 linger_close(&shared).await;
@@ -452,7 +454,11 @@ where
     S: Io,
 {
     let (status, headers, mut body) = response.into_parts();
-    if headers.get_all(header::CONNECTION).iter().any(|v| decode::list_items(v.as_bytes()).any(|t| t.eq_ignore_ascii_case(b"close"))) {
+    if headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .any(|v| decode::list_items(v.as_bytes()).any(|t| t.eq_ignore_ascii_case(b"close")))
+    {
         *keep_alive = false;
     }
     let framing = if encode::forbids_body(status) {

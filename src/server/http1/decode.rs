@@ -64,10 +64,7 @@ pub(crate) fn parse(buf: &[u8]) -> Result<Option<(Head, usize)>, Reject> {
         Some(0) => Version::HTTP_10,
         _ => Version::HTTP_11,
     };
-    let method = req
-        .method
-        .and_then(|m| Method::from_bytes(m.as_bytes()).ok())
-        .ok_or(bad("invalid method"))?;
+    let method = req.method.and_then(|m| Method::from_bytes(m.as_bytes()).ok()).ok_or(bad("invalid method"))?;
     let uri = parse_target(&method, req.path.unwrap_or(""))?;
     let head = validate(method, uri, version, req.headers)?;
     Ok(Some((head, consumed)))
@@ -75,10 +72,9 @@ pub(crate) fn parse(buf: &[u8]) -> Result<Option<(Head, usize)>, Reject> {
 
 fn reject_parse_error(e: httparse::Error) -> Reject {
     match e {
-        httparse::Error::TooManyHeaders => Reject {
-            status: StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            reason: "too many header fields",
-        },
+        httparse::Error::TooManyHeaders => {
+            Reject { status: StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, reason: "too many header fields" }
+        }
         httparse::Error::Version => bad("invalid HTTP version"),
         httparse::Error::HeaderName => bad("invalid header name"),
         httparse::Error::HeaderValue => bad("invalid header value"),
@@ -159,7 +155,15 @@ fn validate(method: Method, uri: Uri, version: Version, lines: &[httparse::Heade
         (Some(n), _) => Framing::Length(n),
     };
     let keep_alive = !close && (version == Version::HTTP_11 || keep_alive_token);
-    Ok(Head { method, uri, version, headers, framing, keep_alive, expect_continue: expect_continue && framing != Framing::None })
+    Ok(Head {
+        method,
+        uri,
+        version,
+        headers,
+        framing,
+        keep_alive,
+        expect_continue: expect_continue && framing != Framing::None,
+    })
 }
 
 /// The elements of a comma-separated header list, trimmed, empties skipped.
@@ -332,7 +336,9 @@ mod tests {
 
     #[test]
     fn expect_continue_only_with_a_body() {
-        assert!(head("POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n").expect_continue);
+        assert!(
+            head("POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n").expect_continue
+        );
         assert!(!head("GET / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n\r\n").expect_continue);
     }
 

@@ -3,8 +3,8 @@
 use std::cell::RefCell;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use http::header::{self, HeaderMap};
 use http::StatusCode;
+use http::header::{self, HeaderMap};
 
 /// How the response body is delimited on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,7 +35,13 @@ fn is_connection_owned(name: &header::HeaderName) -> bool {
 /// Appends the status line and headers, ending with the blank line.
 ///
 /// `connection` is the `Connection` header value to send, if any.
-pub(crate) fn head(out: &mut Vec<u8>, status: StatusCode, headers: &HeaderMap, framing: Framing, connection: Option<&str>) {
+pub(crate) fn head(
+    out: &mut Vec<u8>,
+    status: StatusCode,
+    headers: &HeaderMap,
+    framing: Framing,
+    connection: Option<&str>,
+) {
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(status.as_str().as_bytes());
     out.push(b' ');
@@ -172,7 +178,10 @@ mod tests {
         head(&mut out, StatusCode::OK, &headers, Framing::Length(2), Some("close"));
         let text = String::from_utf8(out).unwrap();
         assert!(text.starts_with("HTTP/1.1 200 OK\r\nServer: squall\r\nDate: "), "{text}");
-        assert!(text.contains("\r\nContent-Length: 2\r\nConnection: close\r\ncontent-type: text/plain\r\n\r\n"), "{text}");
+        assert!(
+            text.contains("\r\nContent-Length: 2\r\nConnection: close\r\ncontent-type: text/plain\r\n\r\n"),
+            "{text}"
+        );
         assert!(!text.contains("999") && !text.contains("upgrade"), "{text}");
     }
 
