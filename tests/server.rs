@@ -404,3 +404,15 @@ fn serves_a_unix_socket() {
     server.stop();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn handler_connection_close_is_honoured() {
+    let app = Router::new().route("/bye", |_req| async {
+        squall::Response::text("bye").with_header(http::header::CONNECTION, http::HeaderValue::from_static("close"))
+    });
+    let server = TestServer::start(app);
+    let mut conn = server.connect();
+    let resp = conn.request("GET", "/bye", &[], b"").unwrap();
+    assert_eq!((resp.text().as_str(), resp.header("connection")), ("bye", Some("close")));
+    assert!(conn.is_closed());
+}

@@ -606,7 +606,120 @@ async fn linger_close<S: Io>(shared: &Shared<S>) {
 
 #[cfg(test)]
 mod tests {
-    use super::find_head_end;
+    use super::*;
+    use crate::Router;
+
+    /// Input given up front; records every write call separately.
+    struct Recorder {
+        input: Vec<u8>,
+        writes: Arc<Mutex<Vec<Vec<u8>>>>,
+    }
+
+    impl AsyncRead for Recorder {
+        fn poll_read(mut self: Pin<&mut Self>, _cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+            let n = buf.len().min(self.input.len());
+            buf[..n].copy_from_slice(&self.input[..n]);
+            self.input.drain(..n);
+            Poll::Ready(Ok(n))
+        }
+    }
+
+    impl AsyncWrite for Recorder {
+        fn poll_write(self: Pin<&mut Self>, _cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+            self.writes.lock().unwrap().push(buf.to_vec());
+            Poll::Ready(Ok(buf.len()))
+        }
+        fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    impl Io for Recorder {
+        fn shutdown_write(&self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn writes_for(app: Router, input: &[u8]) -> Vec<Vec<u8>> {
+        let writes = Arc::new(Mutex::new(Vec::new()));
+        let io = Recorder { input: input.to_vec(), writes: writes.clone() };
+        let info = ConnInfo { peer: None, local: None, scheme: "http" };
+        rt::block_on(serve(io, Arc::new(app), Arc::new(Config::default()), info));
+        writes.lock().unwrap().clone()
+    }
+
+    #[test]
+    fn small_response_goes_out_in_one_write() {
+        let app = Router::new().route("/", |_req| async { "Hello, world!" });
+        let writes = writes_for(app, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert_eq!(writes.len(), 1, "{writes:?}");
+        assert!(writes[0].starts_with(b"HTTP/1.1 200 OK\r\n") && writes[0].ends_with(b"\r\n\r\nHello, world!"));
+    }
+
+    #[test]
+    fn each_streamed_chunk_is_written_when_produced() {
+        let app = Router::new().route("/", |_req| async {
+            let (tx, rx) = async_channel_like();
+            rt::spawn(async move {
+                for part in ["a", "b"] {
+                    tx.send(part).await;
+                }
+            });
+            Response::stream(Body::from_stream(rx))
+        });
+        let writes = writes_for(app, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+        let all: Vec<u8> = writes.concat();
+        assert!(all.ends_with(b"1\r\na\r\n1\r\nb\r\n0\r\n\r\n"), "{:?}", String::from_utf8_lossy(&all));
+        let first = writes.iter().position(|w| w.windows(6).any(|x| x == b"1\r\na\r\n")).expect("chunk a written");
+        assert!(!writes[first].windows(6).any(|x| x == b"1\r\nb\r\n"), "chunk a was held back until b: {writes:?}");
+    }
+
+    /// A tiny single-slot channel over a mutex, enough for the test above.
+    fn async_channel_like() -> (Sender, impl futures_lite::Stream<Item = io::Result<Bytes>> + Send + 'static) {
+        let slot: Slot = Arc::new(Mutex::new((Vec::new(), false, None)));
+        let rx_slot = slot.clone();
+        let stream = futures_lite::stream::poll_fn(move |cx| {
+            let mut s = rx_slot.lock().unwrap();
+            if !s.0.is_empty() {
+                return Poll::Ready(Some(Ok(Bytes::from_static(s.0.remove(0).as_bytes()))));
+            }
+            if s.1 {
+                return Poll::Ready(None);
+            }
+            s.2 = Some(cx.waker().clone());
+            Poll::Pending
+        });
+        (Sender(slot), stream)
+    }
+
+    /// Queued parts, closed flag, waiting reader.
+    type Slot = Arc<Mutex<(Vec<&'static str>, bool, Option<std::task::Waker>)>>;
+
+    struct Sender(Slot);
+
+    impl Sender {
+        async fn send(&self, part: &'static str) {
+            rt::sleep(Duration::from_millis(5)).await;
+            let mut s = self.0.lock().unwrap();
+            s.0.push(part);
+            if let Some(w) = s.2.take() {
+                w.wake();
+            }
+        }
+    }
+
+    impl Drop for Sender {
+        fn drop(&mut self) {
+            let mut s = self.0.lock().unwrap();
+            s.1 = true;
+            if let Some(w) = s.2.take() {
+                w.wake();
+            }
+        }
+    }
 
     #[test]
     fn head_end_with_crlf_and_bare_lf() {
