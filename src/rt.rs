@@ -1,29 +1,46 @@
-//! The runtime: the one module that names `async_std`.
+//! The runtime: the one module that names `async_std` (and `async_io`, the
+//! reactor async-std runs on).
 //!
 //! Everything else in squall is written against `futures-lite` traits and the
 //! handful of items re-exported here, so moving to another runtime (smol, say)
 //! is a change to this file alone.
+//!
+//! Sockets are `async_io::Async` handles rather than async-std's wrappers:
+//! the same reactor, but with access to readiness, which lets a connection
+//! wait for its next request without a read that would only say `EAGAIN`.
 
 use std::future::Future;
 use std::io;
 use std::time::Duration;
 
-pub(crate) use async_std::net::TcpListener;
+use std::task::{Context, Poll};
+
+/// A listening TCP socket registered with the reactor.
+pub(crate) type TcpListener = async_io::Async<std::net::TcpListener>;
+/// A listening Unix socket registered with the reactor.
 #[cfg(unix)]
-pub(crate) use async_std::os::unix::net::UnixListener;
+pub(crate) type UnixListener = async_io::Async<std::os::unix::net::UnixListener>;
 
 use crate::server::http1::conn::Io;
 
-impl Io for async_std::net::TcpStream {
+impl Io for async_io::Async<std::net::TcpStream> {
     fn shutdown_write(&self) -> io::Result<()> {
-        self.shutdown(std::net::Shutdown::Write)
+        self.get_ref().shutdown(std::net::Shutdown::Write)
+    }
+
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.poll_readable(cx)
     }
 }
 
 #[cfg(unix)]
-impl Io for async_std::os::unix::net::UnixStream {
+impl Io for async_io::Async<std::os::unix::net::UnixStream> {
     fn shutdown_write(&self) -> io::Result<()> {
-        self.shutdown(std::net::Shutdown::Write)
+        self.get_ref().shutdown(std::net::Shutdown::Write)
+    }
+
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.poll_readable(cx)
     }
 }
 
@@ -59,15 +76,13 @@ pub(crate) async fn sleep(duration: Duration) {
 
 /// Adopts a listener bound by the caller (it is switched to non-blocking mode).
 pub(crate) fn adopt_tcp(listener: std::net::TcpListener) -> io::Result<TcpListener> {
-    listener.set_nonblocking(true)?;
-    Ok(TcpListener::from(listener))
+    async_io::Async::new(listener)
 }
 
 /// Adopts a Unix listener bound by the caller.
 #[cfg(unix)]
 pub(crate) fn adopt_unix(listener: std::os::unix::net::UnixListener) -> io::Result<UnixListener> {
-    listener.set_nonblocking(true)?;
-    Ok(UnixListener::from(listener))
+    async_io::Async::new(listener)
 }
 
 /// A one-shot broadcast: any number of waiters, fired once, stays fired.

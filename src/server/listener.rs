@@ -16,14 +16,15 @@ use crate::rt;
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
 pub(crate) async fn tcp(listener: rt::TcpListener, app: Arc<dyn Target>, config: Arc<Config>, stop: rt::Signal) {
-    let local = listener.local_addr().ok();
+    let local = listener.get_ref().local_addr().ok();
     while let Some(accepted) = next(listener.accept(), &stop).await {
         match accepted {
             Ok((stream, peer)) => {
-                if let Err(e) = stream.set_nodelay(true) {
+                if let Err(e) = stream.get_ref().set_nodelay(true) {
                     log::debug!(target: "squall::server", "{peer}: cannot set TCP_NODELAY: {e}");
                 }
-                let info = ConnInfo { peer: Some(peer), local: stream.local_addr().ok().or(local), scheme: "http" };
+                let local = stream.get_ref().local_addr().ok().or(local);
+                let info = ConnInfo { peer: Some(peer), local, scheme: "http" };
                 spawn_connection(stream, app.clone(), config.clone(), info);
             }
             Err(e) => backoff(e).await,

@@ -44,6 +44,13 @@ pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send + 'static {
     /// Half-closes the stream: the peer reads end of stream, and reading
     /// still works (`poll_close` only flushes on some streams).
     fn shutdown_write(&self) -> io::Result<()>;
+
+    /// Waits until a read may find data. Called instead of a read that would
+    /// only report `WouldBlock` after a short read drained the socket.
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let _ = cx;
+        Poll::Ready(Ok(()))
+    }
 }
 
 /// What the server knows about a connection.
@@ -62,6 +69,8 @@ struct Transport<S> {
     end: usize,
     /// Where the search for the end of a head resumes.
     scanned: usize,
+    /// The last read returned less than it could: the socket is likely empty.
+    drained: bool,
     seq: u64,
     decoder: Decoder,
     body_received: u64,
@@ -111,9 +120,14 @@ impl<S: Io> Transport<S> {
                 return Poll::Ready(Ok(0));
             }
         }
+        if self.drained {
+            std::task::ready!(self.io.poll_read_ready(cx))?;
+            self.drained = false;
+        }
         let end = self.end;
         let n = std::task::ready!(Pin::new(&mut self.io).poll_read(cx, &mut self.buf[end..]))?;
         self.end += n;
+        self.drained = n > 0 && self.end < self.buf.len();
         Poll::Ready(Ok(n))
     }
 
@@ -220,6 +234,7 @@ where
         start: 0,
         end: 0,
         scanned: 0,
+        drained: false,
         seq: 0,
         decoder: Decoder::Done,
         body_received: 0,
