@@ -31,6 +31,11 @@ impl Io for async_io::Async<std::net::TcpStream> {
     fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.poll_readable(cx)
     }
+
+    fn try_read(&mut self, _cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        use std::io::Read;
+        Poll::Ready(self.get_ref().read(buf))
+    }
 }
 
 #[cfg(unix)]
@@ -41,6 +46,11 @@ impl Io for async_io::Async<std::os::unix::net::UnixStream> {
 
     fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.poll_readable(cx)
+    }
+
+    fn try_read(&mut self, _cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        use std::io::Read;
+        Poll::Ready(self.get_ref().read(buf))
     }
 }
 

@@ -51,6 +51,13 @@ pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send + 'static {
         let _ = cx;
         Poll::Ready(Ok(()))
     }
+
+    /// Reads what is there now; may answer `WouldBlock` (then the caller waits
+    /// on [`poll_read_ready`](Io::poll_read_ready)). Streams without a
+    /// readiness API read as usual.
+    fn try_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        Pin::new(self).poll_read(cx, buf)
+    }
 }
 
 /// What the server knows about a connection.
@@ -120,15 +127,26 @@ impl<S: Io> Transport<S> {
                 return Poll::Ready(Ok(0));
             }
         }
-        if self.drained {
-            std::task::ready!(self.io.poll_read_ready(cx))?;
-            self.drained = false;
+        loop {
+            if self.drained {
+                std::task::ready!(self.io.poll_read_ready(cx))?;
+                self.drained = false;
+            }
+            let end = self.end;
+            let n = match self.io.try_read(cx, &mut self.buf[end..]) {
+                Poll::Ready(Ok(n)) => n,
+                Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.drained = true;
+                    continue;
+                }
+                Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            };
+            self.end += n;
+            self.drained = n > 0 && self.end < self.buf.len();
+            return Poll::Ready(Ok(n));
         }
-        let end = self.end;
-        let n = std::task::ready!(Pin::new(&mut self.io).poll_read(cx, &mut self.buf[end..]))?;
-        self.end += n;
-        self.drained = n > 0 && self.end < self.buf.len();
-        Poll::Ready(Ok(n))
     }
 
     fn poll_write_all(&mut self, cx: &mut Context<'_>, data: &[u8], written: &mut usize) -> Poll<io::Result<()>> {
