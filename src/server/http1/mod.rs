@@ -1,6 +1,7 @@
 //! squall's HTTP/1.1 engine, private to the crate: [`decode`] (request heads),
-//! [`body`] (request body framing), [`encode`] (response heads and framing)
-//! and [`conn`] (the per-connection loop tying them to a handler).
+//! [`body`] (request body framing), [`encode`] (response heads and framing),
+//! `transport` (the shared socket and read buffer), `write` (response
+//! writing) and [`conn`] (the per-connection loop tying them to a handler).
 //!
 //! It knows nothing of routing: it hands a `Request` to a `Target` and writes
 //! back the `Response`. It runs over any `AsyncRead + AsyncWrite`, so tests
@@ -10,3 +11,5 @@ pub(crate) mod body;
 pub(crate) mod conn;
 pub(crate) mod decode;
 pub(crate) mod encode;
+mod transport;
+mod write;

@@ -1,0 +1,341 @@
+//! The connection's byte stream and read buffer, shared by the request loop
+//! and the request body.
+//!
+//! A [`Transport`] sits behind a mutex that is never held across an await:
+//! the loop in `conn` reads heads and writes responses through it, and the
+//! request's [`Body`](crate::Body) reads the body through it, so a handler
+//! streams its body straight from the socket and `100 Continue` goes out
+//! only when it starts reading.
+
+use std::future::poll_fn;
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_lite::FutureExt;
+use futures_lite::io::{AsyncRead, AsyncWrite};
+use http::StatusCode;
+
+use super::body::Decoder;
+use super::decode::{self, Framing, Head, Reject};
+use crate::rt;
+use crate::web::body::{BodyError, Source};
+
+/// How long, and how much, a closing connection reads and discards so that the
+/// client receives the final response instead of a reset.
+const LINGER: Duration = Duration::from_secs(2);
+const LINGER_BYTES: usize = 256 * 1024;
+
+/// A byte stream a connection runs over.
+pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send + 'static {
+    /// Half-closes the stream: the peer reads end of stream, and reading
+    /// still works (`poll_close` only flushes on some streams).
+    fn shutdown_write(&self) -> io::Result<()>;
+
+    /// Waits until a read may find data. Called instead of a read that would
+    /// only report `WouldBlock` after a short read drained the socket.
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let _ = cx;
+        Poll::Ready(Ok(()))
+    }
+
+    /// Reads what is there now; may answer `WouldBlock` (then the caller waits
+    /// on [`poll_read_ready`](Io::poll_read_ready)). Streams without a
+    /// readiness API read as usual.
+    fn try_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        Pin::new(self).poll_read(cx, buf)
+    }
+}
+
+/// The socket, its read buffer, and the state of the current request's body.
+pub(super) struct Transport<S> {
+    pub(super) io: S,
+    pub(super) buf: Box<[u8]>,
+    pub(super) start: usize,
+    pub(super) end: usize,
+    /// Where the search for the end of a head resumes.
+    scanned: usize,
+    /// The last read returned less than it could: the socket is likely empty.
+    drained: bool,
+    pub(super) seq: u64,
+    pub(super) decoder: Decoder,
+    body_received: u64,
+    body_limit: u64,
+    /// Bytes of `100 Continue` still to write before the body can be read.
+    pub(super) continue_pending: Option<usize>,
+    pub(super) failure: Option<(StatusCode, &'static str)>,
+}
+
+const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
+pub(super) type Shared<S> = Arc<Mutex<Transport<S>>>;
+
+pub(super) fn lock<S>(shared: &Shared<S>) -> MutexGuard<'_, Transport<S>> {
+    shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl<S: Io> Transport<S> {
+    pub(super) fn new(io: S) -> Self {
+        Transport {
+            io,
+            buf: vec![0; 8 * 1024].into_boxed_slice(),
+            start: 0,
+            end: 0,
+            scanned: 0,
+            drained: false,
+            seq: 0,
+            decoder: Decoder::Done,
+            body_received: 0,
+            body_limit: 0,
+            continue_pending: None,
+            failure: None,
+        }
+    }
+
+    pub(super) fn buffered(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
+    pub(super) fn consume(&mut self, n: usize) {
+        self.start += n;
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+        self.scanned = self.start;
+    }
+
+    /// Reads more bytes into the buffer, growing it up to `max` when full.
+    /// `Ok(0)` means end of stream, or a full buffer at `max`.
+    pub(super) fn poll_fill(&mut self, cx: &mut Context<'_>, max: usize) -> Poll<io::Result<usize>> {
+        if self.end == self.buf.len() {
+            if self.start > 0 {
+                self.buf.copy_within(self.start..self.end, 0);
+                self.scanned -= self.start;
+                self.end -= self.start;
+                self.start = 0;
+            } else if self.buf.len() < max {
+                let mut bigger = vec![0; (self.buf.len() * 2).min(max)].into_boxed_slice();
+                bigger[..self.end].copy_from_slice(&self.buf[..self.end]);
+                self.buf = bigger;
+            } else {
+                return Poll::Ready(Ok(0));
+            }
+        }
+        loop {
+            if self.drained {
+                std::task::ready!(self.io.poll_read_ready(cx))?;
+                self.drained = false;
+            }
+            let end = self.end;
+            let n = match self.io.try_read(cx, &mut self.buf[end..]) {
+                Poll::Ready(Ok(n)) => n,
+                Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.drained = true;
+                    continue;
+                }
+                Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            };
+            self.end += n;
+            self.drained = n > 0 && self.end < self.buf.len();
+            return Poll::Ready(Ok(n));
+        }
+    }
+
+    pub(super) fn poll_write_all(
+        &mut self,
+        cx: &mut Context<'_>,
+        data: &[u8],
+        written: &mut usize,
+    ) -> Poll<io::Result<()>> {
+        while *written < data.len() {
+            match std::task::ready!(Pin::new(&mut self.io).poll_write(cx, &data[*written..])) {
+                Ok(0) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Ok(n) => *written += n,
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Starts the body of request `seq`.
+    pub(super) fn start_body(&mut self, seq: u64, framing: Framing, expect_continue: bool, limit: u64) {
+        self.seq = seq;
+        self.decoder = Decoder::new(framing);
+        self.body_received = 0;
+        self.body_limit = limit;
+        self.continue_pending = expect_continue.then_some(0);
+        self.failure = None;
+    }
+
+    pub(super) fn fail(&mut self, status: StatusCode, reason: &'static str) -> io::Error {
+        self.failure = Some((status, reason));
+        BodyError { status, reason }.into_io()
+    }
+}
+
+impl<S: Io> Source for Transport<S> {
+    fn poll_chunk(&mut self, cx: &mut Context<'_>, seq: u64) -> Poll<Option<io::Result<Bytes>>> {
+        if seq != self.seq {
+            let e =
+                BodyError { status: StatusCode::INTERNAL_SERVER_ERROR, reason: "body read after its request ended" };
+            return Poll::Ready(Some(Err(e.into_io())));
+        }
+        if let Some((status, reason)) = self.failure {
+            return Poll::Ready(Some(Err(BodyError { status, reason }.into_io())));
+        }
+        if self.decoder.is_done() {
+            return Poll::Ready(None);
+        }
+        if let Some(mut written) = self.continue_pending {
+            let polled = self.poll_write_all(cx, CONTINUE, &mut written);
+            self.continue_pending = Some(written);
+            match polled {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(e)) => return Poll::Ready(Some(Err(e))),
+                Poll::Ready(Ok(())) => self.continue_pending = None,
+            }
+        }
+        loop {
+            if self.start < self.end {
+                let (start, end) = (self.start, self.end);
+                let step = match self.decoder.decode(&self.buf[start..end]) {
+                    Ok(step) => step,
+                    Err(malformed) => return Poll::Ready(Some(Err(self.fail(StatusCode::BAD_REQUEST, malformed.0)))),
+                };
+                let data = (!step.data.is_empty()).then(|| Bytes::copy_from_slice(&self.buffered()[step.data.clone()]));
+                self.consume(step.consumed);
+                if let Some(data) = data {
+                    self.body_received += data.len() as u64;
+                    if self.body_received > self.body_limit {
+                        let e = self.fail(StatusCode::PAYLOAD_TOO_LARGE, "request body larger than the limit");
+                        return Poll::Ready(Some(Err(e)));
+                    }
+                    return Poll::Ready(Some(Ok(data)));
+                }
+                if self.decoder.is_done() {
+                    return Poll::Ready(None);
+                }
+            }
+            let max = self.buf.len();
+            match std::task::ready!(self.poll_fill(cx, max)) {
+                Ok(0) => return Poll::Ready(Some(Err(self.fail(StatusCode::BAD_REQUEST, "request body cut short")))),
+                Ok(_) => {}
+                Err(e) => return Poll::Ready(Some(Err(e))),
+            }
+        }
+    }
+}
+
+/// Why no request head could be read.
+pub(super) enum HeadError {
+    /// The head is invalid: answer with this status and close.
+    Reject(Reject),
+    /// The connection failed or the peer left mid-head: nothing to answer.
+    Gone,
+}
+
+/// Reads and parses the next request head; `Ok(None)` on a clean close
+/// between requests.
+pub(super) async fn read_head<S: Io>(shared: &Shared<S>, max: usize) -> Result<Option<Head>, HeadError> {
+    poll_fn(|cx| {
+        let mut t = lock(shared);
+        loop {
+            if let Some(end) = find_head_end(&t.buf[..t.end], t.scanned.max(t.start)) {
+                match decode::parse(&t.buf[t.start..end]) {
+                    Ok(Some((head, n))) => {
+                        let start = t.start;
+                        t.consume(n);
+                        debug_assert_eq!(start + n, end);
+                        return Poll::Ready(Ok(Some(head)));
+                    }
+                    // Blank lines before the request: keep looking after them.
+                    Ok(None) => t.scanned = end,
+                    Err(reject) => return Poll::Ready(Err(HeadError::Reject(reject))),
+                }
+                continue;
+            }
+            t.scanned = t.end.saturating_sub(3).max(t.start);
+            if t.end - t.start >= max {
+                return Poll::Ready(Err(HeadError::Reject(Reject {
+                    status: StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                    reason: "request head larger than the limit",
+                })));
+            }
+            match std::task::ready!(t.poll_fill(cx, max)) {
+                Ok(0) if t.start == t.end || t.buffered().iter().all(|b| b.is_ascii_whitespace()) => {
+                    return Poll::Ready(Ok(None));
+                }
+                Ok(0) => {
+                    return Poll::Ready(Err(HeadError::Reject(Reject {
+                        status: StatusCode::BAD_REQUEST,
+                        reason: "request head cut short",
+                    })));
+                }
+                Ok(_) => {}
+                Err(_) => return Poll::Ready(Err(HeadError::Gone)),
+            }
+        }
+    })
+    .await
+}
+
+/// The index just past the blank line ending a head in `buf`, searching from `from`.
+fn find_head_end(buf: &[u8], from: usize) -> Option<usize> {
+    let mut i = from;
+    while let Some(off) = buf.get(i..)?.iter().position(|&b| b == b'\n') {
+        let lf = i + off;
+        match buf.get(lf + 1) {
+            Some(b'\n') => return Some(lf + 2),
+            Some(b'\r') if buf.get(lf + 2) == Some(&b'\n') => return Some(lf + 3),
+            _ => i = lf + 1,
+        }
+    }
+    None
+}
+
+pub(super) async fn write_all<S: Io>(shared: &Shared<S>, data: &[u8]) -> io::Result<()> {
+    let mut written = 0;
+    poll_fn(|cx| lock(shared).poll_write_all(cx, data, &mut written)).await
+}
+
+pub(super) async fn flush<S: Io>(shared: &Shared<S>) -> io::Result<()> {
+    poll_fn(|cx| Pin::new(&mut lock(shared).io).poll_flush(cx)).await
+}
+
+/// Closes the connection gracefully: shuts down writing, then reads and
+/// discards what the client still sends (bounded in bytes and time), so the
+/// kernel does not answer unread input with a reset that destroys the response.
+pub(super) async fn linger_close<S: Io>(shared: &Shared<S>) {
+    let _ = flush(shared).await;
+    let _ = lock(shared).io.shutdown_write();
+    let discard = async {
+        let mut left = LINGER_BYTES;
+        let mut sink = [0u8; 4096];
+        while left > 0 {
+            match poll_fn(|cx| Pin::new(&mut lock(shared).io).poll_read(cx, &mut sink)).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => left = left.saturating_sub(n),
+            }
+        }
+    };
+    discard.or(rt::sleep(LINGER)).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::find_head_end;
+
+    #[test]
+    fn head_end_with_crlf_and_bare_lf() {
+        assert_eq!(find_head_end(b"GET / HTTP/1.1\r\n\r\nX", 0), Some(18));
+        assert_eq!(find_head_end(b"GET / HTTP/1.1\n\nX", 0), Some(16));
+        assert_eq!(find_head_end(b"GET / HTTP/1.1\r\nA: b\r\n", 0), None);
+        assert_eq!(find_head_end(b"\r\n\r\nGET", 0), Some(4));
+    }
+}
