@@ -49,14 +49,14 @@ Upgrade-Insecure-Requests: 1\r\n\r\n";
     let app = &app;
     let hit = |path: &'static str| {
         move || {
-            let resp = squall::block_on(testing::call(app, Request::get(path)));
+            let resp = futures_lite::future::block_on(testing::call(app, Request::get(path)));
             assert_eq!(resp.status(), 200);
         }
     };
     measure("route: literal rule 1 of 22", 100_000, hit("/static0"));
     measure("route: regex rule 22 of 22, 2 named args", 100_000, hit("/articles/2024/hello-world"));
     measure("route: miss (404) after 22 rules", 100_000, || {
-        let resp = squall::block_on(testing::call(app, Request::get("/nowhere")));
+        let resp = futures_lite::future::block_on(testing::call(app, Request::get("/nowhere")));
         assert_eq!(resp.status(), 404);
     });
 }

@@ -5,6 +5,8 @@
 //! such a request is answered with a complete error response and a close, so
 //! no two parties can disagree about where it ends.
 
+use std::mem::MaybeUninit;
+
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, StatusCode, Uri, Version};
 
@@ -53,9 +55,10 @@ const fn bad(reason: &'static str) -> Reject {
 /// Returns `Ok(None)` when more bytes are needed, or the head and how many
 /// bytes of `buf` it took (leading blank lines included).
 pub(crate) fn parse(buf: &[u8]) -> Result<Option<(Head, usize)>, Reject> {
-    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut req = httparse::Request::new(&mut slots);
-    let consumed = match req.parse(buf) {
+    // Uninitialized slots: zero-filling 100 headers would cost more than parsing.
+    let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut []);
+    let consumed = match req.parse_with_uninit_headers(buf, &mut slots) {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(e) => return Err(reject_parse_error(e)),
@@ -201,15 +204,37 @@ fn parse_transfer_encoding(value: &[u8]) -> Result<(), Reject> {
     }
 }
 
-/// `Host = uri-host [ ":" port ]`; empty is allowed (RFC 9112 §3.2).
+/// `Host = uri-host [ ":" port ]` (RFC 9110 §7.2, RFC 3986 §3.2.2); an empty
+/// value is allowed (RFC 9112 §3.2). Checked byte by byte, without allocating.
 fn validate_host(value: &[u8]) -> Result<(), Reject> {
+    const INVALID: Reject = bad("invalid Host header");
     if value.is_empty() {
         return Ok(());
     }
-    match http::uri::Authority::try_from(value) {
-        Ok(a) if !value.contains(&b'@') && !a.host().is_empty() => Ok(()),
-        _ => Err(bad("invalid Host header")),
-    }
+    let (host_ok, rest) = match value.strip_prefix(b"[") {
+        Some(literal) => {
+            let close = literal.iter().position(|&b| b == b']').ok_or(INVALID)?;
+            let inner = &literal[..close];
+            let ok = !inner.is_empty() && inner.iter().all(|&b| b.is_ascii_hexdigit() || b == b':' || b == b'.');
+            (ok, &literal[close + 1..])
+        }
+        None => {
+            let end = value.iter().position(|&b| b == b':').unwrap_or(value.len());
+            let name = &value[..end];
+            let ok = !name.is_empty() && name.iter().all(|&b| is_reg_name_byte(b));
+            (ok, &value[end..])
+        }
+    };
+    let port_ok = match rest.strip_prefix(b":") {
+        Some(port) => port.len() <= 5 && port.iter().all(u8::is_ascii_digit),
+        None => rest.is_empty(),
+    };
+    if host_ok && port_ok { Ok(()) } else { Err(INVALID) }
+}
+
+/// unreserved / sub-delims / pct-encoded, as a byte.
+fn is_reg_name_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=%".contains(&b)
 }
 
 #[cfg(test)]
@@ -288,6 +313,21 @@ mod tests {
         assert_eq!(status("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"), StatusCode::BAD_REQUEST);
         assert_eq!(status("GET / HTTP/1.1\r\nHost: a b\r\n\r\n"), StatusCode::BAD_REQUEST);
         assert_eq!(status("GET / HTTP/1.1\r\nHost: u@h\r\n\r\n"), StatusCode::BAD_REQUEST);
+        for bad_host in ["a/b", "a:b", "a:123456", "[::1", "[]", "[::1]x", ":80", "a b", "[fe80::1%eth0]"] {
+            let raw = format!("GET / HTTP/1.1\r\nHost: {bad_host}\r\n\r\n");
+            assert_eq!(status(&raw), StatusCode::BAD_REQUEST, "{bad_host}");
+        }
+        for good_host in [
+            "example.com",
+            "EXAMPLE.com:80",
+            "127.0.0.1:8080",
+            "[::1]",
+            "[2001:db8::1]:443",
+            "host:",
+            "xn--caf-dma.example",
+        ] {
+            head(&format!("GET / HTTP/1.1\r\nHost: {good_host}\r\n\r\n"));
+        }
         head("GET / HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n");
         head("GET / HTTP/1.1\r\nHost:\r\n\r\n");
         head("GET / HTTP/1.0\r\n\r\n");
