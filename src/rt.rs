@@ -23,35 +23,32 @@ pub(crate) type UnixListener = async_io::Async<std::os::unix::net::UnixListener>
 
 use crate::server::http1::conn::Io;
 
-impl Io for async_io::Async<std::net::TcpStream> {
-    fn shutdown_write(&self) -> io::Result<()> {
-        self.get_ref().shutdown(std::net::Shutdown::Write)
-    }
+/// Sockets wait on the reactor's readiness and read directly, so a read after
+/// a wake-up never just answers `EAGAIN`.
+macro_rules! reactor_io {
+    ($($(#[$attr:meta])* $stream:ty;)*) => {$(
+        $(#[$attr])*
+        impl Io for async_io::Async<$stream> {
+            fn shutdown_write(&self) -> io::Result<()> {
+                self.get_ref().shutdown(std::net::Shutdown::Write)
+            }
 
-    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.poll_readable(cx)
-    }
+            fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                self.poll_readable(cx)
+            }
 
-    fn try_read(&mut self, _cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
-        use std::io::Read;
-        Poll::Ready(self.get_ref().read(buf))
-    }
+            fn try_read(&mut self, _cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+                use std::io::Read;
+                Poll::Ready(self.get_ref().read(buf))
+            }
+        }
+    )*};
 }
 
-#[cfg(unix)]
-impl Io for async_io::Async<std::os::unix::net::UnixStream> {
-    fn shutdown_write(&self) -> io::Result<()> {
-        self.get_ref().shutdown(std::net::Shutdown::Write)
-    }
-
-    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.poll_readable(cx)
-    }
-
-    fn try_read(&mut self, _cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
-        use std::io::Read;
-        Poll::Ready(self.get_ref().read(buf))
-    }
+reactor_io! {
+    std::net::TcpStream;
+    #[cfg(unix)]
+    std::os::unix::net::UnixStream;
 }
 
 /// A handle to a spawned task; dropping it lets the task run on (detached).

@@ -11,10 +11,19 @@ use crate::routing::Target;
 use crate::server::Config;
 use crate::server::http1::conn::{self, ConnInfo, Io};
 
-struct MemoryIo {
+/// Reads give `input` then end of stream; each write call is kept apart.
+pub(crate) struct MemoryIo {
     input: Vec<u8>,
     read: usize,
-    output: Arc<Mutex<Vec<u8>>>,
+    writes: Arc<Mutex<Vec<Vec<u8>>>>,
+}
+
+impl MemoryIo {
+    /// A stream over `input`, and the handle its writes land in.
+    pub(crate) fn new(input: &[u8]) -> (Self, Arc<Mutex<Vec<Vec<u8>>>>) {
+        let writes = Arc::new(Mutex::new(Vec::new()));
+        (MemoryIo { input: input.to_vec(), read: 0, writes: writes.clone() }, writes)
+    }
 }
 
 impl AsyncRead for MemoryIo {
@@ -28,7 +37,7 @@ impl AsyncRead for MemoryIo {
 
 impl AsyncWrite for MemoryIo {
     fn poll_write(self: Pin<&mut Self>, _cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        self.output.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(buf);
+        self.writes.lock().unwrap_or_else(|e| e.into_inner()).push(buf.to_vec());
         Poll::Ready(Ok(buf.len()))
     }
 
@@ -48,9 +57,9 @@ impl Io for MemoryIo {
 }
 
 pub(super) async fn serve(app: impl Target, input: &[u8]) -> Vec<u8> {
-    let output = Arc::new(Mutex::new(Vec::new()));
-    let io = MemoryIo { input: input.to_vec(), read: 0, output: output.clone() };
+    let (io, writes) = MemoryIo::new(input);
     let info = ConnInfo { peer: None, local: None, scheme: "http" };
     conn::serve(io, Arc::new(app), Arc::new(Config::default()), info).await;
-    std::mem::take(&mut *output.lock().unwrap_or_else(|e| e.into_inner()))
+    let writes = std::mem::take(&mut *writes.lock().unwrap_or_else(|e| e.into_inner()));
+    writes.concat()
 }

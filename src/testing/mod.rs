@@ -18,7 +18,7 @@
 //! ```
 
 mod client;
-mod memory;
+pub(crate) mod memory;
 
 use std::net::SocketAddr;
 

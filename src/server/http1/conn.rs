@@ -175,55 +175,19 @@ fn peer(info: &ConnInfo) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::pin::Pin;
     use std::sync::Mutex;
-    use std::task::{Context, Poll};
+    use std::task::Poll;
     use std::time::Duration;
 
     use bytes::Bytes;
-    use futures_lite::io::{AsyncRead, AsyncWrite};
 
     use super::*;
+    use crate::testing::memory::MemoryIo;
     use crate::web::{Body, Response};
     use crate::{Router, rt};
 
-    /// Input given up front; records every write call separately.
-    struct Recorder {
-        input: Vec<u8>,
-        writes: Arc<Mutex<Vec<Vec<u8>>>>,
-    }
-
-    impl AsyncRead for Recorder {
-        fn poll_read(mut self: Pin<&mut Self>, _cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
-            let n = buf.len().min(self.input.len());
-            buf[..n].copy_from_slice(&self.input[..n]);
-            self.input.drain(..n);
-            Poll::Ready(Ok(n))
-        }
-    }
-
-    impl AsyncWrite for Recorder {
-        fn poll_write(self: Pin<&mut Self>, _cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-            self.writes.lock().unwrap().push(buf.to_vec());
-            Poll::Ready(Ok(buf.len()))
-        }
-        fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-            Poll::Ready(Ok(()))
-        }
-        fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-            Poll::Ready(Ok(()))
-        }
-    }
-
-    impl Io for Recorder {
-        fn shutdown_write(&self) -> io::Result<()> {
-            Ok(())
-        }
-    }
-
     fn writes_for(app: Router, input: &[u8]) -> Vec<Vec<u8>> {
-        let writes = Arc::new(Mutex::new(Vec::new()));
-        let io = Recorder { input: input.to_vec(), writes: writes.clone() };
+        let (io, writes) = MemoryIo::new(input);
         let info = ConnInfo { peer: None, local: None, scheme: "http" };
         rt::block_on(serve(io, Arc::new(app), Arc::new(Config::default()), info));
         writes.lock().unwrap().clone()
