@@ -52,15 +52,15 @@ pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send + 'static {
 
 /// The socket, its read buffer, and the state of the current request's body.
 pub(super) struct Transport<S> {
-    pub(super) io: S,
-    pub(super) buf: Box<[u8]>,
-    pub(super) start: usize,
-    pub(super) end: usize,
+    io: S,
+    buf: Box<[u8]>,
+    start: usize,
+    end: usize,
     /// Where the search for the end of a head resumes.
     scanned: usize,
     /// The last read returned less than it could: the socket is likely empty.
     drained: bool,
-    pub(super) seq: u64,
+    seq: u64,
     pub(super) decoder: Decoder,
     body_received: u64,
     body_limit: u64,
@@ -95,11 +95,11 @@ impl<S: Io> Transport<S> {
         }
     }
 
-    pub(super) fn buffered(&self) -> &[u8] {
+    fn buffered(&self) -> &[u8] {
         &self.buf[self.start..self.end]
     }
 
-    pub(super) fn consume(&mut self, n: usize) {
+    fn consume(&mut self, n: usize) {
         self.start += n;
         if self.start == self.end {
             self.start = 0;
@@ -110,7 +110,7 @@ impl<S: Io> Transport<S> {
 
     /// Reads more bytes into the buffer, growing it up to `max` when full.
     /// `Ok(0)` means end of stream, or a full buffer at `max`.
-    pub(super) fn poll_fill(&mut self, cx: &mut Context<'_>, max: usize) -> Poll<io::Result<usize>> {
+    fn poll_fill(&mut self, cx: &mut Context<'_>, max: usize) -> Poll<io::Result<usize>> {
         if self.end == self.buf.len() {
             if self.start > 0 {
                 self.buf.copy_within(self.start..self.end, 0);
@@ -147,7 +147,7 @@ impl<S: Io> Transport<S> {
         }
     }
 
-    pub(super) fn poll_write_all(
+    fn poll_write_all(
         &mut self,
         cx: &mut Context<'_>,
         data: &[u8],
@@ -173,7 +173,7 @@ impl<S: Io> Transport<S> {
         self.failure = None;
     }
 
-    pub(super) fn fail(&mut self, status: StatusCode, reason: &'static str) -> io::Error {
+    fn fail(&mut self, status: StatusCode, reason: &'static str) -> io::Error {
         self.failure = Some((status, reason));
         BodyError { status, reason }.into_io()
     }
