@@ -147,12 +147,7 @@ impl<S: Io> Transport<S> {
         }
     }
 
-    fn poll_write_all(
-        &mut self,
-        cx: &mut Context<'_>,
-        data: &[u8],
-        written: &mut usize,
-    ) -> Poll<io::Result<()>> {
+    fn poll_write_all(&mut self, cx: &mut Context<'_>, data: &[u8], written: &mut usize) -> Poll<io::Result<()>> {
         while *written < data.len() {
             match std::task::ready!(Pin::new(&mut self.io).poll_write(cx, &data[*written..])) {
                 Ok(0) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
