@@ -199,3 +199,12 @@ impl From<io::Error> for HttpError {
         }
     }
 }
+
+/// The message of a caught panic, when it carried one.
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".to_owned())
+}

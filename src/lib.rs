@@ -27,6 +27,7 @@
 //! | [`routing`] | [`Router`], [`Rule`], matchers, the open [`Target`] trait, method dispatch |
 //! | [`web`] | [`Request`], [`Response`], [`Body`], [`Arguments`], [`RequestHandler`] |
 //! | [`server`] | [`Server`] and [`ServerBuilder`] over squall's own HTTP/1.1 engine |
+//! | [`gateway`] | [`GatewayContainer`](gateway::GatewayContainer): synchronous legacy apps on an executor |
 //! | [`testing`] | in-memory calls and a loopback test server with a client |
 //!
 //! # Features
@@ -42,6 +43,7 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
 mod error;
+pub mod gateway;
 pub mod routing;
 mod rt;
 pub mod server;
@@ -50,8 +52,8 @@ pub mod web;
 
 pub use error::{Error, HttpError, Result};
 pub use routing::{
-    AnyMatches, BoxFuture, Dispatch, HostMatches, Matcher, MethodRouter, PathMatches, Router, Rule, Target, delete,
-    get, head, options, patch, post, put,
+    AnyMatches, BoxFuture, Dispatch, HostMatches, Matcher, MethodRouter, PathMatches, PathPrefix, Router, Rule, Target,
+    delete, get, head, options, patch, post, put,
 };
 pub use rt::block_on;
 pub use server::{Server, ServerBuilder};

@@ -17,6 +17,53 @@ pub trait Matcher: Send + Sync + 'static {
         let _ = args;
         None
     }
+
+    /// The path prefix a matched request is mounted under (its `SCRIPT_NAME`),
+    /// for matchers that mount a target rather than match a whole path.
+    fn mount_prefix(&self) -> Option<&str> {
+        None
+    }
+}
+
+/// Matches a path equal to a prefix or continuing it with `/`, and mounts the
+/// target there: the target sees the prefix as [`Request::script_name`] and
+/// the rest as [`Request::path_info`].
+///
+/// # Examples
+///
+/// ```
+/// use squall::{Matcher, PathPrefix, Request};
+///
+/// let m = PathPrefix::new("/legacy");
+/// assert!(m.matches(&Request::get("/legacy")).is_some());
+/// assert!(m.matches(&Request::get("/legacy/a/b")).is_some());
+/// assert!(m.matches(&Request::get("/legacyx")).is_none());
+/// ```
+#[derive(Debug, Clone)]
+pub struct PathPrefix {
+    prefix: String,
+}
+
+impl PathPrefix {
+    /// A matcher for `prefix` (a trailing `/` is ignored; `/` alone mounts at the root).
+    pub fn new(prefix: &str) -> Self {
+        PathPrefix { prefix: prefix.trim_end_matches('/').to_owned() }
+    }
+}
+
+impl Matcher for PathPrefix {
+    fn matches(&self, req: &Request) -> Option<PathArgs> {
+        let rest = req.path_info().strip_prefix(self.prefix.as_str())?;
+        (rest.is_empty() || rest.starts_with('/')).then(PathArgs::default)
+    }
+
+    fn reverse(&self, args: &[&str]) -> Option<String> {
+        args.is_empty().then(|| if self.prefix.is_empty() { "/".to_owned() } else { self.prefix.clone() })
+    }
+
+    fn mount_prefix(&self) -> Option<&str> {
+        Some(&self.prefix)
+    }
 }
 
 /// Matches every request (Tornado's `AnyMatches`).

@@ -17,7 +17,7 @@ mod router;
 use std::future::Future;
 use std::pin::Pin;
 
-pub use matcher::{AnyMatches, HostMatches, Matcher, PathMatches};
+pub use matcher::{AnyMatches, HostMatches, Matcher, PathMatches, PathPrefix};
 pub use method::{MethodRouter, delete, get, head, options, patch, post, put};
 pub(crate) use router::not_found;
 pub use router::{Router, Rule};

@@ -2,7 +2,7 @@
 
 use http::StatusCode;
 
-use super::{AnyMatches, Dispatch, HostMatches, Matcher, PathMatches, Target};
+use super::{AnyMatches, Dispatch, HostMatches, Matcher, PathMatches, PathPrefix, Target};
 use crate::web::{IntoResponse, Request};
 use crate::{Error, HttpError};
 
@@ -112,6 +112,14 @@ impl Router {
         self.rule(Rule::new(matcher, target))
     }
 
+    /// Mounts `target` under a path prefix (see [`PathPrefix`]): requests for
+    /// `prefix` and below go to it, which sees the prefix as
+    /// [`Request::script_name`](crate::Request::script_name). This is how a
+    /// gateway container or a sub-application is mounted.
+    pub fn mount(self, prefix: &str, target: impl Target) -> Self {
+        self.rule(Rule::new(PathPrefix::new(prefix), target))
+    }
+
     /// Adds a rule that matches everything (Tornado's `FallbackHandler`
     /// pattern): requests no earlier rule took go to `target`.
     pub fn fallback(self, target: impl Target) -> Self {
@@ -157,10 +165,15 @@ impl Target for Router {
             let Some(args) = rule.matcher.matches(&req) else { continue };
             let saved =
                 if args == Default::default() { None } else { Some(std::mem::replace(&mut req.path_args, args)) };
+            let mount = req.mount;
+            if let Some(prefix) = rule.matcher.mount_prefix() {
+                req.mount += prefix.len();
+            }
             match rule.target.call(req) {
                 Ok(answer) => return Ok(answer),
                 Err(declined) => req = declined,
             }
+            req.mount = mount;
             if let Some(saved) = saved {
                 req.path_args = saved;
             }

@@ -35,6 +35,8 @@ pub struct Request {
     headers: HeaderMap,
     body: Body,
     pub(crate) path_args: PathArgs,
+    /// Length of the path prefix the request is mounted under.
+    pub(crate) mount: usize,
     pub(crate) peer: Option<SocketAddr>,
     pub(crate) local: Option<SocketAddr>,
     pub(crate) scheme: &'static str,
@@ -97,6 +99,7 @@ impl Request {
             headers,
             body,
             path_args: PathArgs::default(),
+            mount: 0,
             peer: None,
             local: None,
             scheme: "http",
@@ -161,6 +164,18 @@ impl Request {
     /// The path, raw (not percent-decoded), without the query.
     pub fn path(&self) -> &str {
         self.uri.path()
+    }
+
+    /// The raw path prefix this request's target is mounted under (empty at
+    /// the root): a gateway app's `SCRIPT_NAME`. See [`Router::mount`](crate::Router::mount).
+    pub fn script_name(&self) -> &str {
+        self.path().get(..self.mount).unwrap_or("")
+    }
+
+    /// The raw path below [`script_name`](Request::script_name): a gateway
+    /// app's `PATH_INFO` before decoding.
+    pub fn path_info(&self) -> &str {
+        self.path().get(self.mount..).unwrap_or("")
     }
 
     /// The query string without `?`, or `""`.

@@ -144,11 +144,7 @@ async fn respond(app: &dyn Target, req: Request, info: &ConnInfo) -> Response {
     match call.catch_unwind().await {
         Ok(response) => response,
         Err(panic) => {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_default();
+            let what = crate::error::panic_message(&*panic);
             log::error!(target: "squall::server", "{}: handler panicked: {what}", peer(info));
             HttpError::new(StatusCode::INTERNAL_SERVER_ERROR).into_response()
         }

@@ -1,0 +1,341 @@
+//! [`GatewayContainer`]: a gateway app as a route target.
+
+use std::collections::VecDeque;
+use std::io;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use bytes::Bytes;
+use futures_lite::StreamExt;
+use http::StatusCode;
+use http::header::{self, HeaderValue};
+
+use super::environ::{self, Input};
+use super::start::Head;
+use super::{App, Environ, Executor, StartResponse};
+use crate::error::panic_message;
+use crate::routing::{Dispatch, Target};
+use crate::web::{Body, IntoResponse, Request, Response};
+use crate::{HttpError, rt};
+
+/// Chunks in flight between the app's thread and the connection, each way.
+const CHANNEL_BOUND: usize = 4;
+
+/// Mounts a synchronous [`App`] as a route target, running it on an
+/// [`Executor`] (squall's `WSGIContainer`).
+///
+/// It is an ordinary [`Target`]: mount it under a prefix with
+/// [`Router::mount`](crate::Router::mount) (the app sees the prefix as
+/// `SCRIPT_NAME`), use it as a fallback, or serve it as the whole app.
+///
+/// # Warning
+///
+/// The default executor is `Inline`, deprecated: the app then runs on the
+/// event loop, one call at a time, and a slow call stalls the server. Choose
+/// [`Executor::thread_pool`] (blocking I/O) or [`Executor::rayon`] (CPU work).
+/// With a pool the app must be thread-safe (`Send + Sync`), and its calls run
+/// concurrently.
+///
+/// # Examples
+///
+/// ```
+/// use squall::gateway::{AppIter, Environ, Executor, GatewayContainer, StartResponse};
+/// use squall::{get, Request, Router};
+///
+/// fn legacy(environ: &mut Environ, start: &StartResponse) -> Result<AppIter, squall::gateway::AppError> {
+///     start.start("200 OK", [("Content-Type", "text/plain")])?;
+///     Ok(AppIter::once(format!("legacy sees {}", environ.get("PATH_INFO").unwrap_or(""))))
+/// }
+///
+/// let app = Router::new()
+///     .route("/", get(|_req| async { "native" }))
+///     .mount("/legacy", GatewayContainer::builder(legacy).executor(Executor::thread_pool(8)).build());
+///
+/// # squall::block_on(async {
+/// let resp = squall::testing::call(&app, Request::get("/legacy/page")).await;
+/// assert_eq!(resp.into_body().bytes().await.unwrap(), "legacy sees /page");
+/// # });
+/// ```
+#[derive(Clone)]
+pub struct GatewayContainer {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    app: Arc<dyn App>,
+    executor: Executor,
+    runner: Runner,
+    /// Calls running or waiting for a thread.
+    admitted: AtomicUsize,
+    /// One permit per thread the app may occupy.
+    slots: Arc<async_lock::Semaphore>,
+    /// `Inline` runs one call at a time.
+    inline_turn: async_lock::Mutex<()>,
+}
+
+enum Runner {
+    Inline,
+    Blocking,
+    Rayon(Arc<rayon::ThreadPool>),
+}
+
+/// Builds a [`GatewayContainer`].
+pub struct GatewayBuilder {
+    app: Arc<dyn App>,
+    executor: Executor,
+}
+
+impl GatewayBuilder {
+    /// Chooses the executor. Default: `Inline` (deprecated; see [`Executor`]).
+    pub fn executor(mut self, executor: Executor) -> Self {
+        self.executor = executor;
+        self
+    }
+
+    /// Builds the container.
+    ///
+    /// # Panics
+    ///
+    /// If the executor is a rayon pool the container creates and the
+    /// operating system refuses its threads.
+    pub fn build(self) -> GatewayContainer {
+        let runner = match &self.executor {
+            Executor::ThreadPool(_) => Runner::Blocking,
+            Executor::Rayon(_, Some(pool)) => Runner::Rayon(pool.clone()),
+            Executor::Rayon(bound, None) => Runner::Rayon(Arc::new(
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(bound.threads)
+                    .thread_name(|i| format!("squall-gateway-{i}"))
+                    .panic_handler(
+                        |p| log::error!(target: "squall::gateway", "rayon job panicked: {}", panic_message(&p)),
+                    )
+                    .build()
+                    .unwrap_or_else(|e| panic!("cannot start the gateway's rayon pool: {e}")),
+            )),
+            #[allow(deprecated)]
+            Executor::Inline => {
+                static WARNED: AtomicBool = AtomicBool::new(false);
+                if !WARNED.swap(true, Ordering::Relaxed) {
+                    log::warn!(
+                        target: "squall::gateway",
+                        "a GatewayContainer runs its app inline on the event loop (the deprecated default): \
+                         one slow call stalls the server; use Executor::thread_pool"
+                    );
+                }
+                Runner::Inline
+            }
+        };
+        let threads = self.executor.bound().map_or(1, |b| b.threads);
+        GatewayContainer {
+            inner: Arc::new(Inner {
+                app: self.app,
+                executor: self.executor,
+                runner,
+                admitted: AtomicUsize::new(0),
+                slots: Arc::new(async_lock::Semaphore::new(threads)),
+                inline_turn: async_lock::Mutex::new(()),
+            }),
+        }
+    }
+}
+
+impl GatewayContainer {
+    /// A container for `app` on the default executor (`Inline`, deprecated).
+    pub fn new(app: impl App) -> Self {
+        Self::builder(app).build()
+    }
+
+    /// A builder for a container of `app`.
+    pub fn builder(app: impl App) -> GatewayBuilder {
+        GatewayBuilder { app: Arc::new(app), executor: Executor::default() }
+    }
+
+    /// The environ the app would receive for `req` (Tornado's
+    /// `WSGIContainer.environ`), with an empty input stream.
+    pub fn environ(&self, req: &Request) -> Environ {
+        environ::build(req, !matches!(self.inner.runner, Runner::Inline))
+    }
+
+    /// The executor the app runs on.
+    pub fn executor(&self) -> &Executor {
+        &self.inner.executor
+    }
+}
+
+impl Target for GatewayContainer {
+    fn call(&self, req: Request) -> Dispatch<'_> {
+        let inner = self.inner.clone();
+        Ok(Box::pin(async move {
+            match inner.runner {
+                Runner::Inline => inner.serve_inline(req).await,
+                _ => inner.serve_pooled(req).await,
+            }
+        }))
+    }
+}
+
+/// What the app's thread tells the connection.
+pub(crate) enum Msg {
+    Head(Head),
+    Chunk(Bytes),
+    Fail,
+}
+
+/// Releases an admission when a pooled call ends, however it ends.
+struct Admission(Arc<Inner>);
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        self.0.admitted.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl Inner {
+    async fn serve_inline(&self, mut req: Request) -> Response {
+        let body = match req.bytes().await {
+            Ok(body) => body,
+            Err(e) => return e.into_response(),
+        };
+        let mut environ = environ::build(&req, false);
+        environ.set_input(Input::buffered(body));
+        let _turn = self.inline_turn.lock().await;
+        let mut messages = Vec::new();
+        run_app(&*self.app, environ, |m| {
+            messages.push(m);
+            true
+        });
+        assemble(futures_lite::stream::iter(messages)).await
+    }
+
+    async fn serve_pooled(self: Arc<Self>, mut req: Request) -> Response {
+        let bound = self.executor.bound().unwrap_or(super::executor::Bound { threads: 1, queue: 0 });
+        if self.admitted.fetch_add(1, Ordering::AcqRel) >= bound.threads + bound.queue {
+            self.admitted.fetch_sub(1, Ordering::AcqRel);
+            log::warn!(target: "squall::gateway", "{} calls running or queued: answering 503", bound.threads + bound.queue);
+            return busy();
+        }
+        let admission = Admission(self.clone());
+        let permit = self.slots.acquire_arc().await;
+
+        let mut environ = environ::build(&req, true);
+        let body = req.take_body();
+        if body.size_hint() != Some(0) {
+            let (to_app, from_conn) = async_channel::bounded(CHANNEL_BOUND);
+            environ.set_input(Input::stream(from_conn));
+            drop(rt::spawn(pump(body, to_app)));
+        }
+        let (to_conn, from_app) = async_channel::bounded(CHANNEL_BOUND);
+        let app = self.app.clone();
+        let job = move || {
+            let _slot = (permit, admission);
+            run_app(&*app, environ, |m| to_conn.send_blocking(m).is_ok());
+        };
+        match &self.runner {
+            Runner::Rayon(pool) => pool.spawn(job),
+            _ => blocking::unblock(job).detach(),
+        }
+        assemble(from_app).await
+    }
+}
+
+fn busy() -> Response {
+    HttpError::new(StatusCode::SERVICE_UNAVAILABLE)
+        .with_message("the legacy app is busy; retry shortly")
+        .into_response()
+        .with_header(header::RETRY_AFTER, HeaderValue::from_static("1"))
+}
+
+/// Feeds the request body to the app's blocking reader.
+async fn pump(mut body: Body, to_app: async_channel::Sender<io::Result<Bytes>>) {
+    while let Some(chunk) = body.chunk().await {
+        let failed = chunk.is_err();
+        if to_app.send(chunk).await.is_err() || failed {
+            return;
+        }
+    }
+}
+
+/// Turns the app's messages into a response: a `500` when it failed before
+/// its head, else its status and headers with the chunks streamed behind.
+async fn assemble(messages: impl futures_lite::Stream<Item = Msg> + Send + 'static) -> Response {
+    let mut messages = Box::pin(messages);
+    let head = match messages.next().await {
+        Some(Msg::Head(head)) => head,
+        _ => return HttpError::new(StatusCode::INTERNAL_SERVER_ERROR).into_response(),
+    };
+    let chunks = messages.map(|m| match m {
+        Msg::Chunk(bytes) => Ok(bytes),
+        Msg::Head(_) | Msg::Fail => Err(io::Error::other("the gateway app failed mid-body")),
+    });
+    let mut response = Response::stream(Body::from_stream(chunks)).with_status(head.status);
+    *response.headers_mut() = head.headers;
+    response
+}
+
+/// Calls the app and iterates its body on the current thread, sending the
+/// head with the first body chunk. `send` returns false once nobody listens
+/// (client gone, HEAD): iteration stops. The body is closed here, always.
+pub(crate) fn run_app(app: &dyn App, mut environ: Environ, mut send: impl FnMut(Msg) -> bool) {
+    let start = StartResponse::new();
+    let mut body = match catch_unwind(AssertUnwindSafe(|| app.call(&mut environ, &start))) {
+        Ok(Ok(body)) => body,
+        Ok(Err(e)) => return fail(&mut send, format!("the app failed: {e}")),
+        Err(panic) => return fail(&mut send, format!("the app panicked: {}", panic_message(&panic))),
+    };
+    let mut pending: VecDeque<Bytes> = VecDeque::new();
+    let mut head_sent = false;
+    loop {
+        pending.extend(start.take_written());
+        let next = match pending.pop_front() {
+            Some(written) => Some(Ok(written)),
+            None => match catch_unwind(AssertUnwindSafe(|| body.next_chunk())) {
+                Ok(next) => next,
+                Err(panic) => Some(Err(format!("panicked: {}", panic_message(&panic)).into())),
+            },
+        };
+        let chunk = match next {
+            Some(Ok(bytes)) if bytes.is_empty() => continue,
+            Some(Ok(bytes)) => Some(bytes),
+            None => {
+                // `write` may have been called during the last iteration.
+                let late = start.take_written();
+                if !late.is_empty() {
+                    pending.extend(late);
+                    continue;
+                }
+                None
+            }
+            Some(Err(e)) => {
+                fail(&mut send, format!("the app's body failed: {e}"));
+                break;
+            }
+        };
+        if !head_sent {
+            match start.commit() {
+                Ok(head) => {
+                    if !send(Msg::Head(head)) {
+                        break;
+                    }
+                    head_sent = true;
+                }
+                Err(why) => {
+                    fail(&mut send, why);
+                    break;
+                }
+            }
+        }
+        let Some(bytes) = chunk else { break };
+        if !send(Msg::Chunk(bytes)) {
+            break;
+        }
+    }
+    if catch_unwind(AssertUnwindSafe(move || drop(body))).is_err() {
+        log::error!(target: "squall::gateway", "the app's close() panicked");
+    }
+}
+
+fn fail(send: &mut impl FnMut(Msg) -> bool, why: String) {
+    log::error!(target: "squall::gateway", "{why}");
+    send(Msg::Fail);
+}

@@ -1,0 +1,267 @@
+//! [`Environ`]: the CGI meta-variables and streams a gateway app receives,
+//! built from a [`Request`] by the rules that fix Tornado's faults.
+
+use std::collections::BTreeMap;
+use std::io::{self, Read, Write};
+
+use bytes::{Buf, Bytes};
+use http::header;
+
+use crate::web::{Request, decode_path_arg};
+
+/// What a gateway app receives: CGI meta-variables (`REQUEST_METHOD`,
+/// `SCRIPT_NAME`, `PATH_INFO`, `HTTP_*`, …), the request body as a blocking
+/// reader, an error stream to the log, and flags that tell the truth about
+/// the executor.
+///
+/// # Examples
+///
+/// ```
+/// use squall::gateway::{Executor, GatewayContainer};
+/// use squall::{Request, Router};
+///
+/// let container = GatewayContainer::builder(|_: &mut squall::gateway::Environ, _: &squall::gateway::StartResponse| {
+///     Ok(squall::gateway::AppIter::empty())
+/// })
+/// .executor(Executor::thread_pool(4))
+/// .build();
+/// let req = Request::get("/a%20b?x=1").with_header("host", "[::1]:8080").with_header("x-tag", "a");
+/// let environ = container.environ(&req);
+/// assert_eq!(environ.get("PATH_INFO"), Some("/a b"));
+/// assert_eq!(environ.get("QUERY_STRING"), Some("x=1"));
+/// assert_eq!(environ.get("SERVER_NAME"), Some("[::1]"));
+/// assert_eq!(environ.get("SERVER_PORT"), Some("8080"));
+/// assert_eq!(environ.get("HTTP_X_TAG"), Some("a"));
+/// assert!(environ.multithread());
+/// ```
+#[derive(Debug)]
+pub struct Environ {
+    vars: BTreeMap<String, String>,
+    input: Input,
+    url_scheme: String,
+    multithread: bool,
+    multiprocess: bool,
+    run_once: bool,
+}
+
+impl Environ {
+    /// One meta-variable.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.vars.get(key).map(String::as_str)
+    }
+
+    /// Sets a meta-variable (to override what squall computed).
+    pub fn set(&mut self, key: impl Into<String>, value: impl Into<String>) {
+        self.vars.insert(key.into(), value.into());
+    }
+
+    /// Removes a meta-variable.
+    pub fn remove(&mut self, key: &str) -> Option<String> {
+        self.vars.remove(key)
+    }
+
+    /// Every meta-variable, sorted by name.
+    pub fn vars(&self) -> &BTreeMap<String, String> {
+        &self.vars
+    }
+
+    /// The request body: a blocking reader that streams it (PEP 3333's
+    /// `wsgi.input`). It ends at the end of the body, also for chunked
+    /// requests that carry no `CONTENT_LENGTH`.
+    pub fn input(&mut self) -> &mut Input {
+        &mut self.input
+    }
+
+    /// The error stream (`wsgi.errors`): each line written goes to the log.
+    pub fn errors(&self) -> ErrorStream {
+        ErrorStream { line: Vec::new() }
+    }
+
+    /// `"http"` or `"https"` (`wsgi.url_scheme`).
+    pub fn url_scheme(&self) -> &str {
+        &self.url_scheme
+    }
+
+    /// True when other calls of the app may run at the same time on other
+    /// threads (`wsgi.multithread`): false only for `Executor::Inline`.
+    pub fn multithread(&self) -> bool {
+        self.multithread
+    }
+
+    /// True when other processes serve the same app (`wsgi.multiprocess`).
+    pub fn multiprocess(&self) -> bool {
+        self.multiprocess
+    }
+
+    /// True when the app is called once per process (`wsgi.run_once`); never for squall.
+    pub fn run_once(&self) -> bool {
+        self.run_once
+    }
+
+    pub(crate) fn set_input(&mut self, input: Input) {
+        self.input = input;
+    }
+}
+
+/// Builds the environ for `req`; `multithread` describes the executor.
+pub(crate) fn build(req: &Request, multithread: bool) -> Environ {
+    let mut vars = BTreeMap::new();
+    let mut set = |k: &str, v: String| {
+        vars.insert(k.to_owned(), v);
+    };
+    set("GATEWAY_INTERFACE", "CGI/1.1".to_owned());
+    set("SERVER_SOFTWARE", "squall".to_owned());
+    set("REQUEST_METHOD", req.method().as_str().to_owned());
+    set("SCRIPT_NAME", decode_path_arg(req.script_name()));
+    set("PATH_INFO", decode_path_arg(req.path_info()));
+    set("QUERY_STRING", req.query().to_owned());
+    let raw_target = req.uri().path_and_query().map_or_else(|| req.path().to_owned(), |pq| pq.as_str().to_owned());
+    set("REQUEST_URI", raw_target);
+    set("SERVER_PROTOCOL", format!("{:?}", req.version()));
+    let (name, port) = server_name_and_port(req);
+    set("SERVER_NAME", name);
+    set("SERVER_PORT", port);
+    if let Some(peer) = req.remote_addr() {
+        set("REMOTE_ADDR", peer.ip().to_string());
+        set("REMOTE_PORT", peer.port().to_string());
+    }
+    if let Some(ct) = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) {
+        set("CONTENT_TYPE", ct.to_owned());
+    }
+    if let Some(cl) = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()) {
+        set("CONTENT_LENGTH", cl.to_owned());
+    }
+    for name in req.headers().keys() {
+        let name = name.as_str();
+        // `_` would collide with the `-` twin after mapping (spoofing);
+        // Proxy is httpoxy; the content headers have their own variables.
+        if name.contains('_') || name == "proxy" || name == "content-type" || name == "content-length" {
+            continue;
+        }
+        let values: Vec<String> =
+            req.headers().get_all(name).iter().map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()).collect();
+        set(&format!("HTTP_{}", name.to_ascii_uppercase().replace('-', "_")), values.join(", "));
+    }
+    Environ {
+        vars,
+        input: Input::empty(),
+        url_scheme: req.protocol().to_owned(),
+        multithread,
+        multiprocess: false,
+        run_once: false,
+    }
+}
+
+/// `SERVER_NAME` and `SERVER_PORT` from the Host the client asked for (IPv6
+/// literals kept whole), else from the socket the request arrived on.
+fn server_name_and_port(req: &Request) -> (String, String) {
+    let default_port = if req.protocol() == "https" { "443" } else { "80" };
+    let host = req.uri().authority().map(|a| a.as_str()).or_else(|| req.header("host")).filter(|h| !h.is_empty());
+    match host {
+        Some(host) => {
+            let split = match host.rfind(':') {
+                Some(i) if !host[i..].contains(']') => Some(i),
+                _ => None,
+            };
+            match split {
+                Some(i) => (host[..i].to_ascii_lowercase(), host[i + 1..].to_owned()),
+                None => (host.to_ascii_lowercase(), default_port.to_owned()),
+            }
+        }
+        None => match req.local_addr() {
+            Some(local) if local.is_ipv6() => (format!("[{}]", local.ip()), local.port().to_string()),
+            Some(local) => (local.ip().to_string(), local.port().to_string()),
+            None => ("localhost".to_owned(), default_port.to_owned()),
+        },
+    }
+}
+
+/// The request body as a blocking reader (`wsgi.input`).
+#[derive(Debug)]
+pub struct Input {
+    source: Source,
+    current: Bytes,
+    /// Body bytes read so far.
+    read: u64,
+}
+
+#[derive(Debug)]
+enum Source {
+    /// Everything is in `current`.
+    Buffered,
+    /// Chunks arrive from the connection through a bounded channel.
+    Stream(async_channel::Receiver<io::Result<Bytes>>),
+}
+
+impl Input {
+    pub(crate) fn empty() -> Self {
+        Self::buffered(Bytes::new())
+    }
+
+    pub(crate) fn buffered(body: Bytes) -> Self {
+        Input { source: Source::Buffered, current: body, read: 0 }
+    }
+
+    pub(crate) fn stream(chunks: async_channel::Receiver<io::Result<Bytes>>) -> Self {
+        Input { source: Source::Stream(chunks), current: Bytes::new(), read: 0 }
+    }
+
+    /// How many body bytes the app has read.
+    pub fn bytes_read(&self) -> u64 {
+        self.read
+    }
+}
+
+impl Read for Input {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.current.is_empty() {
+            match &self.source {
+                Source::Buffered => return Ok(0),
+                // Blocks this executor thread until the connection delivers a chunk.
+                Source::Stream(chunks) => match chunks.recv_blocking() {
+                    Ok(chunk) => self.current = chunk?,
+                    Err(_) => return Ok(0),
+                },
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        buf[..n].copy_from_slice(&self.current[..n]);
+        self.current.advance(n);
+        self.read += n as u64;
+        Ok(n)
+    }
+}
+
+/// The error stream (`wsgi.errors`): writes go to the log, a line at a time,
+/// under the target `squall::gateway`.
+#[derive(Debug)]
+pub struct ErrorStream {
+    line: Vec<u8>,
+}
+
+impl Write for ErrorStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        for &b in buf {
+            if b == b'\n' {
+                self.flush()?;
+            } else {
+                self.line.push(b);
+            }
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if !self.line.is_empty() {
+            log::warn!(target: "squall::gateway", "{}", String::from_utf8_lossy(&self.line));
+            self.line.clear();
+        }
+        Ok(())
+    }
+}
+
+impl Drop for ErrorStream {
+    fn drop(&mut self) {
+        let _ = self.flush();
+    }
+}

@@ -1,0 +1,22 @@
+//! The gateway container: synchronous legacy apps as route targets.
+//!
+//! A gateway app ([`App`]) is squall's WSGI: it receives an [`Environ`] (CGI
+//! meta-variables, the body as a blocking reader, an error stream) and a
+//! [`StartResponse`], and returns its body as an [`AppIter`]. A
+//! [`GatewayContainer`] mounts it like any other target and runs it on an
+//! [`Executor`]: inline on the event loop (deprecated), on a thread pool, or
+//! on rayon.
+//!
+//! What does not live here: CGI programs (`cgi`), the HTTP/1.1 server.
+
+mod app;
+mod container;
+mod environ;
+mod executor;
+mod start;
+
+pub use app::{App, AppError, AppIter};
+pub use container::{GatewayBuilder, GatewayContainer};
+pub use environ::{Environ, ErrorStream, Input};
+pub use executor::{Bound, Executor};
+pub use start::StartResponse;

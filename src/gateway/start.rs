@@ -1,0 +1,170 @@
+//! [`StartResponse`]: how a gateway app sets its status and headers.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use http::StatusCode;
+use http::header::{HeaderMap, HeaderName, HeaderValue};
+
+use super::AppError;
+
+/// The `start_response` callable: records the status and headers, which are
+/// sent with the first body byte. Cloneable, so a lazy body can call it from
+/// its iterator.
+///
+/// It may be called again only through
+/// [`start_after_error`](StartResponse::start_after_error), and only before
+/// the first body byte is sent. [`write`](StartResponse::write) is the legacy
+/// `write` callable.
+#[derive(Clone, Default)]
+pub struct StartResponse {
+    state: Arc<Mutex<State>>,
+}
+
+#[derive(Default)]
+struct State {
+    head: Option<(String, Vec<(String, String)>)>,
+    committed: bool,
+    written: Vec<Bytes>,
+}
+
+/// The validated status and headers of a gateway response.
+#[derive(Debug)]
+pub(crate) struct Head {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
+}
+
+impl StartResponse {
+    pub(crate) fn new() -> Self {
+        Self::default()
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sets the status (`"200 OK"`, or just `"200"`: the standard reason
+    /// phrase is used) and the headers.
+    ///
+    /// # Errors
+    ///
+    /// When called a second time: use [`start_after_error`](Self::start_after_error).
+    pub fn start<I, K, V>(&self, status: &str, headers: I) -> Result<(), AppError>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        let mut state = self.state();
+        if state.head.is_some() {
+            return Err("start_response called twice without error information".into());
+        }
+        state.head = Some((status.to_owned(), headers.into_iter().map(|(k, v)| (k.into(), v.into())).collect()));
+        Ok(())
+    }
+
+    /// Replaces the status and headers after an error (PEP 3333's `exc_info`).
+    ///
+    /// # Errors
+    ///
+    /// Returns `error` back when the first body byte was already sent: the
+    /// response can no longer change, and the app should give up.
+    pub fn start_after_error<I, K, V>(&self, status: &str, headers: I, error: AppError) -> Result<(), AppError>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        let mut state = self.state();
+        if state.committed {
+            return Err(error);
+        }
+        state.head = Some((status.to_owned(), headers.into_iter().map(|(k, v)| (k.into(), v.into())).collect()));
+        Ok(())
+    }
+
+    /// The legacy `write` callable: `data` is sent before the chunks of the
+    /// returned body.
+    ///
+    /// # Errors
+    ///
+    /// When called before [`start`](Self::start).
+    pub fn write(&self, data: impl Into<Bytes>) -> Result<(), AppError> {
+        let mut state = self.state();
+        if state.head.is_none() {
+            return Err("write called before start_response".into());
+        }
+        state.written.push(data.into());
+        Ok(())
+    }
+
+    /// Bytes given to `write` and not yet sent.
+    pub(crate) fn take_written(&self) -> Vec<Bytes> {
+        std::mem::take(&mut self.state().written)
+    }
+
+    /// Freezes the head for sending: after this, `start_after_error` fails.
+    pub(crate) fn commit(&self) -> Result<Head, String> {
+        let mut state = self.state();
+        state.committed = true;
+        let (status, headers) = state.head.as_ref().ok_or("the app never called start_response")?;
+        let status = parse_status(status)?;
+        let mut map = HeaderMap::with_capacity(headers.len());
+        for (name, value) in headers {
+            let name = HeaderName::try_from(name.as_str()).map_err(|_| format!("invalid header name {name:?}"))?;
+            let value =
+                HeaderValue::try_from(value.as_str()).map_err(|_| format!("invalid value for header {name}"))?;
+            map.append(name, value);
+        }
+        Ok(Head { status, headers: map })
+    }
+}
+
+/// `"200 OK"` or `"200"`; the reason phrase may be anything without control
+/// characters (squall sends the standard one).
+fn parse_status(status: &str) -> Result<StatusCode, String> {
+    let (code, reason) = status.split_once(' ').unwrap_or((status, ""));
+    if reason.chars().any(char::is_control) {
+        return Err(format!("status {status:?} holds a control character"));
+    }
+    match code.parse::<u16>().ok().and_then(|c| StatusCode::from_u16(c).ok()) {
+        Some(code) if code.as_u16() >= 200 => Ok(code),
+        _ => Err(format!("invalid status {status:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses() {
+        assert_eq!(parse_status("200 OK"), Ok(StatusCode::OK));
+        assert_eq!(parse_status("404"), Ok(StatusCode::NOT_FOUND));
+        assert_eq!(parse_status("299 Custom Thing"), Ok(StatusCode::from_u16(299).unwrap()));
+        for bad in ["OK", "20", "2000 x", "200 OK\r\nX: y", "200 a\0b", "100 Continue", ""] {
+            assert!(parse_status(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn start_twice_needs_error_info_and_is_refused_after_commit() {
+        let s = StartResponse::new();
+        s.start("200 OK", [("A", "1")]).unwrap();
+        assert!(s.start("500 Oops", Vec::<(String, String)>::new()).is_err());
+        s.start_after_error("500 Oops", [("B", "2")], "boom".into()).unwrap();
+        assert_eq!(s.commit().unwrap().status, 500);
+        assert!(s.start_after_error("502 Late", [("C", "3")], "late".into()).is_err());
+    }
+
+    #[test]
+    fn header_injection_is_refused() {
+        let s = StartResponse::new();
+        s.start("200 OK", [("X-A", "ok\r\nSet-Cookie: evil=1")]).unwrap();
+        assert!(s.commit().is_err());
+        let s = StartResponse::new();
+        s.start("200 OK", [("X A", "v")]).unwrap();
+        assert!(s.commit().is_err());
+    }
+}
