@@ -355,13 +355,13 @@ fn every_request_gets_an_access_log_line() {
     server.get("/path/logged?q=1");
     server.get("/path/missing-route/../x");
     server.get("/panic?logged");
-    let lines = support::log_lines_with("/path/logged?q=1");
+    let lines = support::wait_for_log("/path/logged?q=1");
     let (level, target, message) = lines.first().expect("an access line");
     assert_eq!(target, "squall::access");
     assert_eq!(*level, log::Level::Info);
     assert!(message.starts_with("200 GET /path/logged?q=1 (127.0.0.1) "), "{message}");
     assert!(message.ends_with("ms"), "{message}");
-    let panics = support::log_lines_with("GET /panic?logged");
+    let panics = support::wait_for_log("GET /panic?logged");
     assert_eq!(panics.first().map(|l| l.0), Some(log::Level::Error), "{panics:?}");
 }
 

@@ -17,6 +17,19 @@ pub(crate) fn log_lines_with(needle: &str) -> Vec<(log::Level, String, String)> 
     logs().into_iter().filter(|(_, _, m)| m.contains(needle)).collect()
 }
 
+/// Log lines containing `needle`, waiting (up to 5 s) for at least one: the
+/// access log is written after the response has gone out.
+pub(crate) fn wait_for_log(needle: &str) -> Vec<(log::Level, String, String)> {
+    for _ in 0..250 {
+        let lines = log_lines_with(needle);
+        if !lines.is_empty() {
+            return lines;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    Vec::new()
+}
+
 struct Capture {
     records: Mutex<Vec<(log::Level, String, String)>>,
 }
