@@ -104,6 +104,12 @@ impl AppIter {
     pub(crate) fn next_chunk(&mut self) -> Option<Result<Bytes, AppError>> {
         self.chunks.next()
     }
+
+    /// True when the iterator says, without being advanced, that it has no
+    /// more chunks (`AppIter::once`, vectors); lazy bodies never claim it.
+    pub(crate) fn is_exhausted(&self) -> bool {
+        self.chunks.size_hint().1 == Some(0)
+    }
 }
 
 impl Drop for AppIter {

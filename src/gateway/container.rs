@@ -68,16 +68,73 @@ struct Inner {
     runner: Runner,
     /// Calls running or waiting for a thread.
     admitted: AtomicUsize,
-    /// One permit per thread the app may occupy.
-    slots: Arc<async_lock::Semaphore>,
     /// `Inline` runs one call at a time.
     inline_turn: async_lock::Mutex<()>,
 }
 
 enum Runner {
     Inline,
-    Blocking,
+    Blocking(Workers),
     Rayon(Arc<rayon::ThreadPool>),
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Up to `threads` worker loops hosted on the `blocking` pool, started as
+/// needed and fed through a lock-free queue. One `blocking` task per call
+/// would take the pool's mutex and condvar for every request.
+struct Workers {
+    jobs: async_channel::Sender<Job>,
+    queue: async_channel::Receiver<Job>,
+    started: AtomicUsize,
+    idle: Arc<AtomicUsize>,
+    threads: usize,
+}
+
+/// Rounds a worker yields, polling the queue, before it parks: under load
+/// the next job usually arrives within them, and parking and waking a
+/// thread costs two context switches and a futex call.
+const SPIN_ROUNDS: usize = 64;
+
+fn next_job(queue: &async_channel::Receiver<Job>) -> Result<Job, async_channel::RecvError> {
+    for _ in 0..SPIN_ROUNDS {
+        match queue.try_recv() {
+            Ok(job) => return Ok(job),
+            Err(async_channel::TryRecvError::Closed) => return Err(async_channel::RecvError),
+            Err(async_channel::TryRecvError::Empty) => std::thread::yield_now(),
+        }
+    }
+    queue.recv_blocking()
+}
+
+impl Workers {
+    fn new(threads: usize) -> Self {
+        let (jobs, queue) = async_channel::unbounded();
+        Workers { jobs, queue, started: AtomicUsize::new(0), idle: Arc::new(AtomicUsize::new(0)), threads }
+    }
+
+    fn run(&self, job: Job) {
+        let start_one =
+            || self.started.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < self.threads).then_some(n + 1));
+        if self.idle.load(Ordering::Acquire) == 0 && start_one().is_ok() {
+            let (queue, idle) = (self.queue.clone(), self.idle.clone());
+            blocking::unblock(move || {
+                loop {
+                    idle.fetch_add(1, Ordering::AcqRel);
+                    let next = next_job(&queue);
+                    idle.fetch_sub(1, Ordering::AcqRel);
+                    match next {
+                        Ok(job) => job(),
+                        Err(_) => return, // the container is gone
+                    }
+                }
+            })
+            .detach();
+        }
+        // The queue is unbounded and never closed while `self` lives; admission
+        // already bounds what waits in it.
+        let _ = self.jobs.try_send(job);
+    }
 }
 
 /// Builds a [`GatewayContainer`].
@@ -101,7 +158,7 @@ impl GatewayBuilder {
     /// operating system refuses its threads.
     pub fn build(self) -> GatewayContainer {
         let runner = match &self.executor {
-            Executor::ThreadPool(_) => Runner::Blocking,
+            Executor::ThreadPool(bound) => Runner::Blocking(Workers::new(bound.threads)),
             Executor::Rayon(_, Some(pool)) => Runner::Rayon(pool.clone()),
             Executor::Rayon(bound, None) => Runner::Rayon(Arc::new(
                 rayon::ThreadPoolBuilder::new()
@@ -126,14 +183,12 @@ impl GatewayBuilder {
                 Runner::Inline
             }
         };
-        let threads = self.executor.bound().map_or(1, |b| b.threads);
         GatewayContainer {
             inner: Arc::new(Inner {
                 app: self.app,
                 executor: self.executor,
                 runner,
                 admitted: AtomicUsize::new(0),
-                slots: Arc::new(async_lock::Semaphore::new(threads)),
                 inline_turn: async_lock::Mutex::new(()),
             }),
         }
@@ -177,7 +232,10 @@ impl Target for GatewayContainer {
 
 /// What the app's thread tells the connection.
 pub(crate) enum Msg {
-    Head(Head),
+    /// The head, with the first body chunk when there is one.
+    Head(Head, Option<Bytes>),
+    /// The head and the whole body, known complete without blocking.
+    Whole(Head, Bytes),
     Chunk(Bytes),
     Fail,
 }
@@ -216,7 +274,6 @@ impl Inner {
             return busy();
         }
         let admission = Admission(self.clone());
-        let permit = self.slots.acquire_arc().await;
 
         let mut environ = environ::build(&req, true);
         let body = req.take_body();
@@ -228,15 +285,22 @@ impl Inner {
         let (to_conn, from_app) = async_channel::bounded(CHANNEL_BOUND);
         let app = self.app.clone();
         let job = move || {
-            let _slot = (permit, admission);
+            let _admission = admission;
             run_app(&*app, environ, |m| to_conn.send_blocking(m).is_ok());
         };
         match &self.runner {
             Runner::Rayon(pool) => pool.spawn(job),
-            _ => blocking::unblock(job).detach(),
+            Runner::Blocking(workers) => workers.run(Box::new(job)),
+            // Never reached: `call` sends inline containers to `serve_inline`.
+            // Dropping the job would answer 500, not hang.
+            Runner::Inline => drop(job),
         }
         assemble(from_app).await
     }
+}
+
+fn declared_length(head: &Head) -> Option<u64> {
+    head.headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
 }
 
 fn busy() -> Response {
@@ -260,14 +324,22 @@ async fn pump(mut body: Body, to_app: async_channel::Sender<io::Result<Bytes>>) 
 /// its head, else its status and headers with the chunks streamed behind.
 async fn assemble(messages: impl futures_lite::Stream<Item = Msg> + Send + 'static) -> Response {
     let mut messages = Box::pin(messages);
-    let head = match messages.next().await {
-        Some(Msg::Head(head)) => head,
+    let (head, first) = match messages.next().await {
+        Some(Msg::Head(head, first)) => (head, first),
+        Some(Msg::Whole(head, body)) if declared_length(&head).is_none_or(|n| n == body.len() as u64) => {
+            let mut response = Response::new(head.status).with_body(body);
+            *response.headers_mut() = head.headers;
+            return response;
+        }
+        // A declared length that does not match: stream it, so the connection closes.
+        Some(Msg::Whole(head, body)) => (head, Some(body)),
         _ => return HttpError::new(StatusCode::INTERNAL_SERVER_ERROR).into_response(),
     };
-    let chunks = messages.map(|m| match m {
+    let rest = messages.map(|m| match m {
         Msg::Chunk(bytes) => Ok(bytes),
-        Msg::Head(_) | Msg::Fail => Err(io::Error::other("the gateway app failed mid-body")),
+        Msg::Head(..) | Msg::Whole(..) | Msg::Fail => Err(io::Error::other("the gateway app failed mid-body")),
     });
+    let chunks = futures_lite::stream::iter(first.map(Ok)).chain(rest);
     let mut response = Response::stream(Body::from_stream(chunks)).with_status(head.status);
     *response.headers_mut() = head.headers;
     response
@@ -311,24 +383,29 @@ pub(crate) fn run_app(app: &dyn App, mut environ: Environ, mut send: impl FnMut(
                 break;
             }
         };
-        if !head_sent {
+        let message = if head_sent {
+            match chunk {
+                Some(bytes) => Msg::Chunk(bytes),
+                None => break,
+            }
+        } else {
+            let complete = body.is_exhausted() && pending.is_empty() && !start.has_written();
             match start.commit() {
-                Ok(head) => {
-                    if !send(Msg::Head(head)) {
-                        break;
-                    }
-                    head_sent = true;
-                }
+                Ok(head) => match chunk {
+                    Some(bytes) if complete => Msg::Whole(head, bytes),
+                    chunk => Msg::Head(head, chunk),
+                },
                 Err(why) => {
                     fail(&mut send, why);
                     break;
                 }
             }
-        }
-        let Some(bytes) = chunk else { break };
-        if !send(Msg::Chunk(bytes)) {
+        };
+        let last = matches!(message, Msg::Head(_, None) | Msg::Whole(..));
+        if !send(message) || last {
             break;
         }
+        head_sent = true;
     }
     if catch_unwind(AssertUnwindSafe(move || drop(body))).is_err() {
         log::error!(target: "squall::gateway", "the app's close() panicked");

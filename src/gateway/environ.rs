@@ -1,6 +1,7 @@
 //! [`Environ`]: the CGI meta-variables and streams a gateway app receives,
 //! built from a [`Request`] by the rules that fix Tornado's faults.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 
@@ -36,7 +37,7 @@ use crate::web::{Request, decode_path_arg};
 /// ```
 #[derive(Debug)]
 pub struct Environ {
-    vars: BTreeMap<String, String>,
+    vars: BTreeMap<Cow<'static, str>, String>,
     input: Input,
     url_scheme: String,
     multithread: bool,
@@ -51,7 +52,7 @@ impl Environ {
     }
 
     /// Sets a meta-variable (to override what squall computed).
-    pub fn set(&mut self, key: impl Into<String>, value: impl Into<String>) {
+    pub fn set(&mut self, key: impl Into<Cow<'static, str>>, value: impl Into<String>) {
         self.vars.insert(key.into(), value.into());
     }
 
@@ -61,7 +62,7 @@ impl Environ {
     }
 
     /// Every meta-variable, sorted by name.
-    pub fn vars(&self) -> &BTreeMap<String, String> {
+    pub fn vars(&self) -> &BTreeMap<Cow<'static, str>, String> {
         &self.vars
     }
 
@@ -106,30 +107,30 @@ impl Environ {
 /// Builds the environ for `req`; `multithread` describes the executor.
 pub(crate) fn build(req: &Request, multithread: bool) -> Environ {
     let mut vars = BTreeMap::new();
-    let mut set = |k: &str, v: String| {
-        vars.insert(k.to_owned(), v);
+    let mut set = |k: Cow<'static, str>, v: String| {
+        vars.insert(k, v);
     };
-    set("GATEWAY_INTERFACE", "CGI/1.1".to_owned());
-    set("SERVER_SOFTWARE", "squall".to_owned());
-    set("REQUEST_METHOD", req.method().as_str().to_owned());
-    set("SCRIPT_NAME", decode_path_arg(req.script_name()));
-    set("PATH_INFO", decode_path_arg(req.path_info()));
-    set("QUERY_STRING", req.query().to_owned());
+    set(Cow::Borrowed("GATEWAY_INTERFACE"), "CGI/1.1".to_owned());
+    set(Cow::Borrowed("SERVER_SOFTWARE"), "squall".to_owned());
+    set(Cow::Borrowed("REQUEST_METHOD"), req.method().as_str().to_owned());
+    set(Cow::Borrowed("SCRIPT_NAME"), decode_path_arg(req.script_name()));
+    set(Cow::Borrowed("PATH_INFO"), decode_path_arg(req.path_info()));
+    set(Cow::Borrowed("QUERY_STRING"), req.query().to_owned());
     let raw_target = req.uri().path_and_query().map_or_else(|| req.path().to_owned(), |pq| pq.as_str().to_owned());
-    set("REQUEST_URI", raw_target);
-    set("SERVER_PROTOCOL", format!("{:?}", req.version()));
+    set(Cow::Borrowed("REQUEST_URI"), raw_target);
+    set(Cow::Borrowed("SERVER_PROTOCOL"), format!("{:?}", req.version()));
     let (name, port) = server_name_and_port(req);
-    set("SERVER_NAME", name);
-    set("SERVER_PORT", port);
+    set(Cow::Borrowed("SERVER_NAME"), name);
+    set(Cow::Borrowed("SERVER_PORT"), port);
     if let Some(peer) = req.remote_addr() {
-        set("REMOTE_ADDR", peer.ip().to_string());
-        set("REMOTE_PORT", peer.port().to_string());
+        set(Cow::Borrowed("REMOTE_ADDR"), peer.ip().to_string());
+        set(Cow::Borrowed("REMOTE_PORT"), peer.port().to_string());
     }
     if let Some(ct) = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) {
-        set("CONTENT_TYPE", ct.to_owned());
+        set(Cow::Borrowed("CONTENT_TYPE"), ct.to_owned());
     }
     if let Some(cl) = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()) {
-        set("CONTENT_LENGTH", cl.to_owned());
+        set(Cow::Borrowed("CONTENT_LENGTH"), cl.to_owned());
     }
     for name in req.headers().keys() {
         let name = name.as_str();
@@ -140,7 +141,7 @@ pub(crate) fn build(req: &Request, multithread: bool) -> Environ {
         }
         let values: Vec<String> =
             req.headers().get_all(name).iter().map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()).collect();
-        set(&format!("HTTP_{}", name.to_ascii_uppercase().replace('-', "_")), values.join(", "));
+        set(Cow::Owned(format!("HTTP_{}", name.to_ascii_uppercase().replace('-', "_"))), values.join(", "));
     }
     Environ {
         vars,

@@ -99,6 +99,11 @@ impl StartResponse {
         Ok(())
     }
 
+    /// True when `write` left bytes to send.
+    pub(crate) fn has_written(&self) -> bool {
+        !self.state().written.is_empty()
+    }
+
     /// Bytes given to `write` and not yet sent.
     pub(crate) fn take_written(&self) -> Vec<Bytes> {
         std::mem::take(&mut self.state().written)
