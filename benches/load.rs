@@ -40,9 +40,11 @@ fn serve(executor: Executor) -> (Server, SocketAddr) {
     (server, addr)
 }
 
-/// Latencies of requests to `path` on `conns` keep-alive connections for `secs`.
-fn load(addr: SocketAddr, path: &'static str, conns: u64, secs: u64) -> Vec<Duration> {
-    let deadline = Instant::now() + Duration::from_secs(secs);
+/// Sorted latencies of requests to `path` on `conns` keep-alive connections
+/// for `secs`, and the time until the last one finished.
+fn load(addr: SocketAddr, path: &'static str, conns: u64, secs: u64) -> (Vec<Duration>, Duration) {
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(secs);
     let clients: Vec<_> = (0..conns)
         .map(|_| {
             std::thread::spawn(move || {
@@ -60,7 +62,7 @@ fn load(addr: SocketAddr, path: &'static str, conns: u64, secs: u64) -> Vec<Dura
         .collect();
     let mut all: Vec<Duration> = clients.into_iter().flat_map(|c| c.join().expect("client thread")).collect();
     all.sort_unstable();
-    all
+    (all, started.elapsed())
 }
 
 fn pct(sorted: &[Duration], p: f64) -> f64 {
@@ -69,10 +71,10 @@ fn pct(sorted: &[Duration], p: f64) -> f64 {
         .map_or(0.0, |d| d.as_secs_f64() * 1e3)
 }
 
-fn report(label: &str, latencies: &[Duration], secs: u64) {
+fn report(label: &str, (latencies, elapsed): &(Vec<Duration>, Duration)) {
     println!(
-        "{label:<34} {:>9.0} req/s   p50 {:>8.2} ms   p99 {:>8.2} ms",
-        latencies.len() as f64 / secs as f64,
+        "{label:<36} {:>9.0} req/s   p50 {:>8.2} ms   p99 {:>8.2} ms",
+        latencies.len() as f64 / elapsed.as_secs_f64(),
         pct(latencies, 0.50),
         pct(latencies, 0.99)
     );
@@ -89,21 +91,21 @@ fn main() {
     println!("in-process load over loopback, {secs} s per scenario");
 
     let (server, addr) = serve(Executor::thread_pool(16));
-    report(&format!("native hello, {conns} conns"), &load(addr, "/", conns, secs), secs);
+    report(&format!("native hello, {conns} conns"), &load(addr, "/", conns, secs));
     server.stop();
 
     for (name, executor) in strategies(16) {
         let (server, addr) = serve(executor);
-        report(&format!("gateway hello, {name}(16)"), &load(addr, "/legacy/hello", conns, secs), secs);
+        report(&format!("gateway hello, {name}(16)"), &load(addr, "/legacy/hello", conns, secs));
         server.stop();
     }
 
     for (name, executor) in strategies(64) {
         let (server, addr) = serve(executor);
         let probe = std::thread::spawn(move || load(addr, "/", 1, secs));
-        report(&format!("slow 50 ms, {name}(64), 64 conns"), &load(addr, "/legacy/slow", 64, secs), secs);
-        let probe = probe.join().expect("probe thread");
-        println!("{:<34} {:>9}         p99 of the native route meanwhile: {:.2} ms", "", "", pct(&probe, 0.99));
+        report(&format!("slow 50 ms, {name}(64), 64 conns"), &load(addr, "/legacy/slow", 64, secs));
+        let (probe, _) = probe.join().expect("probe thread");
+        println!("{:<36}   native route meanwhile: p99 {:.2} ms", "", pct(&probe, 0.99));
         server.stop();
     }
 }

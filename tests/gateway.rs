@@ -466,3 +466,37 @@ fn every_gateway_request_is_access_logged() {
         "{lines:?}"
     );
 }
+
+#[test]
+fn container_as_the_whole_app_and_as_a_fallback() {
+    support::init_logger();
+    let whole = GatewayContainer::builder(environ_app).executor(Executor::thread_pool(2)).build();
+    let server = TestServer::start(whole);
+    let env = environ_of(&server.get("/any/path?q=2").text());
+    assert_eq!((env["SCRIPT_NAME"].as_str(), env["PATH_INFO"].as_str()), ("", "/any/path"));
+
+    let fallback = GatewayContainer::builder(environ_app).executor(Executor::thread_pool(2)).build();
+    let app = Router::new().route("/native", get(|_req| async { "native" })).fallback(fallback);
+    let server = TestServer::start(app);
+    assert_eq!(server.get("/native").text(), "native");
+    let env = environ_of(&server.get("/legacy-page").text());
+    assert_eq!((env["SCRIPT_NAME"].as_str(), env["PATH_INFO"].as_str()), ("", "/legacy-page"));
+}
+
+#[test]
+fn rayon_with_a_shared_pool_catches_panics_per_call() {
+    let pool = Arc::new(rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap());
+    let app = |env: &mut Environ, start: &StartResponse| -> AppResult {
+        if env.get("PATH_INFO") == Some("/panic") {
+            panic!("legacy bug on rayon");
+        }
+        start.start("200 OK", [("Content-Type", "text/plain")])?;
+        Ok(AppIter::once("fine"))
+    };
+    let server = serve(Executor::rayon_pool(pool.clone()), app);
+    for _ in 0..3 {
+        assert_eq!(server.get("/legacy/panic").status, 500);
+        assert_eq!(server.get("/legacy/ok").text(), "fine");
+    }
+    assert_eq!(pool.current_num_threads(), 2, "the shared pool lost no thread");
+}

@@ -88,40 +88,57 @@ struct Workers {
     queue: async_channel::Receiver<Job>,
     started: AtomicUsize,
     idle: Arc<AtomicUsize>,
+    spinning: Arc<AtomicUsize>,
     threads: usize,
 }
 
-/// Rounds a worker yields, polling the queue, before it parks: under load
-/// the next job usually arrives within them, and parking and waking a
+/// Rounds an idle worker yields, polling the queue, before it parks: under
+/// load the next job usually arrives within them, and parking and waking a
 /// thread costs two context switches and a futex call.
 const SPIN_ROUNDS: usize = 64;
+/// Workers that may spin at once; the others park at once, so a large idle
+/// pool does not crowd the event loop off the CPU.
+const MAX_SPINNING: usize = 16;
 
-fn next_job(queue: &async_channel::Receiver<Job>) -> Result<Job, async_channel::RecvError> {
-    for _ in 0..SPIN_ROUNDS {
-        match queue.try_recv() {
-            Ok(job) => return Ok(job),
-            Err(async_channel::TryRecvError::Closed) => return Err(async_channel::RecvError),
-            Err(async_channel::TryRecvError::Empty) => std::thread::yield_now(),
+fn next_job(queue: &async_channel::Receiver<Job>, spinning: &AtomicUsize) -> Result<Job, async_channel::RecvError> {
+    if spinning.fetch_add(1, Ordering::AcqRel) < MAX_SPINNING {
+        for _ in 0..SPIN_ROUNDS {
+            match queue.try_recv() {
+                Ok(job) => {
+                    spinning.fetch_sub(1, Ordering::AcqRel);
+                    return Ok(job);
+                }
+                Err(async_channel::TryRecvError::Closed) => break,
+                Err(async_channel::TryRecvError::Empty) => std::thread::yield_now(),
+            }
         }
     }
+    spinning.fetch_sub(1, Ordering::AcqRel);
     queue.recv_blocking()
 }
 
 impl Workers {
     fn new(threads: usize) -> Self {
         let (jobs, queue) = async_channel::unbounded();
-        Workers { jobs, queue, started: AtomicUsize::new(0), idle: Arc::new(AtomicUsize::new(0)), threads }
+        Workers {
+            jobs,
+            queue,
+            started: AtomicUsize::new(0),
+            idle: Arc::new(AtomicUsize::new(0)),
+            spinning: Arc::new(AtomicUsize::new(0)),
+            threads,
+        }
     }
 
     fn run(&self, job: Job) {
         let start_one =
             || self.started.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < self.threads).then_some(n + 1));
         if self.idle.load(Ordering::Acquire) == 0 && start_one().is_ok() {
-            let (queue, idle) = (self.queue.clone(), self.idle.clone());
+            let (queue, idle, spinning) = (self.queue.clone(), self.idle.clone(), self.spinning.clone());
             blocking::unblock(move || {
                 loop {
                     idle.fetch_add(1, Ordering::AcqRel);
-                    let next = next_job(&queue);
+                    let next = next_job(&queue, &spinning);
                     idle.fetch_sub(1, Ordering::AcqRel);
                     match next {
                         Ok(job) => job(),
