@@ -4,7 +4,7 @@ use std::collections::VecDeque;
 use std::io;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use futures_lite::StreamExt;
@@ -87,7 +87,9 @@ struct Workers {
     jobs: async_channel::Sender<Job>,
     queue: async_channel::Receiver<Job>,
     started: AtomicUsize,
-    idle: Arc<AtomicUsize>,
+    /// Idle workers minus queued jobs: a job submitted when it is not
+    /// positive has no worker to take it at once.
+    free: Arc<AtomicIsize>,
     spinning: Arc<AtomicUsize>,
     threads: usize,
 }
@@ -124,7 +126,7 @@ impl Workers {
             jobs,
             queue,
             started: AtomicUsize::new(0),
-            idle: Arc::new(AtomicUsize::new(0)),
+            free: Arc::new(AtomicIsize::new(0)),
             spinning: Arc::new(AtomicUsize::new(0)),
             threads,
         }
@@ -133,14 +135,12 @@ impl Workers {
     fn run(&self, job: Job) {
         let start_one =
             || self.started.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < self.threads).then_some(n + 1));
-        if self.idle.load(Ordering::Acquire) == 0 && start_one().is_ok() {
-            let (queue, idle, spinning) = (self.queue.clone(), self.idle.clone(), self.spinning.clone());
+        if self.free.fetch_sub(1, Ordering::AcqRel) <= 0 && start_one().is_ok() {
+            let (queue, free, spinning) = (self.queue.clone(), self.free.clone(), self.spinning.clone());
             blocking::unblock(move || {
                 loop {
-                    idle.fetch_add(1, Ordering::AcqRel);
-                    let next = next_job(&queue, &spinning);
-                    idle.fetch_sub(1, Ordering::AcqRel);
-                    match next {
+                    free.fetch_add(1, Ordering::AcqRel);
+                    match next_job(&queue, &spinning) {
                         Ok(job) => job(),
                         Err(_) => return, // the container is gone
                     }
