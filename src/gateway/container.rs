@@ -66,6 +66,8 @@ struct Inner {
     app: Arc<dyn App>,
     executor: Executor,
     runner: Runner,
+    /// Calls allowed to run or wait for a thread (pools only).
+    bound: super::executor::Bound,
     /// Calls running or waiting for a thread.
     admitted: AtomicUsize,
     /// `Inline` runs one call at a time.
@@ -205,6 +207,7 @@ impl GatewayBuilder {
                 app: self.app,
                 executor: self.executor,
                 runner,
+                bound: self.executor.bound().unwrap_or(super::executor::Bound { threads: 1, queue: 0 }),
                 admitted: AtomicUsize::new(0),
                 inline_turn: async_lock::Mutex::new(()),
             }),
@@ -284,7 +287,7 @@ impl Inner {
     }
 
     async fn serve_pooled(self: Arc<Self>, mut req: Request) -> Response {
-        let bound = self.executor.bound().unwrap_or(super::executor::Bound { threads: 1, queue: 0 });
+        let bound = self.bound;
         if self.admitted.fetch_add(1, Ordering::AcqRel) >= bound.threads + bound.queue {
             self.admitted.fetch_sub(1, Ordering::AcqRel);
             log::warn!(target: "squall::gateway", "{} calls running or queued: answering 503", bound.threads + bound.queue);

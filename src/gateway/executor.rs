@@ -36,7 +36,9 @@ pub enum Executor {
     ///
     /// One slow call stalls every connection of that event-loop thread and
     /// every other call of the app; an app that calls back into its own server
-    /// deadlocks. It exists for compatibility and is the default only so that
+    /// deadlocks. The response body is collected before it is sent (as
+    /// Tornado does), so an endless body never finishes and a large one is
+    /// held in memory. It exists for compatibility and is the default only so that
     /// code ported from Tornado behaves as it did; a one-time warning is
     /// logged. Use [`Executor::thread_pool`].
     #[deprecated = "runs the app on the event loop; use Executor::thread_pool"]
