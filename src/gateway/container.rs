@@ -202,12 +202,13 @@ impl GatewayBuilder {
                 Runner::Inline
             }
         };
+        let bound = self.executor.bound().unwrap_or(super::executor::Bound { threads: 1, queue: 0 });
         GatewayContainer {
             inner: Arc::new(Inner {
                 app: self.app,
                 executor: self.executor,
                 runner,
-                bound: self.executor.bound().unwrap_or(super::executor::Bound { threads: 1, queue: 0 }),
+                bound,
                 admitted: AtomicUsize::new(0),
                 inline_turn: async_lock::Mutex::new(()),
             }),
