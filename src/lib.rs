@@ -32,7 +32,11 @@
 //!
 //! # Features
 //!
-//! No optional features yet: the server, routing and testing helpers are
+//! | feature | what it adds |
+//! |---|---|
+//! | `cgi` | [`cgi::CgiProgram`](crate::cgi): CGI/1.1 programs as gateway apps (Unix) |
+//!
+//! The server, routing, the gateway container and the testing helpers are
 //! always built.
 //!
 //! # Runtime
@@ -42,6 +46,8 @@
 
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
+#[cfg(all(unix, feature = "cgi"))]
+pub mod cgi;
 mod error;
 pub mod gateway;
 pub mod routing;

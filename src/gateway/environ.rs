@@ -99,6 +99,12 @@ impl Environ {
         self.run_once
     }
 
+    /// Takes the input stream out (to hand it to another thread), leaving an
+    /// empty one.
+    pub fn take_input(&mut self) -> Input {
+        std::mem::replace(&mut self.input, Input::empty())
+    }
+
     pub(crate) fn set_input(&mut self, input: Input) {
         self.input = input;
     }

@@ -1,0 +1,14 @@
+//! CGI/1.1 (RFC 3875): legacy programs in any language as gateway apps.
+//!
+//! [`CgiProgram`] runs a program per request: the environ becomes its
+//! environment, the request body its standard input, and its standard output
+//! (a header block, then the body) the response. It is an
+//! [`App`](crate::gateway::App), so it mounts through a
+//! [`GatewayContainer`](crate::gateway::GatewayContainer) and runs on the
+//! container's executor (use a thread pool: each call blocks on a process).
+//!
+//! Unix only, behind the `cgi` feature.
+
+mod program;
+
+pub use program::CgiProgram;

@@ -1,0 +1,370 @@
+//! [`CgiProgram`]: one process per request.
+
+use std::ffi::OsString;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use crate::gateway::{App, AppError, AppIter, Environ, StartResponse};
+
+/// Longest header block accepted from a program, in bytes.
+const MAX_HEADER_BLOCK: usize = 64 * 1024;
+/// Body bytes read from the program at a time.
+const CHUNK: usize = 16 * 1024;
+
+/// A CGI/1.1 program (RFC 3875) as a gateway app: one process per request.
+///
+/// The process gets a clean environment: the CGI meta-variables, the extra
+/// variables you set with [`env`](Self::env), and parent variables you name
+/// with [`pass_env`](Self::pass_env) — nothing else. `Proxy` never reaches it
+/// (httpoxy); `Authorization` only with [`pass_authorization`](Self::pass_authorization).
+///
+/// A program that cannot start gives `500`; one that exits or writes a
+/// malformed header block before its headers are complete gives `502`; one
+/// that outlives its [`timeout`](Self::timeout) gives `504` (or a cut
+/// response once the body started), and its whole process group is killed.
+/// The child is always reaped.
+///
+/// # Examples
+///
+/// ```no_run
+/// use squall::cgi::CgiProgram;
+/// use squall::gateway::{Executor, GatewayContainer};
+/// use squall::Router;
+///
+/// let git = CgiProgram::new("git")
+///     .arg("http-backend")
+///     .env("GIT_PROJECT_ROOT", "/srv/git")
+///     .env("GIT_HTTP_EXPORT_ALL", "1")
+///     .pass_env("PATH");
+/// let app = Router::new().mount("/git", GatewayContainer::builder(git).executor(Executor::thread_pool(8)).build());
+/// # let _ = app;
+/// ```
+#[derive(Debug, Clone)]
+pub struct CgiProgram {
+    program: PathBuf,
+    args: Vec<OsString>,
+    env: Vec<(String, String)>,
+    pass_env: Vec<String>,
+    dir: Option<PathBuf>,
+    document_root: Option<PathBuf>,
+    timeout: Duration,
+    pass_authorization: bool,
+    max_spool: u64,
+}
+
+impl CgiProgram {
+    /// A program to run per request (looked up in `PATH` when not a path).
+    pub fn new(program: impl Into<PathBuf>) -> Self {
+        CgiProgram {
+            program: program.into(),
+            args: Vec::new(),
+            env: Vec::new(),
+            pass_env: Vec::new(),
+            dir: None,
+            document_root: None,
+            timeout: Duration::from_secs(60),
+            pass_authorization: false,
+            max_spool: 100 * 1024 * 1024,
+        }
+    }
+
+    /// Adds a command-line argument.
+    pub fn arg(mut self, arg: impl Into<OsString>) -> Self {
+        self.args.push(arg.into());
+        self
+    }
+
+    /// Sets an extra environment variable (`GIT_PROJECT_ROOT`, say).
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// Passes this variable of squall's own environment through (`PATH`, say).
+    pub fn pass_env(mut self, key: impl Into<String>) -> Self {
+        self.pass_env.push(key.into());
+        self
+    }
+
+    /// The working directory of the program. Default: squall's.
+    pub fn current_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.dir = Some(dir.into());
+        self
+    }
+
+    /// A document root: sets `PATH_TRANSLATED` to it joined with `PATH_INFO`.
+    pub fn document_root(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.document_root = Some(dir.into());
+        self
+    }
+
+    /// How long a program may run. Default: 60 s. Past it the process group is
+    /// killed; the client gets `504` when no header was read yet.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Passes `Authorization` as `HTTP_AUTHORIZATION`. Default: `false`, as
+    /// RFC 3875 advises.
+    pub fn pass_authorization(mut self, yes: bool) -> Self {
+        self.pass_authorization = yes;
+        self
+    }
+
+    /// The most a body without `Content-Length` (chunked) is buffered to learn
+    /// its length, which CGI programs need. Default: 100 MiB; past it, `413`.
+    pub fn max_spool(mut self, bytes: u64) -> Self {
+        self.max_spool = bytes;
+        self
+    }
+
+    fn name(&self) -> String {
+        self.program
+            .file_name()
+            .map_or_else(|| self.program.display().to_string(), |n| n.to_string_lossy().into_owned())
+    }
+
+    fn command(&self, environ: &Environ) -> Command {
+        let mut cmd = Command::new(&self.program);
+        cmd.args(&self.args).env_clear();
+        for key in &self.pass_env {
+            if let Some(value) = std::env::var_os(key) {
+                cmd.env(key, value);
+            }
+        }
+        for (key, value) in environ.vars() {
+            if key == "HTTP_PROXY" || (key == "HTTP_AUTHORIZATION" && !self.pass_authorization) {
+                continue;
+            }
+            cmd.env(key.as_ref(), value);
+        }
+        if let (Some(root), Some(path_info)) = (&self.document_root, environ.get("PATH_INFO")) {
+            cmd.env("PATH_TRANSLATED", root.join(path_info.trim_start_matches('/')));
+        }
+        for (key, value) in &self.env {
+            cmd.env(key, value);
+        }
+        if let Some(dir) = &self.dir {
+            cmd.current_dir(dir);
+        }
+        // Its own process group, so a timeout kills everything it started.
+        cmd.process_group(0).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd
+    }
+}
+
+impl App for CgiProgram {
+    fn call(&self, environ: &mut Environ, start: &StartResponse) -> Result<AppIter, AppError> {
+        let name = self.name();
+        let mut input = environ.take_input();
+        // CGI programs read CONTENT_LENGTH bytes, and nothing without it.
+        let spooled = if environ.get("CONTENT_LENGTH").is_none() {
+            let mut body = Vec::new();
+            (&mut input).take(self.max_spool + 1).read_to_end(&mut body)?;
+            if body.len() as u64 > self.max_spool {
+                return answer(start, "413 Content Too Large", "request body too large for a CGI program\n");
+            }
+            environ.set("CONTENT_LENGTH", body.len().to_string());
+            Some(body)
+        } else {
+            None
+        };
+
+        let mut child = match self.command(environ).spawn() {
+            Ok(child) => child,
+            Err(e) => return Err(format!("cannot start CGI program {name}: {e}").into()),
+        };
+        let (stdin, stdout, stderr) = (child.stdin.take(), child.stdout.take(), child.stderr.take());
+        if let Some(mut stdin) = stdin {
+            std::thread::spawn(move || {
+                // A program that stops reading early closes the pipe: not an error.
+                let _ = match spooled {
+                    Some(body) => stdin.write_all(&body),
+                    None => io::copy(&mut input, &mut stdin).map(drop),
+                };
+            });
+        }
+        if let Some(stderr) = stderr {
+            let name = name.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    log::warn!(target: "squall::cgi", "{name}: {line}");
+                }
+            });
+        }
+        let process = Process::start(child, self.timeout, name.clone());
+        let Some(stdout) = stdout else {
+            return Err(format!("CGI program {name} has no standard output").into());
+        };
+        let mut stdout = BufReader::with_capacity(CHUNK, stdout);
+        let head = match read_header_block(&mut stdout) {
+            Ok(head) => head,
+            Err(why) => {
+                let timed_out = process.finish();
+                return if timed_out {
+                    log::error!(target: "squall::cgi", "{name}: timed out before its headers");
+                    answer(start, "504 Gateway Timeout", "the CGI program timed out\n")
+                } else {
+                    log::error!(target: "squall::cgi", "{name}: {why}");
+                    answer(start, "502 Bad Gateway", "the CGI program failed\n")
+                };
+            }
+        };
+        start.start(&head.status, head.headers)?;
+        let process = Arc::new(Mutex::new(Some(process)));
+        let closer = process.clone();
+        let body = Body { stdout, process, done: false };
+        Ok(AppIter::new(body).on_close(move || {
+            // Client gone or response done: stop the program if it still runs, and reap it.
+            if let Some(process) = closer.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                process.kill();
+                process.finish();
+            }
+        }))
+    }
+}
+
+fn answer(start: &StartResponse, status: &str, text: &'static str) -> Result<AppIter, AppError> {
+    start.start(status, [("Content-Type", "text/plain; charset=utf-8")])?;
+    Ok(AppIter::once(text))
+}
+
+/// The parsed CGI header block.
+struct HeadBlock {
+    status: String,
+    headers: Vec<(String, String)>,
+}
+
+/// Reads `Name: value` lines up to the blank line (RFC 3875 §6.3).
+fn read_header_block(stdout: &mut impl BufRead) -> Result<HeadBlock, String> {
+    let mut status = None;
+    let mut location = false;
+    let mut headers = Vec::new();
+    let mut total = 0;
+    loop {
+        let mut line = Vec::new();
+        let n = stdout.read_until(b'\n', &mut line).map_err(|e| format!("reading its output: {e}"))?;
+        total += n;
+        if n == 0 {
+            return Err("exited before the end of its header block".into());
+        }
+        if total > MAX_HEADER_BLOCK {
+            return Err("header block too large".into());
+        }
+        let line = String::from_utf8(line).map_err(|_| "header line is not UTF-8".to_owned())?;
+        let line = line.trim_end_matches(['\r', '\n']);
+        if line.is_empty() {
+            break;
+        }
+        let (name, value) = line.split_once(':').ok_or_else(|| format!("malformed header line {line:?}"))?;
+        let (name, value) = (name.trim(), value.trim());
+        if name.is_empty() || name.contains(char::is_whitespace) {
+            return Err(format!("malformed header line {line:?}"));
+        }
+        if name.eq_ignore_ascii_case("status") {
+            status = Some(value.to_owned());
+        } else {
+            location |= name.eq_ignore_ascii_case("location");
+            headers.push((name.to_owned(), value.to_owned()));
+        }
+    }
+    if headers.is_empty() && status.is_none() {
+        return Err("empty header block".into());
+    }
+    // A Location without Status is a client redirect (RFC 3875 §6.2.3-4).
+    let status = status.unwrap_or_else(|| if location { "302 Found".into() } else { "200 OK".into() });
+    Ok(HeadBlock { status, headers })
+}
+
+/// The running child and the watchdog that kills it at its deadline.
+struct Process {
+    child: Child,
+    cancel: mpsc::Sender<()>,
+    timed_out: Arc<AtomicBool>,
+    name: String,
+}
+
+impl Process {
+    fn start(child: Child, timeout: Duration, name: String) -> Self {
+        let (cancel, cancelled) = mpsc::channel::<()>();
+        let timed_out = Arc::new(AtomicBool::new(false));
+        let pid = child.id();
+        let flag = timed_out.clone();
+        std::thread::spawn(move || {
+            if let Err(mpsc::RecvTimeoutError::Timeout) = cancelled.recv_timeout(timeout) {
+                flag.store(true, Ordering::SeqCst);
+                kill_group(pid);
+            }
+        });
+        Process { child, cancel, timed_out, name }
+    }
+
+    fn kill(&self) {
+        kill_group(self.child.id());
+    }
+
+    /// Reaps the child; true when it was killed for its timeout.
+    fn finish(mut self) -> bool {
+        let _ = self.cancel.send(());
+        match self.child.wait() {
+            Ok(status) if status.signal().is_some() || !status.success() => {
+                log::debug!(target: "squall::cgi", "{} ended with {status}", self.name);
+            }
+            Ok(_) => {}
+            Err(e) => log::error!(target: "squall::cgi", "{}: cannot reap: {e}", self.name),
+        }
+        self.timed_out.load(Ordering::SeqCst)
+    }
+}
+
+fn kill_group(pid: u32) {
+    let pid = i32::try_from(pid).ok().and_then(rustix::process::Pid::from_raw);
+    if let Some(pid) = pid {
+        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+    }
+}
+
+/// The program's output after its headers, chunk by chunk.
+struct Body {
+    stdout: BufReader<ChildStdout>,
+    process: Arc<Mutex<Option<Process>>>,
+    done: bool,
+}
+
+impl Iterator for Body {
+    type Item = Result<Bytes, AppError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let mut buf = vec![0; CHUNK];
+        match self.stdout.read(&mut buf) {
+            Ok(0) => {
+                self.done = true;
+                // End of output: a program killed on the way gives a cut response.
+                let process = self.process.lock().unwrap_or_else(|e| e.into_inner()).take();
+                match process.map(Process::finish) {
+                    Some(true) => Some(Err("the CGI program timed out mid-body".into())),
+                    _ => None,
+                }
+            }
+            Ok(n) => {
+                buf.truncate(n);
+                Some(Ok(Bytes::from(buf)))
+            }
+            Err(e) => {
+                self.done = true;
+                Some(Err(e.into()))
+            }
+        }
+    }
+}

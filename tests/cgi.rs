@@ -1,0 +1,146 @@
+//! CGI/1.1 programs through the gateway container, over loopback.
+#![cfg(all(unix, feature = "cgi"))]
+
+mod support;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use squall::Router;
+use squall::cgi::CgiProgram;
+use squall::gateway::{Executor, GatewayContainer};
+use squall::testing::TestServer;
+
+/// Writes an executable `/bin/sh` script into a fresh directory.
+fn script(name: &str, body: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("squall-cgi-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+fn serve(program: CgiProgram) -> TestServer {
+    support::init_logger();
+    let container = GatewayContainer::builder(program).executor(Executor::thread_pool(4)).build();
+    TestServer::start(Router::new().mount("/cgi-bin/app.cgi", container))
+}
+
+#[test]
+fn output_headers_and_body_reach_the_client() {
+    let s =
+        script("hello", r#"printf 'Content-Type: text/plain\r\nX-Custom: yes\r\n\r\n'; echo "hello $QUERY_STRING""#);
+    let server = serve(CgiProgram::new(s).pass_env("PATH"));
+    let resp = server.get("/cgi-bin/app.cgi?who=ada");
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.header("x-custom"), Some("yes"));
+    assert_eq!(resp.text(), "hello who=ada\n");
+}
+
+#[test]
+fn status_and_location_headers() {
+    let s = script("status", r#"printf 'Status: 404 Not Found\nContent-Type: text/plain\n\nnope'"#);
+    let resp = serve(CgiProgram::new(s)).get("/cgi-bin/app.cgi");
+    assert_eq!((resp.status.as_u16(), resp.text().as_str()), (404, "nope"));
+    let s = script("redirect", r#"printf 'Location: https://example.com/\n\n'"#);
+    let resp = serve(CgiProgram::new(s)).get("/cgi-bin/app.cgi");
+    assert_eq!((resp.status.as_u16(), resp.header("location")), (302, Some("https://example.com/")));
+}
+
+#[test]
+fn environment_is_the_cgi_variables_and_nothing_leaks() {
+    let s = script("env", r#"printf 'Content-Type: text/plain\n\n'; /usr/bin/env | /usr/bin/sort"#);
+    let server = serve(CgiProgram::new(s).env("GIT_PROJECT_ROOT", "/srv/git").document_root("/var/www"));
+    let resp = server.request(
+        "GET",
+        "/cgi-bin/app.cgi/extra/path?a=1",
+        &[("Authorization", "Basic c2VjcmV0"), ("Proxy", "x")],
+        b"",
+    );
+    let env = resp.text();
+    for want in [
+        "GATEWAY_INTERFACE=CGI/1.1",
+        "SCRIPT_NAME=/cgi-bin/app.cgi",
+        "PATH_INFO=/extra/path",
+        "PATH_TRANSLATED=/var/www/extra/path",
+        "QUERY_STRING=a=1",
+        "REQUEST_METHOD=GET",
+        "SERVER_PROTOCOL=HTTP/1.1",
+        "REMOTE_ADDR=127.0.0.1",
+        "GIT_PROJECT_ROOT=/srv/git",
+    ] {
+        assert!(env.lines().any(|l| l == want), "{want} missing from:\n{env}");
+    }
+    assert!(!env.contains("HTTP_AUTHORIZATION"), "Authorization only on opt-in:\n{env}");
+    assert!(!env.contains("HTTP_PROXY"), "httpoxy:\n{env}");
+    assert!(!env.lines().any(|l| l.starts_with("HOME=")), "the parent's environment does not leak:\n{env}");
+    let server = serve(
+        CgiProgram::new(script("env2", r#"printf 'Content-Type: text/plain\n\n'; /usr/bin/env"#))
+            .pass_authorization(true),
+    );
+    let resp = server.request("GET", "/cgi-bin/app.cgi", &[("Authorization", "Basic c2VjcmV0")], b"");
+    assert!(resp.text().lines().any(|l| l == "HTTP_AUTHORIZATION=Basic c2VjcmV0"), "{}", resp.text());
+}
+
+#[test]
+fn request_body_goes_to_stdin_with_content_length() {
+    let s = script("echo", r#"printf 'Content-Type: text/plain\n\n'; echo "length=$CONTENT_LENGTH"; /bin/cat"#);
+    let server = serve(CgiProgram::new(s));
+    let resp = server.request("POST", "/cgi-bin/app.cgi", &[], b"hello body");
+    assert_eq!(resp.text(), "length=10\nhello body");
+    let mut conn = server.connect();
+    conn.send(b"POST /cgi-bin/app.cgi HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n chunk\r\n0\r\n\r\n").unwrap();
+    assert_eq!(
+        conn.read_response(false).unwrap().text(),
+        "length=11\nhello chunk",
+        "chunked bodies are spooled to learn their length"
+    );
+}
+
+#[test]
+fn bad_programs_get_502_and_missing_ones_500() {
+    for (name, body) in [
+        ("silent", "exit 0"),
+        ("garbage", "echo 'this is not a header'"),
+        ("dies", "printf 'Content-Type: text/plain\\n'; exit 3"),
+    ] {
+        let resp = serve(CgiProgram::new(script(name, body))).get("/cgi-bin/app.cgi");
+        assert_eq!(resp.status, 502, "{name}");
+    }
+    let resp = serve(CgiProgram::new("/nonexistent/program")).get("/cgi-bin/app.cgi");
+    assert_eq!(resp.status, 500);
+}
+
+#[test]
+fn timeout_is_504_and_kills_the_whole_process_group() {
+    let dir = std::env::temp_dir().join(format!("squall-cgi-{}-pidfile", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pidfile = dir.join("child.pid");
+    let body = format!("/bin/sleep 30 &\necho $! > {}\nwait", pidfile.display());
+    let server = serve(CgiProgram::new(script("slow", &body)).timeout(Duration::from_millis(300)));
+    let resp = server.get("/cgi-bin/app.cgi");
+    assert_eq!(resp.status, 504);
+    let pid = std::fs::read_to_string(&pidfile).unwrap().trim().to_owned();
+    let alive = || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|stat| !stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
+            .unwrap_or(false)
+    };
+    for _ in 0..250 {
+        if !alive() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!alive(), "the program's own child {pid} was killed too");
+}
+
+#[test]
+fn stderr_lines_are_logged_with_the_program_name() {
+    let s = script("noisy", "echo 'stderr-marker-5521' >&2; printf 'Content-Type: text/plain\\n\\nok'");
+    assert_eq!(serve(CgiProgram::new(s)).get("/cgi-bin/app.cgi").text(), "ok");
+    let lines = support::wait_for_log("stderr-marker-5521");
+    assert!(lines.iter().any(|(_, target, m)| target == "squall::cgi" && m.starts_with("noisy: ")), "{lines:?}");
+}
