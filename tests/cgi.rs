@@ -144,3 +144,125 @@ fn stderr_lines_are_logged_with_the_program_name() {
     let lines = support::wait_for_log("stderr-marker-5521");
     assert!(lines.iter().any(|(_, target, m)| target == "squall::cgi" && m.starts_with("noisy: ")), "{lines:?}");
 }
+
+/// Runs `git` with `args` in `dir`; panics with its output on failure.
+fn git(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("HOME", dir)
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn git_http_backend_clone_push_and_ls_remote() {
+    support::init_logger();
+    let root = std::env::temp_dir().join(format!("squall-git-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let (repos, work) = (root.join("repos"), root.join("work"));
+    std::fs::create_dir_all(&repos).unwrap();
+    std::fs::create_dir_all(&work).unwrap();
+    git(&repos, &["init", "--bare", "-b", "main", "project.git"]);
+    git(&repos.join("project.git"), &["config", "http.receivepack", "true"]);
+    // Seed the repository with one commit.
+    let seed = work.join("seed");
+    git(&work, &["init", "-b", "main", "seed"]);
+    std::fs::write(seed.join("README"), "hello\n").unwrap();
+    git(&seed, &["add", "README"]);
+    git(&seed, &["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-m", "seed"]);
+    git(&seed, &["push", repos.join("project.git").to_str().unwrap(), "main"]);
+
+    let backend = CgiProgram::new("git")
+        .arg("http-backend")
+        .env("GIT_PROJECT_ROOT", repos.to_str().unwrap())
+        .env("GIT_HTTP_EXPORT_ALL", "1")
+        .pass_env("PATH");
+    let container = GatewayContainer::builder(backend).executor(Executor::thread_pool(4)).build();
+    let server = TestServer::start(Router::new().mount("/git", container));
+    let url = server.url("/git/project.git");
+
+    git(&work, &["clone", &url, "clone"]);
+    let clone = work.join("clone");
+    assert_eq!(std::fs::read_to_string(clone.join("README")).unwrap(), "hello\n");
+
+    std::fs::write(clone.join("small.txt"), "a small change\n").unwrap();
+    git(&clone, &["add", "small.txt"]);
+    git(&clone, &["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-m", "small"]);
+    git(&clone, &["push", "origin", "main"]);
+
+    // ~3 MB of incompressible bytes: git sends the pack with a chunked body.
+    let mut state = 0x2545_f491_u32;
+    let random: Vec<u8> = (0..3_000_000)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            state as u8
+        })
+        .collect();
+    std::fs::write(clone.join("big.bin"), random).unwrap();
+    git(&clone, &["add", "big.bin"]);
+    git(&clone, &["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-m", "big"]);
+    git(&clone, &["-c", "http.postBuffer=65536", "push", "origin", "main"]);
+
+    let local_head = git(&clone, &["rev-parse", "HEAD"]);
+    let server_head = git(&repos.join("project.git"), &["rev-parse", "main"]);
+    assert_eq!(local_head, server_head, "the server's refs match after the pushes");
+    let remote = git(&work, &["ls-remote", &url]);
+    assert!(remote.contains(local_head.trim()) && remote.contains("refs/heads/main"), "{remote}");
+
+    let missing = server.get("/git/nope.git/info/refs?service=git-upload-pack");
+    assert_eq!(missing.status, 404, "a repository that does not exist is a real 404");
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn python_wsgi_app_under_wsgiref_cgi_handler() {
+    // The WSGI app lives in its own file: the CGI script's stdin is the request body.
+    let program = r#"
+from wsgiref.handlers import CGIHandler
+
+def app(environ, start_response):
+    if environ.get("PATH_INFO") != "/echo":
+        start_response("404 Not Found", [("Content-Type", "text/plain")])
+        return [b"no such page\n"]
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(length)
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    lines = [
+        "length=%d" % len(body),
+        "SCRIPT_NAME=" + environ["SCRIPT_NAME"],
+        "PATH_INFO=" + environ["PATH_INFO"],
+        "QUERY_STRING=" + environ["QUERY_STRING"],
+    ]
+    return [("\n".join(lines) + "\n").encode()]
+
+CGIHandler().run(app)
+"#;
+    let launcher = script("app.cgi", "");
+    let py = launcher.with_file_name("app.py");
+    std::fs::write(&py, program).unwrap();
+    std::fs::write(&launcher, format!("#!/bin/sh\nexec python3 {}\n", py.display())).unwrap();
+    let app = launcher;
+    support::init_logger();
+    let container =
+        GatewayContainer::builder(CgiProgram::new(app).pass_env("PATH")).executor(Executor::thread_pool(4)).build();
+    let server = TestServer::start(Router::new().mount("/app.cgi", container));
+    let mut conn = server.connect();
+    conn.send(b"POST /app.cgi/echo?a=1 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nwsgi\r\n5\r\n body\r\n0\r\n\r\n").unwrap();
+    let resp = conn.read_response(false).unwrap();
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    assert_eq!(resp.text(), "length=9\nSCRIPT_NAME=/app.cgi\nPATH_INFO=/echo\nQUERY_STRING=a=1\n");
+    let missing = server.get("/app.cgi/elsewhere");
+    assert_eq!((missing.status.as_u16(), missing.text().as_str()), (404, "no such page\n"));
+}
