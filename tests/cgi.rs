@@ -103,6 +103,7 @@ fn request_body_goes_to_stdin_with_content_length() {
 fn bad_programs_get_502_and_missing_ones_500() {
     for (name, body) in [
         ("silent", "exit 0"),
+        ("fails", "echo 'oops' >&2; exit 1"),
         ("garbage", "echo 'this is not a header'"),
         ("dies", "printf 'Content-Type: text/plain\\n'; exit 3"),
     ] {
@@ -265,4 +266,46 @@ CGIHandler().run(app)
     assert_eq!(resp.text(), "length=9\nSCRIPT_NAME=/app.cgi\nPATH_INFO=/echo\nQUERY_STRING=a=1\n");
     let missing = server.get("/app.cgi/elsewhere");
     assert_eq!((missing.status.as_u16(), missing.text().as_str()), (404, "no such page\n"));
+}
+
+#[test]
+fn status_201_and_headers_as_the_environ_rules_say() {
+    let s = script(
+        "created",
+        r#"printf 'Status: 201 Created\nContent-Type: text/plain\n\n'; echo "multi=$HTTP_X_MULTI dash=$HTTP_X_DASH""#,
+    );
+    let server = serve(CgiProgram::new(s));
+    let headers = [("X-Multi", "a"), ("X-Multi", "b"), ("X-Dash", "real"), ("X_Dash", "spoofed")];
+    let resp = server.request("GET", "/cgi-bin/app.cgi", &headers, b"");
+    assert_eq!((resp.status.as_u16(), resp.text().as_str()), (201, "multi=a, b dash=real\n"));
+}
+
+#[test]
+fn program_dying_mid_body_truncates_the_response() {
+    use std::io::{Read, Write};
+    // The program dies only once the client has its first bytes: before
+    // that, nothing reached the client and a clean 500 is the answer.
+    let flag = std::env::temp_dir().join(format!("squall-cgi-{}-crash.flag", std::process::id()));
+    let _ = std::fs::remove_file(&flag);
+    let body = format!(
+        "printf 'Content-Type: text/plain\\n\\npartial output'\nwhile [ ! -e {} ]; do /bin/sleep 0.05; done\nkill -9 $$",
+        flag.display()
+    );
+    let server = serve(CgiProgram::new(script("crash", &body)));
+    let mut stream = std::net::TcpStream::connect(server.addr()).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream.write_all(b"GET /cgi-bin/app.cgi HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !String::from_utf8_lossy(&got).contains("partial output") {
+        let n = stream.read(&mut buf).unwrap();
+        assert!(n > 0, "closed before the partial output");
+        got.extend_from_slice(&buf[..n]);
+    }
+    std::fs::write(&flag, "").unwrap();
+    stream.read_to_end(&mut got).unwrap();
+    let raw = String::from_utf8_lossy(&got);
+    assert!(raw.starts_with("HTTP/1.1 200 OK"), "{raw}");
+    assert!(!raw.ends_with("0\r\n\r\n"), "no terminating chunk, so the client sees the cut: {raw:?}");
+    let _ = std::fs::remove_file(&flag);
 }

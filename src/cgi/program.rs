@@ -208,8 +208,7 @@ impl App for CgiProgram {
         let head = match read_header_block(&mut stdout) {
             Ok(head) => head,
             Err(why) => {
-                let timed_out = process.finish();
-                return if timed_out {
+                return if process.finish() == Ending::TimedOut {
                     log::error!(target: "squall::cgi", "{name}: timed out before its headers");
                     answer(start, "504 Gateway Timeout", "the CGI program timed out\n")
                 } else {
@@ -284,6 +283,15 @@ fn read_header_block(stdout: &mut impl BufRead) -> Result<HeadBlock, String> {
     Ok(HeadBlock { status, headers })
 }
 
+/// How a program ended. A non-zero exit status alone is not a failure: some
+/// programs exit non-zero after writing a complete error response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    Exited,
+    Killed,
+    TimedOut,
+}
+
 /// The running child and the watchdog that kills it at its deadline.
 struct Process {
     child: Child,
@@ -311,17 +319,29 @@ impl Process {
         kill_group(self.child.id());
     }
 
-    /// Reaps the child; true when it was killed for its timeout.
-    fn finish(mut self) -> bool {
+    /// Reaps the child and says how it ended.
+    fn finish(mut self) -> Ending {
         let _ = self.cancel.send(());
-        match self.child.wait() {
-            Ok(status) if status.signal().is_some() || !status.success() => {
-                log::debug!(target: "squall::cgi", "{} ended with {status}", self.name);
+        let killed = match self.child.wait() {
+            Ok(status) if status.signal().is_some() => {
+                log::error!(target: "squall::cgi", "{} was killed: {status}", self.name);
+                true
             }
-            Ok(_) => {}
-            Err(e) => log::error!(target: "squall::cgi", "{}: cannot reap: {e}", self.name),
+            Ok(status) if !status.success() => {
+                log::warn!(target: "squall::cgi", "{} ended with {status}", self.name);
+                false
+            }
+            Ok(_) => false,
+            Err(e) => {
+                log::error!(target: "squall::cgi", "{}: cannot reap: {e}", self.name);
+                false
+            }
+        };
+        match (self.timed_out.load(Ordering::SeqCst), killed) {
+            (true, _) => Ending::TimedOut,
+            (false, true) => Ending::Killed,
+            (false, false) => Ending::Exited,
         }
-        self.timed_out.load(Ordering::SeqCst)
     }
 }
 
@@ -353,7 +373,8 @@ impl Iterator for Body {
                 // End of output: a program killed on the way gives a cut response.
                 let process = self.process.lock().unwrap_or_else(|e| e.into_inner()).take();
                 match process.map(Process::finish) {
-                    Some(true) => Some(Err("the CGI program timed out mid-body".into())),
+                    Some(Ending::TimedOut) => Some(Err("the CGI program timed out mid-body".into())),
+                    Some(Ending::Killed) => Some(Err("the CGI program was killed mid-body".into())),
                     _ => None,
                 }
             }
