@@ -500,3 +500,61 @@ fn rayon_with_a_shared_pool_catches_panics_per_call() {
     }
     assert_eq!(pool.current_num_threads(), 2, "the shared pool lost no thread");
 }
+
+/// An app with a bit of everything, for the round trip.
+fn round_trip_app() -> Router {
+    use squall::{Json, Request, Response, post};
+    Router::new()
+        .route("/", get(|_req| async { "home" }))
+        .route("/json", get(|_req| async { Json(serde_json::json!({"ok": true, "n": 3})) }))
+        .route(r"/items/(\d+)", get(|req: Request| async move { format!("item {}", req.path_arg(0).unwrap_or("")) }))
+        .route("/echo", post(|mut req: Request| async move { req.bytes().await.map(Response::text) }))
+        .route(
+            "/who",
+            get(|req: Request| async move {
+                format!(
+                    "{} {} {}",
+                    req.header("x-name").unwrap_or("-"),
+                    req.query(),
+                    req.remote_ip().map(|ip| ip.to_string()).unwrap_or_default()
+                )
+            }),
+        )
+        .route("/moved", get(|_req| async { Response::redirect("/") }))
+        .route(
+            "/stream",
+            get(|_req| async {
+                let chunks = ["a", "b", "c"].map(|s| Ok(bytes::Bytes::from_static(s.as_bytes())));
+                Response::stream(squall::Body::from_stream(futures_lite::stream::iter(chunks)))
+            }),
+        )
+}
+
+#[test]
+fn a_squall_app_hosted_as_a_gateway_app_answers_like_the_native_one() {
+    support::init_logger();
+    let native = TestServer::start(round_trip_app());
+    let hosted = GatewayContainer::builder(squall::gateway::TargetApp::new(round_trip_app()))
+        .executor(Executor::thread_pool(2))
+        .build();
+    let hosted = TestServer::start(hosted);
+    type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)], &'a [u8]);
+    let cases: [Case<'_>; 8] = [
+        ("GET", "/", &[], b""),
+        ("GET", "/json", &[], b""),
+        ("GET", "/items/42", &[], b""),
+        ("POST", "/echo", &[("Content-Type", "text/plain")], b"round trip body"),
+        ("GET", "/who?q=1", &[("X-Name", "ada")], b""),
+        ("GET", "/moved", &[], b""),
+        ("GET", "/stream", &[], b""),
+        ("GET", "/missing", &[], b""),
+    ];
+    for (method, path, headers, body) in cases {
+        let a = native.request(method, path, headers, body);
+        let b = hosted.request(method, path, headers, body);
+        assert_eq!(a.status, b.status, "{method} {path}");
+        assert_eq!(a.header("content-type"), b.header("content-type"), "{method} {path}");
+        assert_eq!(a.header("location"), b.header("location"), "{method} {path}");
+        assert_eq!(a.text(), b.text(), "{method} {path}");
+    }
+}

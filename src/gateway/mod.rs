@@ -7,6 +7,8 @@
 //! [`Executor`]: inline on the event loop (deprecated), on a thread pool, or
 //! on rayon.
 //!
+//! [`TargetApp`] goes the other way: a squall app as a gateway app.
+//!
 //! What does not live here: CGI programs (`cgi`), the HTTP/1.1 server.
 
 mod app;
@@ -14,9 +16,11 @@ mod container;
 mod environ;
 mod executor;
 mod start;
+mod target_app;
 
 pub use app::{App, AppError, AppIter};
 pub use container::{GatewayBuilder, GatewayContainer};
 pub use environ::{Environ, ErrorStream, Input};
 pub use executor::{Bound, Executor};
 pub use start::StartResponse;
+pub use target_app::TargetApp;
