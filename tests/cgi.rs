@@ -309,3 +309,80 @@ fn program_dying_mid_body_truncates_the_response() {
     assert!(!raw.ends_with("0\r\n\r\n"), "no terminating chunk, so the client sees the cut: {raw:?}");
     let _ = std::fs::remove_file(&flag);
 }
+
+/// The `as_cgi` example's binary, built first when this test runs alone.
+fn as_cgi_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().and_then(|deps| deps.parent()).unwrap().to_path_buf();
+    let binary = profile_dir.join("examples").join("as_cgi");
+    if !binary.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = std::process::Command::new(cargo)
+            .args(["build", "--example", "as_cgi", "--features", "cgi"])
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building examples/as_cgi.rs failed");
+    }
+    binary
+}
+
+/// A lighttpd process, stopped when dropped.
+struct Lighttpd(std::process::Child);
+
+impl Drop for Lighttpd {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_squall_app_runs_under_lighttpd_mod_cgi() {
+    let root = std::env::temp_dir().join(format!("squall-lighttpd-{}", std::process::id()));
+    let www = root.join("www");
+    std::fs::create_dir_all(&www).unwrap();
+    let program = www.join("app.cgi");
+    std::fs::copy(as_cgi_binary(), &program).unwrap();
+    std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let conf = root.join("lighttpd.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "server.document-root = \"{}\"\nserver.bind = \"127.0.0.1\"\nserver.port = {port}\n\
+             server.modules = ( \"mod_cgi\" )\nserver.errorlog = \"{}\"\ncgi.assign = ( \".cgi\" => \"\" )\n",
+            www.display(),
+            root.join("error.log").display()
+        ),
+    )
+    .unwrap();
+    let lighttpd = ["/usr/sbin/lighttpd", "lighttpd"]
+        .into_iter()
+        .find(|p| std::process::Command::new(p).arg("-v").output().is_ok());
+    let lighttpd = lighttpd.expect("lighttpd is installed (.ci/run installs it)");
+    let _server = Lighttpd(std::process::Command::new(lighttpd).arg("-D").arg("-f").arg(&conf).spawn().unwrap());
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut conn = None;
+    for _ in 0..250 {
+        if let Ok(c) = squall::testing::TestConnection::open(addr) {
+            conn = Some(c);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut conn = conn.expect("lighttpd listens");
+
+    let resp = conn.request("GET", "/app.cgi/whoami?x=1", &[], b"").unwrap();
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    assert_eq!(resp.text(), "method=GET script_name=/app.cgi path_info=/whoami query=x=1 peer=127.0.0.1\n");
+
+    let mut conn = squall::testing::TestConnection::open(addr).unwrap();
+    let resp =
+        conn.request("POST", "/app.cgi/echo", &[("Content-Type", "text/plain")], b"posted through lighttpd").unwrap();
+    assert_eq!((resp.status.as_u16(), resp.text().as_str()), (200, "posted through lighttpd"));
+
+    let resp =
+        squall::testing::TestConnection::open(addr).unwrap().request("GET", "/app.cgi/nowhere", &[], b"").unwrap();
+    assert_eq!(resp.status, 404);
+    let _ = std::fs::remove_dir_all(&root);
+}

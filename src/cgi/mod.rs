@@ -7,8 +7,14 @@
 //! [`GatewayContainer`](crate::gateway::GatewayContainer) and runs on the
 //! container's executor (use a thread pool: each call blocks on a process).
 //!
+//! [`serve`] goes the other way: it runs a gateway app — a squall app too,
+//! through [`TargetApp`](crate::gateway::TargetApp) — as a CGI program under
+//! a CGI server.
+//!
 //! Unix only, behind the `cgi` feature.
 
 mod program;
+mod serve;
 
 pub use program::CgiProgram;
+pub use serve::serve;

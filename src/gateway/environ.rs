@@ -110,6 +110,22 @@ impl Environ {
     }
 }
 
+/// An environ from meta-variables a CGI server set, and the body on `input`
+/// (one process per request: multiprocess and run-once).
+#[cfg(all(unix, feature = "cgi"))]
+pub(crate) fn from_cgi(vars: impl Iterator<Item = (String, String)>, input: Input) -> Environ {
+    let vars: BTreeMap<Cow<'static, str>, String> = vars.map(|(k, v)| (Cow::Owned(k), v)).collect();
+    let https = vars.get("HTTPS").is_some_and(|v| v.eq_ignore_ascii_case("on") || v == "1");
+    Environ {
+        vars,
+        input,
+        url_scheme: if https { "https" } else { "http" }.to_owned(),
+        multithread: false,
+        multiprocess: true,
+        run_once: true,
+    }
+}
+
 /// Builds the environ for `req`; `multithread` describes the executor.
 pub(crate) fn build(req: &Request, multithread: bool) -> Environ {
     let mut vars = BTreeMap::new();
@@ -192,12 +208,23 @@ pub struct Input {
     read: u64,
 }
 
-#[derive(Debug)]
 enum Source {
     /// Everything is in `current`.
     Buffered,
     /// Chunks arrive from the connection through a bounded channel.
     Stream(async_channel::Receiver<io::Result<Bytes>>),
+    /// A blocking reader (a CGI program's standard input).
+    Reader(Box<dyn Read + Send>),
+}
+
+impl std::fmt::Debug for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Source::Buffered => "Buffered",
+            Source::Stream(_) => "Stream",
+            Source::Reader(_) => "Reader",
+        })
+    }
 }
 
 impl Input {
@@ -207,6 +234,10 @@ impl Input {
 
     pub(crate) fn buffered(body: Bytes) -> Self {
         Input { source: Source::Buffered, current: body, read: 0 }
+    }
+
+    pub(crate) fn reader(reader: Box<dyn Read + Send>) -> Self {
+        Input { source: Source::Reader(reader), current: Bytes::new(), read: 0 }
     }
 
     pub(crate) fn stream(chunks: async_channel::Receiver<io::Result<Bytes>>) -> Self {
@@ -221,9 +252,14 @@ impl Input {
 
 impl Read for Input {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Source::Reader(reader) = &mut self.source {
+            let n = reader.read(buf)?;
+            self.read += n as u64;
+            return Ok(n);
+        }
         while self.current.is_empty() {
             match &self.source {
-                Source::Buffered => return Ok(0),
+                Source::Buffered | Source::Reader(_) => return Ok(0),
                 // Blocks this executor thread until the connection delivers a chunk.
                 Source::Stream(chunks) => match chunks.recv_blocking() {
                     Ok(chunk) => self.current = chunk?,

@@ -12,8 +12,8 @@
 //! What does not live here: CGI programs (`cgi`), the HTTP/1.1 server.
 
 mod app;
-mod container;
-mod environ;
+pub(crate) mod container;
+pub(crate) mod environ;
 mod executor;
 mod start;
 mod target_app;

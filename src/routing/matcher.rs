@@ -77,7 +77,8 @@ impl Matcher for AnyMatches {
 }
 
 /// Matches the request path against a regular expression anchored at both
-/// ends (Tornado's `PathMatches`). Unnamed groups become positional path
+/// ends (Tornado's `PathMatches`); inside a [`PathPrefix`] mount, the path
+/// below the mount point. Unnamed groups become positional path
 /// arguments, named groups named ones; both are percent-decoded.
 ///
 /// # Examples
@@ -127,7 +128,8 @@ impl PathMatches {
 
 impl Matcher for PathMatches {
     fn matches(&self, req: &Request) -> Option<PathArgs> {
-        let path = req.path();
+        // Below a mount, rules match the rest of the path.
+        let path = req.path_info();
         if let Some(literal) = &self.literal {
             return (path == literal).then(PathArgs::default);
         }
