@@ -1,13 +1,15 @@
 //! [`CgiProgram`]: one process per request.
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::ffi::OsString;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, OnceLock, mpsc};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
@@ -17,6 +19,8 @@ use crate::gateway::{App, AppError, AppIter, Environ, StartResponse};
 const MAX_HEADER_BLOCK: usize = 64 * 1024;
 /// Body bytes read from the program at a time.
 const CHUNK: usize = 16 * 1024;
+/// Bytes that always fit in a fresh pipe's buffer (Linux gives 64 KiB).
+const PIPE_SAFE: usize = 16 * 1024;
 
 /// A CGI/1.1 program (RFC 3875) as a gateway app: one process per request.
 ///
@@ -183,14 +187,13 @@ impl App for CgiProgram {
             Err(e) => return Err(format!("cannot start CGI program {name}: {e}").into()),
         };
         let (stdin, stdout, stderr) = (child.stdin.take(), child.stdout.take(), child.stderr.take());
-        if let Some(mut stdin) = stdin {
-            std::thread::spawn(move || {
-                // A program that stops reading early closes the pipe: not an error.
-                let _ = match spooled {
-                    Some(body) => stdin.write_all(&body),
-                    None => io::copy(&mut input, &mut stdin).map(drop),
-                };
-            });
+        match (stdin, spooled) {
+            // Fits in the pipe's buffer: written at once, no thread. A program
+            // that stops reading early closes the pipe: not an error.
+            (Some(mut stdin), Some(body)) if body.len() <= PIPE_SAFE => drop(stdin.write_all(&body)),
+            (Some(mut stdin), Some(body)) => drop(std::thread::spawn(move || stdin.write_all(&body))),
+            (Some(mut stdin), None) => drop(std::thread::spawn(move || io::copy(&mut input, &mut stdin))),
+            (None, _) => {}
         }
         if let Some(stderr) = stderr {
             let name = name.clone();
@@ -292,27 +295,75 @@ enum Ending {
     TimedOut,
 }
 
-/// The running child and the watchdog that kills it at its deadline.
+/// The running child; the watchdog kills its group at its deadline.
 struct Process {
     child: Child,
-    cancel: mpsc::Sender<()>,
-    timed_out: Arc<AtomicBool>,
+    deadline: Arc<Deadline>,
     name: String,
+}
+
+/// A program's deadline, as the watchdog sees it.
+struct Deadline {
+    pid: u32,
+    timed_out: AtomicBool,
+    /// Reaped: its pid may be reused, so it must not be killed any more.
+    done: AtomicBool,
+}
+
+type Deadlines = mpsc::Sender<(Instant, Arc<Deadline>)>;
+
+/// One thread keeps every program's deadline (a thread per request would
+/// cost more than many CGI programs take to run).
+fn watchdog() -> Deadlines {
+    static WATCHDOG: OnceLock<Mutex<Deadlines>> = OnceLock::new();
+    let sender = WATCHDOG.get_or_init(|| {
+        let (sender, receiver) = mpsc::channel::<(Instant, Arc<Deadline>)>();
+        let spawned = std::thread::Builder::new().name("squall-cgi-watchdog".into()).spawn(move || {
+            let mut pending: BinaryHeap<Reverse<(Instant, u64)>> = BinaryHeap::new();
+            let mut deadlines = std::collections::HashMap::new();
+            let mut next_id = 0u64;
+            loop {
+                let received = match pending.peek() {
+                    Some(Reverse((at, _))) => receiver.recv_timeout(at.saturating_duration_since(Instant::now())),
+                    None => receiver.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
+                };
+                match received {
+                    Ok((at, deadline)) => {
+                        next_id += 1;
+                        deadlines.insert(next_id, deadline);
+                        pending.push(Reverse((at, next_id)));
+                    }
+                    Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                    Err(mpsc::RecvTimeoutError::Timeout) => {}
+                }
+                while let Some(&Reverse((at, id))) = pending.peek() {
+                    if at > Instant::now() {
+                        break;
+                    }
+                    pending.pop();
+                    if let Some(deadline) = deadlines.remove(&id) {
+                        if !deadline.done.load(Ordering::SeqCst) {
+                            deadline.timed_out.store(true, Ordering::SeqCst);
+                            kill_group(deadline.pid);
+                        }
+                    }
+                }
+            }
+        });
+        if let Err(e) = spawned {
+            log::error!(target: "squall::cgi", "cannot start the timeout watchdog: {e}");
+        }
+        Mutex::new(sender)
+    });
+    sender.lock().unwrap_or_else(|e| e.into_inner()).clone()
 }
 
 impl Process {
     fn start(child: Child, timeout: Duration, name: String) -> Self {
-        let (cancel, cancelled) = mpsc::channel::<()>();
-        let timed_out = Arc::new(AtomicBool::new(false));
-        let pid = child.id();
-        let flag = timed_out.clone();
-        std::thread::spawn(move || {
-            if let Err(mpsc::RecvTimeoutError::Timeout) = cancelled.recv_timeout(timeout) {
-                flag.store(true, Ordering::SeqCst);
-                kill_group(pid);
-            }
-        });
-        Process { child, cancel, timed_out, name }
+        let deadline =
+            Arc::new(Deadline { pid: child.id(), timed_out: AtomicBool::new(false), done: AtomicBool::new(false) });
+        let _ = watchdog().send((Instant::now() + timeout, deadline.clone()));
+        Process { child, deadline, name }
     }
 
     fn kill(&self) {
@@ -321,8 +372,9 @@ impl Process {
 
     /// Reaps the child and says how it ended.
     fn finish(mut self) -> Ending {
-        let _ = self.cancel.send(());
-        let killed = match self.child.wait() {
+        let waited = self.child.wait();
+        self.deadline.done.store(true, Ordering::SeqCst);
+        let killed = match waited {
             Ok(status) if status.signal().is_some() => {
                 log::error!(target: "squall::cgi", "{} was killed: {status}", self.name);
                 true
@@ -337,7 +389,7 @@ impl Process {
                 false
             }
         };
-        match (self.timed_out.load(Ordering::SeqCst), killed) {
+        match (self.deadline.timed_out.load(Ordering::SeqCst), killed) {
             (true, _) => Ending::TimedOut,
             (false, true) => Ending::Killed,
             (false, false) => Ending::Exited,
