@@ -386,3 +386,19 @@ fn a_squall_app_runs_under_lighttpd_mod_cgi() {
     assert_eq!(resp.status, 404);
     let _ = std::fs::remove_dir_all(&root);
 }
+
+#[test]
+fn local_redirects_are_followed_inside_the_program() {
+    let body = r#"case "$PATH_INFO" in
+  /old) printf 'Location: /cgi-bin/app.cgi/new?x=2\n\n' ;;
+  /loop) printf 'Location: /cgi-bin/app.cgi/loop\n\n' ;;
+  /away) printf 'Location: /elsewhere\n\n' ;;
+  *) printf 'Content-Type: text/plain\n\n'; echo "path=$PATH_INFO query=$QUERY_STRING method=$REQUEST_METHOD" ;;
+esac"#;
+    let server = serve(CgiProgram::new(script("redirects", body)));
+    let resp = server.request("POST", "/cgi-bin/app.cgi/old", &[], b"ignored");
+    assert_eq!((resp.status.as_u16(), resp.text().as_str()), (200, "path=/new query=x=2 method=GET\n"));
+    assert_eq!(server.get("/cgi-bin/app.cgi/loop").status, 502, "a redirect loop ends");
+    let away = server.get("/cgi-bin/app.cgi/away");
+    assert_eq!((away.status.as_u16(), away.header("location")), (302, Some("/elsewhere")));
+}

@@ -167,32 +167,87 @@ impl CgiProgram {
 
 impl App for CgiProgram {
     fn call(&self, environ: &mut Environ, start: &StartResponse) -> Result<AppIter, AppError> {
-        let name = self.name();
         let mut input = environ.take_input();
         // CGI programs read CONTENT_LENGTH bytes, and nothing without it.
-        let spooled = if environ.get("CONTENT_LENGTH").is_none() {
+        let mut stdin = if environ.get("CONTENT_LENGTH").is_none() {
             let mut body = Vec::new();
             (&mut input).take(self.max_spool + 1).read_to_end(&mut body)?;
             if body.len() as u64 > self.max_spool {
                 return answer(start, "413 Content Too Large", "request body too large for a CGI program\n");
             }
             environ.set("CONTENT_LENGTH", body.len().to_string());
-            Some(body)
+            Stdin::Spooled(body)
         } else {
-            None
+            Stdin::Stream(input)
         };
+        for _ in 0..=MAX_LOCAL_REDIRECTS {
+            let body = std::mem::replace(&mut stdin, Stdin::Spooled(Vec::new()));
+            match self.run(environ, body, start)? {
+                Outcome::Response(body) => return Ok(body),
+                Outcome::LocalRedirect(location) if redirect_within(environ, &location) => {}
+                Outcome::LocalRedirect(location) => {
+                    // Outside this program: only the client can follow it.
+                    log::warn!(target: "squall::cgi", "{}: local redirect to {location} sent to the client", self.name());
+                    start.start("302 Found", [("Location", location)])?;
+                    return Ok(AppIter::empty());
+                }
+            }
+        }
+        log::error!(target: "squall::cgi", "{}: more than {MAX_LOCAL_REDIRECTS} local redirects", self.name());
+        answer(start, "502 Bad Gateway", "the CGI program redirected in a loop\n")
+    }
+}
 
+/// What the program's standard input gets.
+enum Stdin {
+    Spooled(Vec<u8>),
+    Stream(crate::gateway::Input),
+}
+
+/// What one run of the program produced.
+enum Outcome {
+    Response(AppIter),
+    /// A local redirect (RFC 3875 §6.2.2): the response is that of this path.
+    LocalRedirect(String),
+}
+
+/// Local redirects followed for one request before giving up with 502.
+const MAX_LOCAL_REDIRECTS: usize = 5;
+
+/// Rewrites the environ for a local redirect to `location` when it stays
+/// under this program's `SCRIPT_NAME`: a new GET without a body.
+fn redirect_within(environ: &mut Environ, location: &str) -> bool {
+    let (path, query) = location.split_once('?').unwrap_or((location, ""));
+    let script = environ.get("SCRIPT_NAME").unwrap_or("").to_owned();
+    let Some(rest) = path.strip_prefix(script.as_str()).filter(|r| r.is_empty() || r.starts_with('/')) else {
+        return false;
+    };
+    let path_info = crate::web::decode_path_arg(rest);
+    environ.set("PATH_INFO", path_info);
+    environ.set("QUERY_STRING", query.to_owned());
+    environ.set("REQUEST_URI", location.to_owned());
+    environ.set("REQUEST_METHOD", "GET");
+    environ.remove("CONTENT_LENGTH");
+    environ.remove("CONTENT_TYPE");
+    true
+}
+
+impl CgiProgram {
+    fn run(&self, environ: &Environ, stdin: Stdin, start: &StartResponse) -> Result<Outcome, AppError> {
+        let name = self.name();
         let mut child = match self.command(environ).spawn() {
             Ok(child) => child,
             Err(e) => return Err(format!("cannot start CGI program {name}: {e}").into()),
         };
-        let (stdin, stdout, stderr) = (child.stdin.take(), child.stdout.take(), child.stderr.take());
-        match (stdin, spooled) {
+        let (pipe, stdout, stderr) = (child.stdin.take(), child.stdout.take(), child.stderr.take());
+        match (pipe, stdin) {
             // Fits in the pipe's buffer: written at once, no thread. A program
             // that stops reading early closes the pipe: not an error.
-            (Some(mut stdin), Some(body)) if body.len() <= PIPE_SAFE => drop(stdin.write_all(&body)),
-            (Some(mut stdin), Some(body)) => drop(std::thread::spawn(move || stdin.write_all(&body))),
-            (Some(mut stdin), None) => drop(std::thread::spawn(move || io::copy(&mut input, &mut stdin))),
+            (Some(mut pipe), Stdin::Spooled(body)) if body.len() <= PIPE_SAFE => drop(pipe.write_all(&body)),
+            (Some(mut pipe), Stdin::Spooled(body)) => drop(std::thread::spawn(move || pipe.write_all(&body))),
+            (Some(mut pipe), Stdin::Stream(mut input)) => {
+                drop(std::thread::spawn(move || io::copy(&mut input, &mut pipe)))
+            }
             (None, _) => {}
         }
         if let Some(stderr) = stderr {
@@ -213,24 +268,28 @@ impl App for CgiProgram {
             Err(why) => {
                 return if process.finish() == Ending::TimedOut {
                     log::error!(target: "squall::cgi", "{name}: timed out before its headers");
-                    answer(start, "504 Gateway Timeout", "the CGI program timed out\n")
+                    answer(start, "504 Gateway Timeout", "the CGI program timed out\n").map(Outcome::Response)
                 } else {
                     log::error!(target: "squall::cgi", "{name}: {why}");
-                    answer(start, "502 Bad Gateway", "the CGI program failed\n")
+                    answer(start, "502 Bad Gateway", "the CGI program failed\n").map(Outcome::Response)
                 };
             }
         };
+        if let Some(location) = head.local_redirect {
+            process.finish();
+            return Ok(Outcome::LocalRedirect(location));
+        }
         start.start(&head.status, head.headers)?;
         let process = Arc::new(Mutex::new(Some(process)));
         let closer = process.clone();
         let body = Body { stdout, process, done: false };
-        Ok(AppIter::new(body).on_close(move || {
+        Ok(Outcome::Response(AppIter::new(body).on_close(move || {
             // Client gone or response done: stop the program if it still runs, and reap it.
             if let Some(process) = closer.lock().unwrap_or_else(|e| e.into_inner()).take() {
                 process.kill();
                 process.finish();
             }
-        }))
+        })))
     }
 }
 
@@ -243,6 +302,8 @@ fn answer(start: &StartResponse, status: &str, text: &'static str) -> Result<App
 struct HeadBlock {
     status: String,
     headers: Vec<(String, String)>,
+    /// A lone local `Location` (RFC 3875 §6.2.2).
+    local_redirect: Option<String>,
 }
 
 /// Reads `Name: value` lines up to the blank line (RFC 3875 §6.3).
@@ -281,9 +342,15 @@ fn read_header_block(stdout: &mut impl BufRead) -> Result<HeadBlock, String> {
     if headers.is_empty() && status.is_none() {
         return Err("empty header block".into());
     }
-    // A Location without Status is a client redirect (RFC 3875 §6.2.3-4).
+    let local_redirect = match (&status, headers.as_slice()) {
+        (None, [(name, value)]) if name.eq_ignore_ascii_case("location") && value.starts_with('/') => {
+            Some(value.clone())
+        }
+        _ => None,
+    };
+    // Any other Location without Status is a client redirect (RFC 3875 §6.2.3-4).
     let status = status.unwrap_or_else(|| if location { "302 Found".into() } else { "200 OK".into() });
-    Ok(HeadBlock { status, headers })
+    Ok(HeadBlock { status, headers, local_redirect })
 }
 
 /// How a program ended. A non-zero exit status alone is not a failure: some
