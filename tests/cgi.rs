@@ -402,3 +402,35 @@ esac"#;
     let away = server.get("/cgi-bin/app.cgi/away");
     assert_eq!((away.status.as_u16(), away.header("location")), (302, Some("/elsewhere")));
 }
+
+/// A chunked request of `total` bytes in 64 KiB chunks.
+fn chunked_post(path: &str, total: usize) -> Vec<u8> {
+    let mut raw = format!("POST {path} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n").into_bytes();
+    let mut left = total;
+    while left > 0 {
+        let n = left.min(64 * 1024);
+        raw.extend_from_slice(format!("{n:X}\r\n").as_bytes());
+        raw.extend(std::iter::repeat_n(b'z', n));
+        raw.extend_from_slice(b"\r\n");
+        left -= n;
+    }
+    raw.extend_from_slice(b"0\r\n\r\n");
+    raw
+}
+
+#[test]
+fn large_chunked_bodies_spool_to_a_file_within_the_limit() {
+    let s = script(
+        "count",
+        r#"printf 'Content-Type: text/plain\n\n'; echo "length=$CONTENT_LENGTH read=$(/usr/bin/wc -c | /usr/bin/tr -d ' ')""#,
+    );
+    let server = serve(CgiProgram::new(s.clone()));
+    let mut conn = server.connect();
+    conn.send(&chunked_post("/cgi-bin/app.cgi", 2_000_000)).unwrap();
+    assert_eq!(conn.read_response(false).unwrap().text(), "length=2000000 read=2000000\n");
+
+    let server = serve(CgiProgram::new(s).max_spool(1_500_000));
+    let mut conn = server.connect();
+    conn.send(&chunked_post("/cgi-bin/app.cgi", 2_000_000)).unwrap();
+    assert_eq!(conn.read_response(false).unwrap().status, 413);
+}

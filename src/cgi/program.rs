@@ -170,13 +170,13 @@ impl App for CgiProgram {
         let mut input = environ.take_input();
         // CGI programs read CONTENT_LENGTH bytes, and nothing without it.
         let mut stdin = if environ.get("CONTENT_LENGTH").is_none() {
-            let mut body = Vec::new();
-            (&mut input).take(self.max_spool + 1).read_to_end(&mut body)?;
-            if body.len() as u64 > self.max_spool {
-                return answer(start, "413 Content Too Large", "request body too large for a CGI program\n");
+            match spool(&mut input, self.max_spool)? {
+                Some((stdin, length)) => {
+                    environ.set("CONTENT_LENGTH", length.to_string());
+                    stdin
+                }
+                None => return answer(start, "413 Content Too Large", "request body too large for a CGI program\n"),
             }
-            environ.set("CONTENT_LENGTH", body.len().to_string());
-            Stdin::Spooled(body)
         } else {
             Stdin::Stream(input)
         };
@@ -201,7 +201,43 @@ impl App for CgiProgram {
 /// What the program's standard input gets.
 enum Stdin {
     Spooled(Vec<u8>),
+    /// A spooled body past `SPOOL_MEMORY`, in an unlinked temporary file.
+    File(std::fs::File),
     Stream(crate::gateway::Input),
+}
+
+/// Spooled bodies up to this size stay in memory; larger ones go to a file.
+const SPOOL_MEMORY: usize = 1024 * 1024;
+
+/// Reads a body of unknown length (chunked) to learn it: memory first, a
+/// temporary file past `SPOOL_MEMORY`. `None` when it exceeds `max`.
+fn spool(input: &mut crate::gateway::Input, max: u64) -> io::Result<Option<(Stdin, u64)>> {
+    let mut memory = Vec::new();
+    input.take(SPOOL_MEMORY as u64 + 1).read_to_end(&mut memory)?;
+    if memory.len() <= SPOOL_MEMORY {
+        let length = memory.len() as u64;
+        return Ok((length <= max).then_some((Stdin::Spooled(memory), length)));
+    }
+    let mut file = temp_file()?;
+    file.write_all(&memory)?;
+    let rest = io::copy(&mut input.take((max + 1).saturating_sub(memory.len() as u64)), &mut file)?;
+    let length = memory.len() as u64 + rest;
+    if length > max {
+        return Ok(None);
+    }
+    io::Seek::rewind(&mut file)?;
+    Ok(Some((Stdin::File(file), length)))
+}
+
+/// A new file in the temporary directory, already unlinked: it vanishes
+/// with its last descriptor, whatever happens to the request.
+fn temp_file() -> io::Result<std::fs::File> {
+    static COUNT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNT.fetch_add(1, Ordering::Relaxed);
+    let path = std::env::temp_dir().join(format!("squall-cgi-spool-{}-{n}", std::process::id()));
+    let file = std::fs::OpenOptions::new().read(true).write(true).create_new(true).open(&path)?;
+    std::fs::remove_file(&path)?;
+    Ok(file)
 }
 
 /// What one run of the program produced.
@@ -235,7 +271,15 @@ fn redirect_within(environ: &mut Environ, location: &str) -> bool {
 impl CgiProgram {
     fn run(&self, environ: &Environ, stdin: Stdin, start: &StartResponse) -> Result<Outcome, AppError> {
         let name = self.name();
-        let mut child = match self.command(environ).spawn() {
+        let mut command = self.command(environ);
+        let stdin = match stdin {
+            Stdin::File(file) => {
+                command.stdin(Stdio::from(file));
+                Stdin::Spooled(Vec::new())
+            }
+            other => other,
+        };
+        let mut child = match command.spawn() {
             Ok(child) => child,
             Err(e) => return Err(format!("cannot start CGI program {name}: {e}").into()),
         };
@@ -248,7 +292,7 @@ impl CgiProgram {
             (Some(mut pipe), Stdin::Stream(mut input)) => {
                 drop(std::thread::spawn(move || io::copy(&mut input, &mut pipe)))
             }
-            (None, _) => {}
+            (Some(_), Stdin::File(_)) | (None, _) => {}
         }
         if let Some(stderr) = stderr {
             let name = name.clone();
