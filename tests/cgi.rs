@@ -434,3 +434,56 @@ fn large_chunked_bodies_spool_to_a_file_within_the_limit() {
     conn.send(&chunked_post("/cgi-bin/app.cgi", 2_000_000)).unwrap();
     assert_eq!(conn.read_response(false).unwrap().status, 413);
 }
+
+/// Open descriptors of this process.
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+/// Children of this process that exited and were never reaped.
+fn zombie_children() -> Vec<String> {
+    let me = std::process::id().to_string();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("stat")).ok())
+        .filter(|stat| {
+            let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+            fields.first() == Some(&"Z") && fields.get(1) == Some(&me.as_str())
+        })
+        .collect()
+}
+
+#[test]
+fn no_zombies_and_no_leaked_descriptors() {
+    let s = script("quick", r#"printf 'Content-Type: text/plain\n\nok'"#);
+    let slow = script("slowpoke", "/bin/sleep 5");
+    let server = serve(CgiProgram::new(s));
+    let slow_server = serve(CgiProgram::new(slow).timeout(Duration::from_millis(200)));
+    assert_eq!(server.get("/cgi-bin/app.cgi").text(), "ok"); // warm up threads and the watchdog
+    let before = open_fds();
+    for _ in 0..20 {
+        assert_eq!(server.request("POST", "/cgi-bin/app.cgi", &[], b"body").text(), "ok");
+        assert_eq!(server.request("HEAD", "/cgi-bin/app.cgi", &[], b"").status, 200);
+    }
+    assert_eq!(slow_server.get("/cgi-bin/app.cgi").status, 504);
+    // Other tests run in parallel: allow their transient descriptors, but
+    // 60 requests leaking even one pipe each would show.
+    let mut after = open_fds();
+    for _ in 0..100 {
+        if after <= before + 8 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        after = open_fds();
+    }
+    assert!(after <= before + 8, "descriptors: {before} before, {after} after");
+    let mut zombies = zombie_children();
+    for _ in 0..100 {
+        if zombies.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        zombies = zombie_children();
+    }
+    assert!(zombies.is_empty(), "unreaped children: {zombies:?}");
+}
