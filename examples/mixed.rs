@@ -52,13 +52,7 @@ fn executor(args: &[String]) -> Result<Executor, String> {
         Some(n) => n.parse().map_err(|_| format!("--threads takes a number, not {n:?}"))?,
         None => 16,
     };
-    match value("--executor").map(String::as_str).unwrap_or("pool") {
-        #[allow(deprecated)]
-        "inline" => Ok(Executor::Inline),
-        "pool" => Ok(Executor::thread_pool(threads)),
-        "rayon" => Ok(Executor::rayon(threads)),
-        other => Err(format!("--executor takes inline, pool or rayon, not {other:?}")),
-    }
+    Executor::by_name(value("--executor").map_or("pool", String::as_str), threads).map_err(|e| e.to_string())
 }
 
 fn main() -> squall::Result<()> {

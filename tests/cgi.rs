@@ -295,13 +295,7 @@ fn program_dying_mid_body_truncates_the_response() {
     let mut stream = std::net::TcpStream::connect(server.addr()).unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     stream.write_all(b"GET /cgi-bin/app.cgi HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    let mut got = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !String::from_utf8_lossy(&got).contains("partial output") {
-        let n = stream.read(&mut buf).unwrap();
-        assert!(n > 0, "closed before the partial output");
-        got.extend_from_slice(&buf[..n]);
-    }
+    let mut got = support::read_until_contains(&mut stream, "partial output");
     std::fs::write(&flag, "").unwrap();
     stream.read_to_end(&mut got).unwrap();
     let raw = String::from_utf8_lossy(&got);

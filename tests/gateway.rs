@@ -208,13 +208,7 @@ fn body_is_streamed_not_buffered() {
         let mut stream = TcpStream::connect(server.addr()).unwrap();
         stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         stream.write_all(b"GET /legacy/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
-        let mut got = Vec::new();
-        let mut buf = [0u8; 1024];
-        while !String::from_utf8_lossy(&got).contains("first") {
-            let n = stream.read(&mut buf).unwrap();
-            assert!(n > 0, "{name}: closed before the first chunk");
-            got.extend_from_slice(&buf[..n]);
-        }
+        let mut got = support::read_until_contains(&mut stream, "first");
         {
             let (flag, cond) = &*seen;
             *flag.lock().unwrap() = true;
@@ -273,13 +267,7 @@ fn failure_after_the_first_byte_truncates_the_response() {
     let mut stream = TcpStream::connect(server.addr()).unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     stream.write_all(b"GET /legacy/ HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    let mut got = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !String::from_utf8_lossy(&got).contains("partial") {
-        let n = stream.read(&mut buf).unwrap();
-        assert!(n > 0, "closed before the first chunk");
-        got.extend_from_slice(&buf[..n]);
-    }
+    let mut got = support::read_until_contains(&mut stream, "partial");
     {
         let (flag, cond) = &*seen;
         *flag.lock().unwrap() = true;

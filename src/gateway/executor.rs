@@ -74,6 +74,31 @@ impl Executor {
         Executor::Rayon(Bound::new(pool.current_num_threads()), Some(pool))
     }
 
+    /// The strategy named `inline`, `pool` or `rayon` with `threads` threads,
+    /// for command lines and configuration files.
+    ///
+    /// # Errors
+    ///
+    /// A configuration error naming the accepted names.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use squall::gateway::Executor;
+    ///
+    /// assert!(matches!(Executor::by_name("pool", 8), Ok(Executor::ThreadPool(b)) if b.threads == 8));
+    /// assert!(Executor::by_name("fork", 8).unwrap_err().is_config());
+    /// ```
+    pub fn by_name(name: &str, threads: usize) -> Result<Self, crate::Error> {
+        match name {
+            #[allow(deprecated)]
+            "inline" => Ok(Executor::Inline),
+            "pool" => Ok(Executor::thread_pool(threads)),
+            "rayon" => Ok(Executor::rayon(threads)),
+            other => Err(crate::Error::config(format!("executor must be inline, pool or rayon, not {other:?}"))),
+        }
+    }
+
     /// Sets how many calls may wait for a thread (pools only).
     pub fn with_queue(mut self, queue: usize) -> Self {
         if let Executor::ThreadPool(bound) | Executor::Rayon(bound, _) = &mut self {

@@ -81,3 +81,16 @@ pub(crate) fn app() -> Router {
             }),
         )
 }
+
+/// Reads from `stream` until the bytes received contain `needle`; returns them.
+pub(crate) fn read_until_contains(stream: &mut std::net::TcpStream, needle: &str) -> Vec<u8> {
+    use std::io::Read;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !String::from_utf8_lossy(&got).contains(needle) {
+        let n = stream.read(&mut buf).expect("read");
+        assert!(n > 0, "closed before {needle:?} arrived");
+        got.extend_from_slice(&buf[..n]);
+    }
+    got
+}
