@@ -65,7 +65,8 @@ pub struct GatewayContainer {
 struct Inner {
     app: Arc<dyn App>,
     executor: Executor,
-    runner: Runner,
+    /// `None` runs the app inline.
+    pool: Option<Pool>,
     /// Calls allowed to run or wait for a thread (pools only).
     bound: super::executor::Bound,
     /// Calls running or waiting for a thread.
@@ -74,8 +75,7 @@ struct Inner {
     inline_turn: async_lock::Mutex<()>,
 }
 
-enum Runner {
-    Inline,
+enum Pool {
     Blocking(Workers),
     Rayon(Arc<rayon::ThreadPool>),
 }
@@ -176,10 +176,10 @@ impl GatewayBuilder {
     /// If the executor is a rayon pool the container creates and the
     /// operating system refuses its threads.
     pub fn build(self) -> GatewayContainer {
-        let runner = match &self.executor {
-            Executor::ThreadPool(bound) => Runner::Blocking(Workers::new(bound.threads)),
-            Executor::Rayon(_, Some(pool)) => Runner::Rayon(pool.clone()),
-            Executor::Rayon(bound, None) => Runner::Rayon(Arc::new(
+        let pool = match &self.executor {
+            Executor::ThreadPool(bound) => Some(Pool::Blocking(Workers::new(bound.threads))),
+            Executor::Rayon(_, Some(pool)) => Some(Pool::Rayon(pool.clone())),
+            Executor::Rayon(bound, None) => Some(Pool::Rayon(Arc::new(
                 rayon::ThreadPoolBuilder::new()
                     .num_threads(bound.threads)
                     .thread_name(|i| format!("squall-gateway-{i}"))
@@ -188,7 +188,7 @@ impl GatewayBuilder {
                     )
                     .build()
                     .unwrap_or_else(|e| panic!("cannot start the gateway's rayon pool: {e}")),
-            )),
+            ))),
             #[allow(deprecated)]
             Executor::Inline => {
                 static WARNED: AtomicBool = AtomicBool::new(false);
@@ -199,7 +199,7 @@ impl GatewayBuilder {
                          one slow call stalls the server; use Executor::thread_pool"
                     );
                 }
-                Runner::Inline
+                None
             }
         };
         let bound = self.executor.bound().unwrap_or(super::executor::Bound { threads: 1, queue: 0 });
@@ -207,7 +207,7 @@ impl GatewayBuilder {
             inner: Arc::new(Inner {
                 app: self.app,
                 executor: self.executor,
-                runner,
+                pool,
                 bound,
                 admitted: AtomicUsize::new(0),
                 inline_turn: async_lock::Mutex::new(()),
@@ -230,7 +230,7 @@ impl GatewayContainer {
     /// The environ the app would receive for `req` (Tornado's
     /// `WSGIContainer.environ`), with an empty input stream.
     pub fn environ(&self, req: &Request) -> Environ {
-        environ::build(req, !matches!(self.inner.runner, Runner::Inline))
+        environ::build(req, self.inner.pool.is_some())
     }
 
     /// The executor the app runs on.
@@ -243,9 +243,9 @@ impl Target for GatewayContainer {
     fn call(&self, req: Request) -> Dispatch<'_> {
         let inner = self.inner.clone();
         Ok(Box::pin(async move {
-            match inner.runner {
-                Runner::Inline => inner.serve_inline(req).await,
-                _ => inner.serve_pooled(req).await,
+            match &inner.pool {
+                None => inner.serve_inline(req).await,
+                Some(pool) => inner.serve_pooled(pool, req).await,
             }
         }))
     }
@@ -287,14 +287,14 @@ impl Inner {
         assemble(futures_lite::stream::iter(messages)).await
     }
 
-    async fn serve_pooled(self: Arc<Self>, mut req: Request) -> Response {
+    async fn serve_pooled(self: &Arc<Self>, pool: &Pool, mut req: Request) -> Response {
         let bound = self.bound;
         if self.admitted.fetch_add(1, Ordering::AcqRel) >= bound.threads + bound.queue {
             self.admitted.fetch_sub(1, Ordering::AcqRel);
             log::warn!(target: "squall::gateway", "{} calls running or queued: answering 503", bound.threads + bound.queue);
             return busy();
         }
-        let admission = Admission(self.clone());
+        let admission = Admission(Arc::clone(self));
 
         let mut environ = environ::build(&req, true);
         let body = req.take_body();
@@ -309,12 +309,9 @@ impl Inner {
             let _admission = admission;
             run_app(&*app, environ, |m| to_conn.send_blocking(m).is_ok());
         };
-        match &self.runner {
-            Runner::Rayon(pool) => pool.spawn(job),
-            Runner::Blocking(workers) => workers.run(Box::new(job)),
-            // Never reached: `call` sends inline containers to `serve_inline`.
-            // Dropping the job would answer 500, not hang.
-            Runner::Inline => drop(job),
+        match pool {
+            Pool::Rayon(pool) => pool.spawn(job),
+            Pool::Blocking(workers) => workers.run(Box::new(job)),
         }
         assemble(from_app).await
     }

@@ -9,8 +9,7 @@ use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::{Method, StatusCode, Uri, Version};
 
 use super::{App, AppError, AppIter, Environ, StartResponse};
-use crate::routing::Target;
-use crate::testing::call;
+use crate::routing::{Target, answer};
 use crate::web::{Body, Request, encode_path_arg};
 
 /// A squall app — a [`Router`](crate::Router), a handler, any [`Target`] —
@@ -56,7 +55,7 @@ impl<T: Target> App for TargetApp<T> {
                 return Ok(AppIter::once(format!("{why}\n")));
             }
         };
-        let response = block_on(call(&self.target, req));
+        let response = block_on(answer(&self.target, req));
         let (status, headers, mut body) = response.into_parts();
         let headers: Vec<(String, String)> = headers
             .iter()

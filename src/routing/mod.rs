@@ -19,7 +19,7 @@ use std::pin::Pin;
 
 pub use matcher::{AnyMatches, HostMatches, Matcher, PathMatches, PathPrefix};
 pub use method::{MethodRouter, delete, get, head, options, patch, post, put};
-pub(crate) use router::not_found;
+pub(crate) use router::answer;
 pub use router::{Router, Rule};
 
 use crate::web::{IntoResponse, Request, Response};

@@ -189,7 +189,10 @@ impl Target for Router {
     }
 }
 
-/// The answer when nothing routes a request.
-pub(crate) fn not_found() -> crate::Response {
-    HttpError::new(StatusCode::NOT_FOUND).into_response()
+/// `target`'s answer to `req`, or the server's `404` when it declines.
+pub(crate) async fn answer<T: Target + ?Sized>(target: &T, req: Request) -> crate::Response {
+    match target.call(req) {
+        Ok(answer) => answer.await,
+        Err(_) => HttpError::new(StatusCode::NOT_FOUND).into_response(),
+    }
 }

@@ -24,7 +24,7 @@ use std::net::SocketAddr;
 
 pub use client::{TestConnection, TestResponse};
 
-use crate::routing::{Target, not_found};
+use crate::routing::{Target, answer};
 use crate::server::{Server, ServerBuilder};
 use crate::web::{Request, Response};
 
@@ -45,10 +45,7 @@ use crate::web::{Request, Response};
 /// # });
 /// ```
 pub async fn call<T: Target + ?Sized>(app: &T, req: Request) -> Response {
-    match app.call(req) {
-        Ok(answer) => answer.await,
-        Err(_) => not_found(),
-    }
+    answer(app, req).await
 }
 
 /// Feeds `input` to a full HTTP/1.1 connection in memory and returns every

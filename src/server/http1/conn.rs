@@ -135,12 +135,7 @@ where
 
 /// Calls the app, turning a declined request into `404` and a panic into `500`.
 async fn respond(app: &dyn Target, req: Request, info: &ConnInfo) -> Response {
-    let call = AssertUnwindSafe(async move {
-        match app.call(req) {
-            Ok(answer) => answer.await,
-            Err(_) => crate::routing::not_found(),
-        }
-    });
+    let call = AssertUnwindSafe(crate::routing::answer(app, req));
     match call.catch_unwind().await {
         Ok(response) => response,
         Err(panic) => {
