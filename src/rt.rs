@@ -15,6 +15,8 @@ use std::time::Duration;
 
 use std::task::{Context, Poll};
 
+/// A TCP connection registered with the reactor.
+pub(crate) type TcpStream = async_io::Async<std::net::TcpStream>;
 /// A listening TCP socket registered with the reactor.
 pub(crate) type TcpListener = async_io::Async<std::net::TcpListener>;
 /// A listening Unix socket registered with the reactor.
@@ -29,7 +31,7 @@ macro_rules! reactor_io {
     ($($(#[$attr:meta])* $stream:ty;)*) => {$(
         $(#[$attr])*
         impl Io for async_io::Async<$stream> {
-            fn shutdown_write(&self) -> io::Result<()> {
+            fn shutdown_write(&mut self) -> io::Result<()> {
                 self.get_ref().shutdown(std::net::Shutdown::Write)
             }
 
@@ -79,6 +81,17 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
 /// Sleeps for `duration` without blocking the thread.
 pub(crate) async fn sleep(duration: Duration) {
     async_std::task::sleep(duration).await
+}
+
+/// Runs `future` for at most `duration`; `None` when time ran out first.
+pub(crate) async fn timeout<F: Future>(duration: Duration, future: F) -> Option<F::Output> {
+    use futures_lite::FutureExt;
+    async { Some(future.await) }
+        .or(async {
+            sleep(duration).await;
+            None
+        })
+        .await
 }
 
 /// Adopts a listener bound by the caller (it is switched to non-blocking mode).

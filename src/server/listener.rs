@@ -7,17 +7,16 @@ use std::time::Duration;
 
 use futures_lite::FutureExt;
 
-use super::Config;
-use super::http1::conn::{self, ConnInfo, Io};
-use crate::routing::Target;
+use super::Shared;
+use super::http1::conn::{self, ConnInfo};
 use crate::rt;
 
 /// Pause after an accept error (descriptor exhaustion, say) before retrying.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
-pub(crate) async fn tcp(listener: rt::TcpListener, app: Arc<dyn Target>, config: Arc<Config>, stop: rt::Signal) {
+pub(crate) async fn tcp(listener: rt::TcpListener, shared: Arc<Shared>) {
     let local = listener.get_ref().local_addr().ok();
-    while let Some(accepted) = next(listener.accept(), &stop).await {
+    while let Some(accepted) = next(listener.accept(), &shared.stop).await {
         match accepted {
             Ok((stream, peer)) => {
                 if let Err(e) = stream.get_ref().set_nodelay(true) {
@@ -25,7 +24,18 @@ pub(crate) async fn tcp(listener: rt::TcpListener, app: Arc<dyn Target>, config:
                 }
                 let local = stream.get_ref().local_addr().ok().or(local);
                 let info = ConnInfo { peer: Some(peer), local, scheme: "http" };
-                spawn_connection(stream, app.clone(), config.clone(), info);
+                #[cfg(feature = "tls")]
+                if let Some(tls) = &shared.config.tls {
+                    let tls = tls.clone();
+                    let info = ConnInfo { scheme: "https", ..info };
+                    spawn_connection(&shared, info, move |shared, watch| async move {
+                        if let Some(stream) = super::tls::accept(stream, tls, &shared.config, info).await {
+                            conn::serve(stream, shared, info, watch).await;
+                        }
+                    });
+                    continue;
+                }
+                spawn_connection(&shared, info, move |shared, watch| conn::serve(stream, shared, info, watch));
             }
             Err(e) => backoff(e).await,
         }
@@ -33,12 +43,12 @@ pub(crate) async fn tcp(listener: rt::TcpListener, app: Arc<dyn Target>, config:
 }
 
 #[cfg(unix)]
-pub(crate) async fn unix(listener: rt::UnixListener, app: Arc<dyn Target>, config: Arc<Config>, stop: rt::Signal) {
-    while let Some(accepted) = next(listener.accept(), &stop).await {
+pub(crate) async fn unix(listener: rt::UnixListener, shared: Arc<Shared>) {
+    while let Some(accepted) = next(listener.accept(), &shared.stop).await {
         match accepted {
             Ok((stream, _)) => {
                 let info = ConnInfo { peer: None, local: None, scheme: "http" };
-                spawn_connection(stream, app.clone(), config.clone(), info);
+                spawn_connection(&shared, info, move |shared, watch| conn::serve(stream, shared, info, watch));
             }
             Err(e) => backoff(e).await,
         }
@@ -63,15 +73,28 @@ async fn backoff(e: io::Error) {
     rt::sleep(ACCEPT_BACKOFF).await;
 }
 
-fn spawn_connection<S>(stream: S, app: Arc<dyn Target>, config: Arc<Config>, info: ConnInfo)
+/// Runs a connection in a task of its own: registered for deadlines and
+/// shutdown, cut when the server says so, and isolated from panics.
+fn spawn_connection<F, Fut>(shared: &Arc<Shared>, info: ConnInfo, serve: F)
 where
-    S: Io,
+    F: FnOnce(Arc<Shared>, Arc<super::watch::Watch>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
 {
-    // A fault in squall itself must cost one connection, never the process.
-    let task = AssertUnwindSafe(conn::serve(stream, app, config, info)).catch_unwind();
+    let shared = shared.clone();
     rt::spawn(async move {
-        if task.await.is_err() {
-            log::error!(target: "squall::server", "connection task panicked (peer {:?})", info.peer);
+        let entry = shared.registry.register();
+        let watch = entry.watch.clone();
+        // A fault in squall itself must cost one connection, never the process.
+        let task = AssertUnwindSafe(serve(shared, watch.clone())).catch_unwind();
+        let outcome = async { Some(task.await) }.or(async {
+            watch.killed().await;
+            None
+        });
+        match outcome.await {
+            Some(Ok(())) => {}
+            Some(Err(_)) => log::error!(target: "squall::server", "{}: connection task panicked", conn::peer(&info)),
+            None => log::info!(target: "squall::server", "{}: connection cut by the server", conn::peer(&info)),
         }
+        drop(entry);
     });
 }

@@ -8,8 +8,8 @@ use std::task::{Context, Poll};
 use futures_lite::io::{AsyncRead, AsyncWrite};
 
 use crate::routing::Target;
-use crate::server::Config;
 use crate::server::http1::conn::{self, ConnInfo, Io};
+use crate::server::{Config, Shared};
 
 /// Reads give `input` then end of stream; each write call is kept apart.
 pub(crate) struct MemoryIo {
@@ -51,7 +51,7 @@ impl AsyncWrite for MemoryIo {
 }
 
 impl Io for MemoryIo {
-    fn shutdown_write(&self) -> io::Result<()> {
+    fn shutdown_write(&mut self) -> io::Result<()> {
         Ok(())
     }
 }
@@ -59,7 +59,9 @@ impl Io for MemoryIo {
 pub(super) async fn serve(app: impl Target, input: &[u8]) -> Vec<u8> {
     let (io, writes) = MemoryIo::new(input);
     let info = ConnInfo { peer: None, local: None, scheme: "http" };
-    conn::serve(io, Arc::new(app), Arc::new(Config::default()), info).await;
+    let server = Shared::standalone(Arc::new(app), Config::default());
+    let entry = server.registry.register();
+    conn::serve(io, server.clone(), info, entry.watch.clone()).await;
     let writes = std::mem::take(&mut *writes.lock().unwrap_or_else(|e| e.into_inner()));
     writes.concat()
 }

@@ -48,12 +48,17 @@ enum Kind {
 pub(crate) struct Incoming {
     source: Arc<Mutex<dyn Source>>,
     seq: u64,
+    /// The most [`Body::bytes`] collects in memory (the server's `max_buffer_size`).
+    buffer_limit: u64,
 }
 
 /// The connection side of an incoming body.
 pub(crate) trait Source: Send {
     /// The next chunk of request number `seq`, `None` at its end.
     fn poll_chunk(&mut self, cx: &mut Context<'_>, seq: u64) -> Poll<Option<io::Result<Bytes>>>;
+
+    /// Replaces the body size limit of request `seq`, if its body is unread.
+    fn set_limit(&mut self, seq: u64, limit: u64);
 }
 
 /// A request body fault, carried inside an `io::Error` so that `?` on a body
@@ -92,8 +97,16 @@ impl Body {
         Body { kind: Kind::Stream(Box::pin(stream)) }
     }
 
-    pub(crate) fn incoming(source: Arc<Mutex<dyn Source>>, seq: u64) -> Self {
-        Body { kind: Kind::Incoming(Incoming { source, seq }) }
+    pub(crate) fn incoming(source: Arc<Mutex<dyn Source>>, seq: u64, buffer_limit: u64) -> Self {
+        Body { kind: Kind::Incoming(Incoming { source, seq, buffer_limit }) }
+    }
+
+    /// Sets the size limit of a request body not yet read; see
+    /// [`Request::set_max_body_size`](crate::Request::set_max_body_size).
+    pub(crate) fn set_limit(&mut self, limit: u64) {
+        if let Kind::Incoming(i) = &self.kind {
+            i.source.lock().unwrap_or_else(|e| e.into_inner()).set_limit(i.seq, limit);
+        }
     }
 
     /// The exact length when it is known without reading: empty and buffered bodies.
@@ -131,12 +144,20 @@ impl Body {
     ///
     /// As for [`Body::chunk`], already converted to an [`HttpError`].
     pub async fn bytes(mut self) -> Result<Bytes, HttpError> {
-        if let Kind::Full(b) = self.kind {
-            return Ok(b);
-        }
+        let limit = match &self.kind {
+            Kind::Full(b) => return Ok(b.clone()),
+            Kind::Incoming(i) => i.buffer_limit,
+            Kind::Empty | Kind::Stream(_) => u64::MAX,
+        };
         let mut all = BytesMut::new();
         while let Some(chunk) = self.chunk().await {
-            all.extend_from_slice(&chunk?);
+            let chunk = chunk?;
+            if (all.len() + chunk.len()) as u64 > limit {
+                return Err(HttpError::new(StatusCode::PAYLOAD_TOO_LARGE)
+                    .with_message("request body larger than the server buffers")
+                    .with_log(format!("request body over max_buffer_size ({limit} bytes)")));
+            }
+            all.extend_from_slice(&chunk);
         }
         Ok(all.freeze())
     }

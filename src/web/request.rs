@@ -277,6 +277,19 @@ impl Request {
         &mut self.body
     }
 
+    /// Changes the largest body this request may carry, for this request only
+    /// (the next request on the connection starts from the server's
+    /// `max_body_size` again). Call it before reading the body: an upload
+    /// route may allow more than the server default, another route less.
+    /// Once reading has begun the limit no longer changes.
+    ///
+    /// A body over the limit makes reads fail with `413`, which the client
+    /// receives whatever the handler answers; a `Content-Length` over it
+    /// fails the first read before any body byte (or `100 Continue`) is sent.
+    pub fn set_max_body_size(&mut self, bytes: u64) {
+        self.body.set_limit(bytes);
+    }
+
     /// Takes the body out, leaving an empty one (to stream it elsewhere).
     pub fn take_body(&mut self) -> Body {
         std::mem::take(&mut self.body)

@@ -14,11 +14,13 @@ use http::{Method, StatusCode};
 use super::body::Decoder;
 use super::decode::{Framing, Head, Reject};
 pub(crate) use super::transport::Io;
-use super::transport::{HeadError, Shared, Transport, linger_close, lock, read_head};
+use super::transport::{HeadError, Limits, Shared, Transport, linger_close, lock, read_head};
 use super::write::{write_reject, write_response};
 use crate::HttpError;
 use crate::routing::Target;
-use crate::server::Config;
+use crate::server::proxy::{self, Client};
+use crate::server::watch::{Ending, Watch};
+use crate::server::{Config, Shared as Server};
 use crate::web::body::Source;
 use crate::web::{Body, IntoResponse, Request, Response, log as access_log};
 
@@ -34,17 +36,36 @@ pub(crate) struct ConnInfo {
 }
 
 /// Serves one connection until it closes.
-pub(crate) async fn serve<S>(io: S, app: Arc<dyn Target>, config: Arc<Config>, info: ConnInfo)
+pub(crate) async fn serve<S>(io: S, server: Arc<Server>, info: ConnInfo, watch: Arc<Watch>)
 where
     S: Io,
 {
-    let shared: Shared<S> = Arc::new(Mutex::new(Transport::new(io)));
-    let mut out = Vec::with_capacity(1024);
+    let config = &*server.config;
+    let limits = Limits {
+        body_timeout: config.body_timeout,
+        write_timeout: config.write_timeout,
+        chunk_size: config.chunk_size,
+    };
+    let shared: Shared<S> = Arc::new(Mutex::new(Transport::new(io, watch.clone(), limits)));
+    let mut out = Vec::new();
+    if server.registry.open() > config.max_connections {
+        log::warn!(target: "squall::server", "{}: 503, over max_connections ({})", peer(&info), config.max_connections);
+        let reject = Reject { status: StatusCode::SERVICE_UNAVAILABLE, reason: "too many connections, retry later" };
+        let _ = write_reject(&shared, &mut out, reject).await;
+        linger_close(&shared).await;
+        return;
+    }
     let mut seq = 0;
     loop {
-        let head = match read_head(&shared, config.max_header_size).await {
+        let head = match read_head(&shared, config.max_header_size, config.idle_connection_timeout).await {
             Ok(Some(head)) => head,
             Ok(None) | Err(HeadError::Gone) => return,
+            Err(HeadError::Idle) => {
+                let why = if watch.ending() == Ending::No { "idle timeout" } else { "server shutting down" };
+                log::debug!(target: "squall::server", "{}: closing idle connection ({why})", peer(&info));
+                linger_close(&shared).await;
+                return;
+            }
             Err(HeadError::Reject(reject)) => {
                 log::warn!(target: "squall::server", "{}: {} {}", peer(&info), reject.status.as_u16(), reject.reason);
                 let _ = write_reject(&shared, &mut out, reject).await;
@@ -52,21 +73,15 @@ where
                 return;
             }
         };
-        if let Framing::Length(n) = head.framing {
-            if n > config.max_body_size {
-                let reject =
-                    Reject { status: StatusCode::PAYLOAD_TOO_LARGE, reason: "request body larger than the limit" };
-                log::warn!(target: "squall::server", "{}: 413 Content-Length {n} over {}", peer(&info), config.max_body_size);
-                let _ = write_reject(&shared, &mut out, reject).await;
-                linger_close(&shared).await;
-                return;
-            }
-        }
         seq += 1;
-        match exchange(&shared, &mut out, &*app, &config, info, head, seq).await {
+        match exchange(&shared, &mut out, &*server.app, config, info, head, seq).await {
             Ok(true) => {}
             Ok(false) => {
                 linger_close(&shared).await;
+                return;
+            }
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+                log::info!(target: "squall::server", "{}: client stopped reading its response; closed", peer(&info));
                 return;
             }
             Err(e) => {
@@ -91,26 +106,32 @@ where
     S: Io,
 {
     let started = Instant::now();
-    let Head { method, uri, version, headers, framing, keep_alive, expect_continue } = head;
+    let Head { method, uri, version, mut headers, framing, keep_alive, expect_continue } = head;
     let mut keep_alive = keep_alive && !config.no_keep_alive;
-    lock(shared).start_body(seq, framing, expect_continue, config.max_body_size);
+    let inflate = config.decompress_request && framing != Framing::None && super::inflate::take_gzip(&mut headers);
+    lock(shared).start_body(seq, framing, expect_continue, config.max_body_size, inflate);
     let body = match framing {
         Framing::None => Body::empty(),
-        _ => Body::incoming(shared.clone(), seq),
+        _ => Body::incoming(shared.clone(), seq, config.max_buffer_size),
     };
+    let mut client = Client { addr: info.peer, scheme: config.protocol.unwrap_or(info.scheme) };
+    if config.xheaders {
+        client = proxy::resolve(&headers, &config.trusted_downstream, client);
+    }
     let (log_method, log_uri) = (method.clone(), uri.clone());
     let mut req = Request::from_parts(method, uri, version, headers, body);
-    req.peer = info.peer;
+    req.peer = client.addr;
     req.local = info.local;
-    req.scheme = info.scheme;
+    req.scheme = client.scheme;
 
     let mut response = respond(app, req, &info).await;
 
     {
         let mut t = lock(shared);
         if let Some((status, reason)) = t.failure {
-            // The body was malformed or too large: whatever the handler said,
-            // the client gets the error, and the framing is lost.
+            // The body was malformed, too large or too slow: whatever the
+            // handler said, the client gets the error, and the framing is lost.
+            log::warn!(target: "squall::server", "{}: {} {reason}", peer(&info), status.as_u16());
             response = HttpError::new(status).with_message(reason).into_response();
             keep_alive = false;
         } else if !t.decoder.is_done() {
@@ -121,11 +142,16 @@ where
             }
             t.continue_pending = None;
         }
+        // Shutting down: this is the last response, unless the client has
+        // already sent the next request, which is answered too.
+        if t.watch.ending() != Ending::No && !t.has_head() {
+            keep_alive = false;
+        }
     }
     let status = response.status();
     let head_only = log_method == Method::HEAD;
     let result = write_response(shared, out, response, head_only, version, &mut keep_alive).await;
-    access_log::access(status, &log_method, &log_uri, info.peer.map(|p| p.ip()), started);
+    access_log::access(status, &log_method, &log_uri, client.addr.map(|p| p.ip()), started);
     result?;
     if keep_alive && !drain(shared, seq).await {
         return Ok(false);
@@ -160,7 +186,7 @@ async fn drain<S: Io>(shared: &Shared<S>, seq: u64) -> bool {
     }
 }
 
-fn peer(info: &ConnInfo) -> String {
+pub(crate) fn peer(info: &ConnInfo) -> String {
     info.peer.map_or_else(|| "local".to_owned(), |p| p.to_string())
 }
 
@@ -180,7 +206,9 @@ mod tests {
     fn writes_for(app: Router, input: &[u8]) -> Vec<Vec<u8>> {
         let (io, writes) = MemoryIo::new(input);
         let info = ConnInfo { peer: None, local: None, scheme: "http" };
-        rt::block_on(serve(io, Arc::new(app), Arc::new(Config::default()), info));
+        let server = Server::standalone(Arc::new(app), Config::default());
+        let entry = server.registry.register();
+        rt::block_on(serve(io, server.clone(), info, entry.watch.clone()));
         writes.lock().unwrap().clone()
     }
 

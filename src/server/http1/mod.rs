@@ -11,5 +11,6 @@ pub(crate) mod body;
 pub(crate) mod conn;
 pub(crate) mod decode;
 pub(crate) mod encode;
+mod inflate;
 mod transport;
 mod write;

@@ -21,7 +21,9 @@ use http::StatusCode;
 
 use super::body::Decoder;
 use super::decode::{self, Framing, Head, Reject};
+use super::inflate::{Fault, Inflate};
 use crate::rt;
+use crate::server::watch::{Ending, Watch};
 use crate::web::body::{BodyError, Source};
 
 /// How long, and how much, a closing connection reads and discards so that the
@@ -33,7 +35,7 @@ const LINGER_BYTES: usize = 256 * 1024;
 pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send + 'static {
     /// Half-closes the stream: the peer reads end of stream, and reading
     /// still works (`poll_close` only flushes on some streams).
-    fn shutdown_write(&self) -> io::Result<()>;
+    fn shutdown_write(&mut self) -> io::Result<()>;
 
     /// Waits until a read may find data. Called instead of a read that would
     /// only report `WouldBlock` after a short read drained the socket.
@@ -50,9 +52,19 @@ pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send + 'static {
     }
 }
 
+/// The per-connection limits the transport enforces itself.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Limits {
+    pub(super) body_timeout: Option<Duration>,
+    pub(super) write_timeout: Option<Duration>,
+    pub(super) chunk_size: usize,
+}
+
 /// The socket, its read buffer, and the state of the current request's body.
 pub(super) struct Transport<S> {
     io: S,
+    pub(super) watch: Arc<Watch>,
+    limits: Limits,
     buf: Box<[u8]>,
     start: usize,
     end: usize,
@@ -63,13 +75,19 @@ pub(super) struct Transport<S> {
     seq: u64,
     pub(super) decoder: Decoder,
     body_received: u64,
-    body_limit: u64,
+    pub(super) body_limit: u64,
+    /// The body's deadline is running (it starts at the first read).
+    body_clock: bool,
+    /// Inflating a gzip body, and inflated bytes not yet handed out.
+    inflate: Option<Box<Inflate>>,
+    inflated: Bytes,
     /// Bytes of `100 Continue` still to write before the body can be read.
     pub(super) continue_pending: Option<usize>,
     pub(super) failure: Option<(StatusCode, &'static str)>,
 }
 
 const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+const TOO_LARGE: &str = "request body larger than the limit";
 
 pub(super) type Shared<S> = Arc<Mutex<Transport<S>>>;
 
@@ -78,9 +96,11 @@ pub(super) fn lock<S>(shared: &Shared<S>) -> MutexGuard<'_, Transport<S>> {
 }
 
 impl<S: Io> Transport<S> {
-    pub(super) fn new(io: S) -> Self {
+    pub(super) fn new(io: S, watch: Arc<Watch>, limits: Limits) -> Self {
         Transport {
             io,
+            watch,
+            limits,
             buf: vec![0; 8 * 1024].into_boxed_slice(),
             start: 0,
             end: 0,
@@ -90,6 +110,9 @@ impl<S: Io> Transport<S> {
             decoder: Decoder::Done,
             body_received: 0,
             body_limit: 0,
+            body_clock: false,
+            inflate: None,
+            inflated: Bytes::new(),
             continue_pending: None,
             failure: None,
         }
@@ -127,7 +150,10 @@ impl<S: Io> Transport<S> {
         }
         loop {
             if self.drained {
-                std::task::ready!(self.io.poll_read_ready(cx))?;
+                match self.io.poll_read_ready(cx) {
+                    Poll::Ready(ready) => ready?,
+                    Poll::Pending => return self.read_pending(cx),
+                }
                 self.drained = false;
             }
             let end = self.end;
@@ -139,7 +165,7 @@ impl<S: Io> Transport<S> {
                 }
                 Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Pending => return Poll::Pending,
+                Poll::Pending => return self.read_pending(cx),
             };
             self.end += n;
             self.drained = n > 0 && self.end < self.buf.len();
@@ -147,23 +173,54 @@ impl<S: Io> Transport<S> {
         }
     }
 
+    /// A read must wait: fails it when its deadline has passed.
+    fn read_pending<T>(&self, cx: &Context<'_>) -> Poll<io::Result<T>> {
+        if self.watch.read_expired(cx) {
+            return Poll::Ready(Err(io::ErrorKind::TimedOut.into()));
+        }
+        Poll::Pending
+    }
+
+    /// Writes all of `data`. A client that takes no byte for the write timeout fails it.
     fn poll_write_all(&mut self, cx: &mut Context<'_>, data: &[u8], written: &mut usize) -> Poll<io::Result<()>> {
         while *written < data.len() {
-            match std::task::ready!(Pin::new(&mut self.io).poll_write(cx, &data[*written..])) {
-                Ok(0) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
-                Ok(n) => *written += n,
-                Err(e) => return Poll::Ready(Err(e)),
+            match Pin::new(&mut self.io).poll_write(cx, &data[*written..]) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(n)) => {
+                    *written += n;
+                    if self.watch.write_deadline_set() {
+                        self.watch.write_within(None);
+                    }
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => {
+                    if !self.watch.write_deadline_set() {
+                        self.watch.write_within(self.limits.write_timeout);
+                    }
+                    if self.watch.write_expired(cx) {
+                        return Poll::Ready(Err(io::ErrorKind::TimedOut.into()));
+                    }
+                    return Poll::Pending;
+                }
             }
         }
         Poll::Ready(Ok(()))
     }
 
+    /// Whether a complete request head is already buffered.
+    pub(super) fn has_head(&self) -> bool {
+        find_head_end(self.buffered(), 0).is_some()
+    }
+
     /// Starts the body of request `seq`.
-    pub(super) fn start_body(&mut self, seq: u64, framing: Framing, expect_continue: bool, limit: u64) {
+    pub(super) fn start_body(&mut self, seq: u64, framing: Framing, expect_continue: bool, limit: u64, gzip: bool) {
         self.seq = seq;
         self.decoder = Decoder::new(framing);
         self.body_received = 0;
         self.body_limit = limit;
+        self.body_clock = false;
+        self.inflate = gzip.then(|| Box::new(Inflate::new()));
+        self.inflated = Bytes::new();
         self.continue_pending = expect_continue.then_some(0);
         self.failure = None;
     }
@@ -175,6 +232,12 @@ impl<S: Io> Transport<S> {
 }
 
 impl<S: Io> Source for Transport<S> {
+    fn set_limit(&mut self, seq: u64, limit: u64) {
+        if seq == self.seq && self.body_received == 0 && self.failure.is_none() {
+            self.body_limit = limit;
+        }
+    }
+
     fn poll_chunk(&mut self, cx: &mut Context<'_>, seq: u64) -> Poll<Option<io::Result<Bytes>>> {
         if seq != self.seq {
             let e =
@@ -184,8 +247,55 @@ impl<S: Io> Source for Transport<S> {
         if let Some((status, reason)) = self.failure {
             return Poll::Ready(Some(Err(BodyError { status, reason }.into_io())));
         }
+        if self.inflate.is_none() {
+            return self.poll_raw(cx);
+        }
+        loop {
+            if !self.inflated.is_empty() {
+                let n = self.inflated.len().min(self.limits.chunk_size);
+                return Poll::Ready(Some(Ok(self.inflated.split_to(n))));
+            }
+            if self.inflate.is_none() {
+                return Poll::Ready(None);
+            }
+            let raw = std::task::ready!(self.poll_raw(cx));
+            let Some(inflate) = self.inflate.as_mut() else { return Poll::Ready(None) };
+            let inflated = match raw {
+                Some(Ok(raw)) => inflate.feed(&raw, self.body_limit),
+                Some(Err(e)) => return Poll::Ready(Some(Err(e))),
+                None => {
+                    let last = inflate.finish(self.body_limit);
+                    self.inflate = None;
+                    last
+                }
+            };
+            match inflated {
+                Ok(out) => self.inflated = out,
+                Err(Fault::TooLarge) => {
+                    return Poll::Ready(Some(Err(self.fail(StatusCode::PAYLOAD_TOO_LARGE, TOO_LARGE))));
+                }
+                Err(Fault::Corrupt) => {
+                    return Poll::Ready(Some(
+                        Err(self.fail(StatusCode::BAD_REQUEST, "request body is not valid gzip")),
+                    ));
+                }
+            }
+        }
+    }
+}
+
+impl<S: Io> Transport<S> {
+    /// The next piece of body as framed on the wire.
+    fn poll_raw(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<Bytes>>> {
         if self.decoder.is_done() {
             return Poll::Ready(None);
+        }
+        if let Decoder::Length { remaining } = self.decoder {
+            if self.body_received + remaining > self.body_limit {
+                // Known too large before a byte is read (and before `100 Continue`).
+                self.continue_pending = None;
+                return Poll::Ready(Some(Err(self.fail(StatusCode::PAYLOAD_TOO_LARGE, TOO_LARGE))));
+            }
         }
         if let Some(mut written) = self.continue_pending {
             let polled = self.poll_write_all(cx, CONTINUE, &mut written);
@@ -198,7 +308,7 @@ impl<S: Io> Source for Transport<S> {
         }
         loop {
             if self.start < self.end {
-                let (start, end) = (self.start, self.end);
+                let (start, end) = (self.start, self.end.min(self.start + self.limits.chunk_size));
                 let step = match self.decoder.decode(&self.buf[start..end]) {
                     Ok(step) => step,
                     Err(malformed) => return Poll::Ready(Some(Err(self.fail(StatusCode::BAD_REQUEST, malformed.0)))),
@@ -208,8 +318,7 @@ impl<S: Io> Source for Transport<S> {
                 if let Some(data) = data {
                     self.body_received += data.len() as u64;
                     if self.body_received > self.body_limit {
-                        let e = self.fail(StatusCode::PAYLOAD_TOO_LARGE, "request body larger than the limit");
-                        return Poll::Ready(Some(Err(e)));
+                        return Poll::Ready(Some(Err(self.fail(StatusCode::PAYLOAD_TOO_LARGE, TOO_LARGE))));
                     }
                     return Poll::Ready(Some(Ok(data)));
                 }
@@ -217,10 +326,17 @@ impl<S: Io> Source for Transport<S> {
                     return Poll::Ready(None);
                 }
             }
+            if !self.body_clock {
+                self.body_clock = true;
+                self.watch.read_within(self.limits.body_timeout);
+            }
             let max = self.buf.len();
             match std::task::ready!(self.poll_fill(cx, max)) {
                 Ok(0) => return Poll::Ready(Some(Err(self.fail(StatusCode::BAD_REQUEST, "request body cut short")))),
                 Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+                    return Poll::Ready(Some(Err(self.fail(StatusCode::REQUEST_TIMEOUT, "request body timed out"))));
+                }
                 Err(e) => return Poll::Ready(Some(Err(e))),
             }
         }
@@ -231,13 +347,22 @@ impl<S: Io> Source for Transport<S> {
 pub(super) enum HeadError {
     /// The head is invalid: answer with this status and close.
     Reject(Reject),
+    /// No request began: the connection stayed idle past its timeout, or the
+    /// server is draining. Close quietly.
+    Idle,
     /// The connection failed or the peer left mid-head: nothing to answer.
     Gone,
 }
 
 /// Reads and parses the next request head; `Ok(None)` on a clean close
-/// between requests.
-pub(super) async fn read_head<S: Io>(shared: &Shared<S>, max: usize) -> Result<Option<Head>, HeadError> {
+/// between requests. The whole head must arrive within `timeout` from now,
+/// however it trickles in.
+pub(super) async fn read_head<S: Io>(
+    shared: &Shared<S>,
+    max: usize,
+    timeout: Option<Duration>,
+) -> Result<Option<Head>, HeadError> {
+    lock(shared).watch.read_within(timeout);
     poll_fn(|cx| {
         let mut t = lock(shared);
         loop {
@@ -257,27 +382,47 @@ pub(super) async fn read_head<S: Io>(shared: &Shared<S>, max: usize) -> Result<O
             }
             t.scanned = t.end.saturating_sub(3).max(t.start);
             if t.end - t.start >= max {
-                return Poll::Ready(Err(HeadError::Reject(Reject {
-                    status: StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-                    reason: "request head larger than the limit",
-                })));
+                return Poll::Ready(Err(HeadError::Reject(too_large(t.buffered()))));
             }
-            match std::task::ready!(t.poll_fill(cx, max)) {
-                Ok(0) if t.start == t.end || t.buffered().iter().all(|b| b.is_ascii_whitespace()) => {
-                    return Poll::Ready(Ok(None));
+            let started = !t.buffered().iter().all(|b| b.is_ascii_whitespace());
+            match t.poll_fill(cx, max) {
+                Poll::Pending if !started && t.watch.ending() != Ending::No => {
+                    return Poll::Ready(Err(HeadError::Idle));
                 }
-                Ok(0) => {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(0)) if !started => return Poll::Ready(Ok(None)),
+                Poll::Ready(Ok(0)) => {
                     return Poll::Ready(Err(HeadError::Reject(Reject {
                         status: StatusCode::BAD_REQUEST,
                         reason: "request head cut short",
                     })));
                 }
-                Ok(_) => {}
-                Err(_) => return Poll::Ready(Err(HeadError::Gone)),
+                Poll::Ready(Ok(_)) => {}
+                Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::TimedOut && !started => {
+                    return Poll::Ready(Err(HeadError::Idle));
+                }
+                Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::TimedOut => {
+                    return Poll::Ready(Err(HeadError::Reject(Reject {
+                        status: StatusCode::REQUEST_TIMEOUT,
+                        reason: "request head not received in time",
+                    })));
+                }
+                Poll::Ready(Err(_)) => return Poll::Ready(Err(HeadError::Gone)),
             }
         }
     })
     .await
+}
+
+/// The answer to a head over the size limit: `414` while the request line
+/// itself has not ended, `431` otherwise.
+fn too_large(buffered: &[u8]) -> Reject {
+    let request_line = buffered.iter().skip_while(|b| b.is_ascii_whitespace());
+    if request_line.clone().any(|&b| b == b'\n') {
+        Reject { status: StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, reason: "request head larger than the limit" }
+    } else {
+        Reject { status: StatusCode::URI_TOO_LONG, reason: "request line longer than the head limit" }
+    }
 }
 
 /// The index just past the blank line ending a head in `buf`, searching from `from`.
@@ -307,7 +452,10 @@ pub(super) async fn flush<S: Io>(shared: &Shared<S>) -> io::Result<()> {
 /// discards what the client still sends (bounded in bytes and time), so the
 /// kernel does not answer unread input with a reset that destroys the response.
 pub(super) async fn linger_close<S: Io>(shared: &Shared<S>) {
-    let _ = flush(shared).await;
+    // `poll_close` ends a TLS session properly (close_notify); it can stall
+    // on a client that reads nothing, hence the bound.
+    let close = poll_fn(|cx| Pin::new(&mut lock(shared).io).poll_close(cx));
+    let _ = rt::timeout(LINGER, close).await;
     let _ = lock(shared).io.shutdown_write();
     let discard = async {
         let mut left = LINGER_BYTES;

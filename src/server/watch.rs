@@ -1,0 +1,242 @@
+//! Deadlines and shutdown for open connections, without a timer per request.
+//!
+//! Each connection owns a [`Watch`]: its read and write deadlines as numbers,
+//! the wakers of whatever is waiting on its socket, and its shutdown flags.
+//! One sweeper task per server ([`sweep`]) looks at every registered watch a
+//! few times a second and wakes the connections whose deadline has passed;
+//! the woken side compares the clock itself and fails its read or write. So
+//! the hot path sets a deadline with one atomic store and never registers a
+//! timer, and a client dripping a byte a second cannot move a deadline.
+
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use crate::rt;
+
+/// How often the sweeper looks at deadlines: the precision of every timeout.
+pub(crate) const TICK: Duration = Duration::from_millis(100);
+
+const NONE: u64 = u64::MAX;
+
+/// Milliseconds since the first call, a clock shared by every watch.
+fn now_ms() -> u64 {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    EPOCH.get_or_init(Instant::now).elapsed().as_millis() as u64
+}
+
+fn after(timeout: Duration) -> u64 {
+    now_ms().saturating_add(timeout.as_millis().min(u128::from(NONE - 1)) as u64)
+}
+
+/// What a connection does when the server winds down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum Ending {
+    /// Serve on.
+    No = 0,
+    /// Finish the request in hand with `Connection: close`; close if idle.
+    Drain = 1,
+    /// Stop now: the connection task is dropped and its socket closed.
+    Kill = 2,
+}
+
+/// One connection's deadlines, wakers and shutdown state.
+#[derive(Default)]
+pub(crate) struct Watch {
+    read_deadline: AtomicU64,
+    write_deadline: AtomicU64,
+    ending: AtomicU8,
+    read_waker: Slot,
+    write_waker: Slot,
+    task_waker: Slot,
+}
+
+#[derive(Default)]
+struct Slot(Mutex<Option<Waker>>);
+
+impl Slot {
+    fn register(&self, waker: &Waker) {
+        let mut slot = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        match &*slot {
+            Some(w) if w.will_wake(waker) => {}
+            _ => *slot = Some(waker.clone()),
+        }
+    }
+
+    fn wake(&self) {
+        let waker = self.0.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+}
+
+impl Watch {
+    pub(crate) fn new() -> Self {
+        let watch = Watch::default();
+        watch.read_deadline.store(NONE, Ordering::Relaxed);
+        watch.write_deadline.store(NONE, Ordering::Relaxed);
+        watch
+    }
+
+    /// Reads must complete within `timeout` from now (`None`: no deadline).
+    pub(crate) fn read_within(&self, timeout: Option<Duration>) {
+        self.read_deadline.store(timeout.map_or(NONE, after), Ordering::Relaxed);
+    }
+
+    pub(crate) fn write_within(&self, timeout: Option<Duration>) {
+        self.write_deadline.store(timeout.map_or(NONE, after), Ordering::Relaxed);
+    }
+
+    pub(crate) fn write_deadline_set(&self) -> bool {
+        self.write_deadline.load(Ordering::Relaxed) != NONE
+    }
+
+    /// Called by a read about to wait: `true` when its deadline has passed.
+    pub(crate) fn read_expired(&self, cx: &Context<'_>) -> bool {
+        self.read_waker.register(cx.waker());
+        now_ms() >= self.read_deadline.load(Ordering::Relaxed)
+    }
+
+    /// Called by a write about to wait: `true` when its deadline has passed.
+    pub(crate) fn write_expired(&self, cx: &Context<'_>) -> bool {
+        self.write_waker.register(cx.waker());
+        now_ms() >= self.write_deadline.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn ending(&self) -> Ending {
+        match self.ending.load(Ordering::Acquire) {
+            0 => Ending::No,
+            1 => Ending::Drain,
+            _ => Ending::Kill,
+        }
+    }
+
+    /// Moves the connection towards its end (never back) and wakes it.
+    pub(crate) fn end(&self, ending: Ending) {
+        self.ending.fetch_max(ending as u8, Ordering::AcqRel);
+        self.read_waker.wake();
+        self.write_waker.wake();
+        self.task_waker.wake();
+    }
+
+    /// Resolves once the connection is to be cut at once.
+    pub(crate) async fn killed(&self) {
+        std::future::poll_fn(|cx| {
+            self.task_waker.register(cx.waker());
+            if self.ending() == Ending::Kill { Poll::Ready(()) } else { Poll::Pending }
+        })
+        .await
+    }
+
+    fn wake_if_due(&self, now: u64) {
+        if self.read_deadline.load(Ordering::Relaxed) <= now {
+            self.read_waker.wake();
+        }
+        if self.write_deadline.load(Ordering::Relaxed) <= now {
+            self.write_waker.wake();
+        }
+    }
+}
+
+/// Every open connection of a server.
+#[derive(Default)]
+pub(crate) struct Registry {
+    slots: Mutex<Slots>,
+    open: AtomicUsize,
+    draining: AtomicBool,
+}
+
+#[derive(Default)]
+struct Slots {
+    watches: Vec<Option<Arc<Watch>>>,
+    free: Vec<usize>,
+}
+
+/// A connection's place in the registry; leaving it unregisters the connection.
+pub(crate) struct Entry {
+    registry: Arc<Registry>,
+    index: usize,
+    pub(crate) watch: Arc<Watch>,
+}
+
+impl Drop for Entry {
+    fn drop(&mut self) {
+        let mut slots = self.registry.slots.lock().unwrap_or_else(|e| e.into_inner());
+        slots.watches[self.index] = None;
+        slots.free.push(self.index);
+        self.registry.open.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl Registry {
+    pub(crate) fn register(self: &Arc<Self>) -> Entry {
+        let watch = Arc::new(Watch::new());
+        if self.draining.load(Ordering::Acquire) {
+            watch.end(Ending::Drain);
+        }
+        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        let index = match slots.free.pop() {
+            Some(i) => {
+                slots.watches[i] = Some(watch.clone());
+                i
+            }
+            None => {
+                slots.watches.push(Some(watch.clone()));
+                slots.watches.len() - 1
+            }
+        };
+        self.open.fetch_add(1, Ordering::AcqRel);
+        Entry { registry: self.clone(), index, watch }
+    }
+
+    pub(crate) fn open(&self) -> usize {
+        self.open.load(Ordering::Acquire)
+    }
+
+    fn each(&self, mut f: impl FnMut(&Watch)) {
+        // Clone out of the lock so that waking never runs under it.
+        let watches: Vec<Arc<Watch>> = {
+            let slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+            slots.watches.iter().flatten().cloned().collect()
+        };
+        for w in &watches {
+            f(w);
+        }
+    }
+
+    /// Asks every connection, present and future, to end as `ending` says.
+    pub(crate) fn end_all(&self, ending: Ending) {
+        if ending == Ending::Drain {
+            self.draining.store(true, Ordering::Release);
+        }
+        self.each(|w| w.end(ending));
+    }
+
+    /// Waits until no connection is open, or `deadline` passes; `true` when none is.
+    pub(crate) async fn wait_closed(&self, deadline: Instant) -> bool {
+        while self.open() > 0 {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            rt::sleep(Duration::from_millis(10)).await;
+        }
+        true
+    }
+}
+
+/// Wakes connections whose deadlines have passed, every [`TICK`], until `stop` fires
+/// and no connection is left.
+pub(crate) async fn sweep(registry: Arc<Registry>, stop: rt::Signal) {
+    loop {
+        rt::sleep(TICK).await;
+        if stop.is_fired() && registry.open() == 0 {
+            return;
+        }
+        let now = now_ms();
+        let due = |w: &Watch| w.wake_if_due(now);
+        registry.each(due);
+    }
+}
