@@ -61,7 +61,7 @@ pub use routing::{
     AnyMatches, BoxFuture, Dispatch, HostMatches, Matcher, MethodRouter, PathMatches, PathPrefix, Router, Rule, Target,
     delete, get, head, options, patch, post, put,
 };
-pub use rt::block_on;
+pub use rt::{block_on, sleep};
 pub use server::{Server, ServerBuilder};
 pub use web::{
     Arguments, Body, HandlerFuture, IntoResponse, Json, PathArgs, Request, RequestHandler, Response, request_handler,

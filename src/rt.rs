@@ -78,8 +78,14 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
     async_std::task::block_on(future)
 }
 
-/// Sleeps for `duration` without blocking the thread.
-pub(crate) async fn sleep(duration: Duration) {
+/// Sleeps for `duration` without blocking the thread (Tornado's `gen.sleep`).
+///
+/// ```
+/// # squall::block_on(async {
+/// squall::sleep(std::time::Duration::from_millis(1)).await;
+/// # });
+/// ```
+pub async fn sleep(duration: Duration) {
     async_std::task::sleep(duration).await
 }
 
