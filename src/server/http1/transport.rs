@@ -367,6 +367,9 @@ pub(super) async fn read_head<S: Io>(
         let mut t = lock(shared);
         loop {
             if let Some(end) = find_head_end(&t.buf[..t.end], t.scanned.max(t.start)) {
+                if end - t.start > max {
+                    return Poll::Ready(Err(HeadError::Reject(too_large(&t.buf[t.start..end], max))));
+                }
                 match decode::parse(&t.buf[t.start..end]) {
                     Ok(Some((head, n))) => {
                         let start = t.start;
@@ -382,7 +385,7 @@ pub(super) async fn read_head<S: Io>(
             }
             t.scanned = t.end.saturating_sub(3).max(t.start);
             if t.end - t.start >= max {
-                return Poll::Ready(Err(HeadError::Reject(too_large(t.buffered()))));
+                return Poll::Ready(Err(HeadError::Reject(too_large(t.buffered(), max))));
             }
             let started = !t.buffered().iter().all(|b| b.is_ascii_whitespace());
             match t.poll_fill(cx, max) {
@@ -414,11 +417,12 @@ pub(super) async fn read_head<S: Io>(
     .await
 }
 
-/// The answer to a head over the size limit: `414` while the request line
-/// itself has not ended, `431` otherwise.
-fn too_large(buffered: &[u8]) -> Reject {
-    let request_line = buffered.iter().skip_while(|b| b.is_ascii_whitespace());
-    if request_line.clone().any(|&b| b == b'\n') {
+/// The answer to a head over the size limit: `414` when the request line
+/// alone reaches the limit, `431` otherwise.
+fn too_large(head: &[u8], max: usize) -> Reject {
+    let blank = head.iter().take_while(|b| b.is_ascii_whitespace()).count();
+    let request_line = head[blank..].iter().position(|&b| b == b'\n').unwrap_or(head.len() - blank);
+    if request_line < max {
         Reject { status: StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, reason: "request head larger than the limit" }
     } else {
         Reject { status: StatusCode::URI_TOO_LONG, reason: "request line longer than the head limit" }
@@ -472,7 +476,14 @@ pub(super) async fn linger_close<S: Io>(shared: &Shared<S>) {
 
 #[cfg(test)]
 mod tests {
-    use super::find_head_end;
+    use super::{find_head_end, too_large};
+
+    #[test]
+    fn oversized_heads_are_414_when_the_request_line_is_to_blame() {
+        assert_eq!(too_large(b"GET /aaaaaaaaaa", 10).status, 414);
+        assert_eq!(too_large(b"\r\nGET /aaaaaaaaaa HTTP/1.1\r\n\r\n", 10).status, 414);
+        assert_eq!(too_large(b"GET / HTTP/1.1\r\nX: aaaaaaaaaaaaaaaaaaaaaaaaa", 20).status, 431);
+    }
 
     #[test]
     fn head_end_with_crlf_and_bare_lf() {

@@ -1,0 +1,289 @@
+//! Every server limit, hit from a raw socket: the status it promises, a
+//! close, a log line, and a next connection served normally.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use futures_lite::StreamExt;
+use squall::testing::{TestConnection, TestServer};
+use squall::{Body, Request, Response, Router, Server, ServerBuilder, post};
+
+fn server(builder: ServerBuilder) -> TestServer {
+    support::init_logger();
+    TestServer::with_builder(builder, app())
+}
+
+fn app() -> Router {
+    support::app()
+        .route("/stream-echo", post(|mut req: Request| async move { Response::stream(req.take_body()) }))
+        .route(
+            "/upload",
+            post(|mut req: Request| async move {
+                req.set_max_body_size(1000);
+                req.bytes().await.map(|b| format!("{} bytes", b.len()))
+            }),
+        )
+        .route(
+            "/chunks",
+            post(|mut req: Request| async move {
+                let mut sizes = Vec::new();
+                while let Some(chunk) = req.body_mut().chunk().await {
+                    sizes.push(chunk?.len().to_string());
+                }
+                Ok::<_, squall::HttpError>(sizes.join(","))
+            }),
+        )
+        .route(
+            "/headers",
+            post(|mut req: Request| async move {
+                let encoding = req.header("x-consumed-content-encoding").unwrap_or("-").to_owned();
+                let had_length = req.header("content-length").is_some();
+                let body = req.text().await?;
+                Ok::<_, squall::HttpError>(format!("{encoding} {had_length} {body}"))
+            }),
+        )
+        .route(
+            "/big",
+            squall::get(|_req| async {
+                let chunk = bytes::Bytes::from(vec![b'x'; 64 * 1024]);
+                let chunks = futures_lite::stream::repeat_with(move || Ok(chunk.clone())).take(2000);
+                Response::stream(Body::from_stream(chunks))
+            }),
+        )
+}
+
+/// Sends `raw`, expects `status` with `Connection: close` and then the close;
+/// then checks that a new connection is served.
+fn assert_answer_then_close(server: &TestServer, raw: &[u8], status: u16) {
+    let mut conn = server.connect();
+    conn.send(raw).unwrap();
+    let resp = conn.read_response(false).unwrap();
+    assert_eq!(resp.status, status, "{}", resp.text());
+    assert_eq!(resp.header("connection"), Some("close"));
+    assert!(conn.is_closed(), "connection left open after {status}");
+    assert_next_connection_served(server);
+}
+
+fn assert_next_connection_served(server: &TestServer) {
+    let resp = server.get("/");
+    assert_eq!((resp.status.as_u16(), resp.text().as_str()), (200, "Hello, world!"));
+}
+
+#[test]
+fn request_line_over_the_head_limit_is_414() {
+    let server = server(Server::builder().max_header_size(1024));
+    let raw = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(2000));
+    assert_answer_then_close(&server, raw.as_bytes(), 414);
+}
+
+#[test]
+fn request_line_over_the_limit_is_414_before_it_ends() {
+    let server = server(Server::builder().max_header_size(1024));
+    let raw = format!("GET /{}", "a".repeat(2000));
+    assert_answer_then_close(&server, raw.as_bytes(), 414);
+}
+
+#[test]
+fn header_over_the_head_limit_is_431() {
+    let server = server(Server::builder().max_header_size(1024));
+    let raw = format!("GET / HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n", "a".repeat(2000));
+    assert_answer_then_close(&server, raw.as_bytes(), 431);
+}
+
+#[test]
+fn too_many_header_lines_is_431() {
+    let server = server(Server::builder());
+    let many: String = (0..101).map(|i| format!("X-H{i}: v\r\n")).collect();
+    let raw = format!("GET / HTTP/1.1\r\nHost: x\r\n{many}\r\n");
+    assert_answer_then_close(&server, raw.as_bytes(), 431);
+}
+
+#[test]
+fn content_length_over_the_limit_is_413_without_100_continue() {
+    let server = server(Server::builder().max_body_size(10));
+    let raw = b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\nExpect: 100-continue\r\n\r\n";
+    assert_answer_then_close(&server, raw, 413);
+}
+
+#[test]
+fn chunked_body_over_the_limit_is_413() {
+    let server = server(Server::builder().max_body_size(10));
+    let raw =
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nabcdef\r\n6\r\nghijkl\r\n0\r\n\r\n";
+    assert_answer_then_close(&server, raw, 413);
+}
+
+#[test]
+fn a_handler_raises_the_body_limit_for_its_own_request_only() {
+    let server = server(Server::builder().max_body_size(10));
+    let mut conn = server.connect();
+    let resp = conn.request("POST", "/upload", &[], &[b'u'; 500]).unwrap();
+    assert_eq!((resp.status.as_u16(), resp.text().as_str()), (200, "500 bytes"));
+    // The next request on the same connection is back to the server's limit.
+    let resp = conn.request("POST", "/echo", &[], &[b'e'; 11]).unwrap();
+    assert_eq!(resp.status, 413);
+    assert!(conn.is_closed());
+    // And the raised limit is a limit too.
+    let resp = server.request("POST", "/upload", &[], &[b'u'; 1001]);
+    assert_eq!(resp.status, 413);
+}
+
+#[test]
+fn max_buffer_size_bounds_whole_body_reads_not_streams() {
+    let server = server(Server::builder().max_buffer_size(100));
+    let resp = server.request("POST", "/echo", &[], &[b'b'; 200]);
+    assert_eq!(resp.status, 413);
+    let resp = server.request("POST", "/stream-echo", &[], &[b's'; 200]);
+    assert_eq!((resp.status.as_u16(), resp.body.len()), (200, 200));
+}
+
+#[test]
+fn chunk_size_bounds_the_pieces_a_handler_reads() {
+    let server = server(Server::builder().chunk_size(10));
+    let resp = server.request("POST", "/chunks", &[], &[b'c'; 95]);
+    assert_eq!(resp.status, 200);
+    let sizes: Vec<usize> = resp.text().split(',').map(|s| s.parse().unwrap()).collect();
+    assert_eq!(sizes.iter().sum::<usize>(), 95);
+    assert!(sizes.iter().all(|&s| s <= 10), "{sizes:?}");
+}
+
+#[test]
+fn idle_connection_is_closed_after_the_idle_timeout() {
+    let server = server(Server::builder().idle_connection_timeout(Duration::from_millis(500)));
+    let mut conn = server.connect();
+    let resp = conn.request("GET", "/", &[], b"").unwrap();
+    assert_eq!(resp.status, 200);
+    let started = Instant::now();
+    assert!(conn.is_closed());
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(400), "closed after {waited:?}, before the timeout");
+    assert!(waited < Duration::from_millis(1500), "closed after {waited:?}");
+    assert_next_connection_served(&server);
+}
+
+#[test]
+fn a_dripped_head_is_cut_at_the_deadline_with_408() {
+    let server = server(Server::builder().idle_connection_timeout(Duration::from_secs(3)));
+    let mut stream = TcpStream::connect(server.addr()).unwrap();
+    stream.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+    let started = Instant::now();
+    let mut got = Vec::new();
+    // One byte a second, forever: the deadline must not move.
+    for byte in b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa".iter().cycle() {
+        if stream.write_all(&[*byte]).is_err() {
+            break;
+        }
+        let mut buf = [0u8; 512];
+        let step = Instant::now();
+        while step.elapsed() < Duration::from_secs(1) {
+            match stream.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(_) => {}
+            }
+        }
+        if !got.is_empty() || started.elapsed() > Duration::from_secs(8) {
+            break;
+        }
+    }
+    let cut = started.elapsed();
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("HTTP/1.1 408 "), "{text:?}");
+    assert!(cut >= Duration::from_millis(2900) && cut < Duration::from_millis(4200), "cut after {cut:?}");
+    assert_next_connection_served(&server);
+}
+
+#[test]
+fn a_stalled_body_gets_408() {
+    let server = server(Server::builder().body_timeout(Duration::from_millis(500)));
+    let mut conn = server.connect();
+    conn.send(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc").unwrap();
+    let started = Instant::now();
+    let resp = conn.read_response(false).unwrap();
+    assert_eq!(resp.status, 408);
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert!(conn.is_closed());
+    assert!(!support::wait_for_log("408 request body timed out").is_empty());
+    assert_next_connection_served(&server);
+}
+
+#[test]
+fn a_client_that_stops_reading_is_dropped_after_the_write_timeout() {
+    let server = server(Server::builder().write_timeout(Duration::from_millis(300)));
+    let mut stream = TcpStream::connect(server.addr()).unwrap();
+    stream.write_all(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    // Never read: the response (128 MiB) fills the socket buffers and stalls.
+    let lines = support::wait_for_log("client stopped reading");
+    assert!(!lines.is_empty(), "no log line for the stalled client");
+    assert_eq!(lines[0].0, log::Level::Info);
+    assert_next_connection_served(&server);
+    drop(stream);
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut e = GzEncoder::new(Vec::new(), Compression::default());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+#[test]
+fn gzip_bodies_are_inflated_when_asked() {
+    let server = server(Server::builder().decompress_request(true));
+    let packed = gzip(b"hello, inflated world");
+    let resp = server.request("POST", "/headers", &[("Content-Encoding", "gzip")], &packed);
+    assert_eq!(resp.text(), "gzip false hello, inflated world");
+    // Other encodings pass through untouched.
+    let resp = server.request("POST", "/headers", &[("Content-Encoding", "identity")], b"plain");
+    assert_eq!(resp.text(), "- true plain");
+
+    let off = TestServer::with_builder(Server::builder(), app());
+    let resp = off.request("POST", "/stream-echo", &[("Content-Encoding", "gzip")], &packed);
+    assert_eq!(resp.body, packed, "without decompress_request the body is passed as sent");
+}
+
+#[test]
+fn a_gzip_bomb_gets_413() {
+    let server = server(Server::builder().decompress_request(true).max_body_size(1024 * 1024));
+    let bomb = gzip(&vec![0; 64 * 1024 * 1024]);
+    assert!(bomb.len() < 128 * 1024);
+    let mut raw =
+        format!("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n\r\n", bomb.len())
+            .into_bytes();
+    raw.extend_from_slice(&bomb);
+    assert_answer_then_close(&server, &raw, 413);
+}
+
+#[test]
+fn a_corrupt_gzip_body_gets_400() {
+    let server = server(Server::builder().decompress_request(true));
+    let raw = b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Encoding: gzip\r\nContent-Length: 8\r\n\r\nnot gzip";
+    assert_answer_then_close(&server, raw, 400);
+}
+
+#[test]
+fn connections_over_the_cap_get_503() {
+    let server = server(Server::builder().max_connections(2));
+    let mut open: Vec<TestConnection> = (0..2).map(|_| server.connect()).collect();
+    for conn in &mut open {
+        assert_eq!(conn.request("GET", "/", &[], b"").unwrap().status, 200);
+    }
+    let mut third = server.connect();
+    let resp = third.read_response(false).unwrap();
+    assert_eq!(resp.status, 503);
+    assert!(third.is_closed());
+    assert!(!support::wait_for_log("over max_connections").is_empty());
+    // A slot frees up: served again.
+    drop(open.pop());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while server.server().connections() > 1 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_next_connection_served(&server);
+    // The connections that were open all along still work.
+    assert_eq!(open[0].request("GET", "/", &[], b"").unwrap().status, 200);
+}
