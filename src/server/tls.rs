@@ -26,6 +26,8 @@ use futures_lite::io::AsyncWriteExt;
 use futures_rustls::TlsAcceptor;
 use futures_rustls::pki_types::pem::PemObject;
 use futures_rustls::pki_types::{CertificateDer, PrivateKeyDer};
+/// The rustls version squall uses, for building a [`ServerConfig`] by hand.
+pub use futures_rustls::rustls;
 pub use futures_rustls::rustls::ServerConfig;
 use futures_rustls::server::TlsStream;
 

@@ -1,0 +1,142 @@
+//! TLS (feature `tls`): a certificate made in the test, a real rustls client
+//! over loopback, and plain HTTP sent to the TLS port.
+#![cfg(feature = "tls")]
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use squall::server::tls::rustls;
+use squall::testing::TestServer;
+use squall::{Request, Response, Router, Server, get, post};
+
+struct Tls {
+    server: TestServer,
+    cert: rustls::pki_types::CertificateDer<'static>,
+    _dir: TempDir,
+}
+
+struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn start() -> Tls {
+    support::init_logger();
+    let generated = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let dir = std::env::temp_dir().join(format!("squall-tls-{}-{:?}", std::process::id(), std::thread::current().id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("cert.pem"), generated.cert.pem()).unwrap();
+    std::fs::write(dir.join("key.pem"), generated.signing_key.serialize_pem()).unwrap();
+    let app = Router::new()
+        .route("/", get(|req: Request| async move { format!("hello over {}", req.protocol()) }))
+        .route("/echo", post(|mut req: Request| async move { req.bytes().await.map(Response::text) }));
+    let builder = Server::builder().tls_pem_files(dir.join("cert.pem"), dir.join("key.pem")).unwrap();
+    Tls { server: TestServer::with_builder(builder, app), cert: generated.cert.der().clone(), _dir: TempDir(dir) }
+}
+
+/// Sends one request over TLS and returns the raw response, read to the close.
+fn over_tls(tls: &Tls, request: &[u8]) -> String {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(tls.cert.clone()).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+    let sock = TcpStream::connect(tls.server.addr()).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut stream = rustls::StreamOwned::new(conn, sock);
+    stream.write_all(request).unwrap();
+    let mut response = Vec::new();
+    match stream.read_to_end(&mut response) {
+        Ok(_) => {}
+        // A peer that closes without close_notify would surface here.
+        Err(e) => panic!("TLS read failed: {e} after {:?}", String::from_utf8_lossy(&response)),
+    }
+    String::from_utf8(response).unwrap()
+}
+
+#[test]
+fn get_over_tls_sees_https() {
+    let tls = start();
+    let response = over_tls(&tls, b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
+    assert!(response.ends_with("\r\n\r\nhello over https"), "{response}");
+}
+
+#[test]
+fn a_5000_byte_post_over_tls_comes_back_whole() {
+    let tls = start();
+    let body: Vec<u8> = (0..5000u32).map(|i| b'a' + (i % 26) as u8).collect();
+    let mut request =
+        format!("POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5000\r\nConnection: close\r\n\r\n")
+            .into_bytes();
+    request.extend_from_slice(&body);
+    let response = over_tls(&tls, &request);
+    assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
+    assert!(response.to_ascii_lowercase().contains("content-length: 5000\r\n"), "{response}");
+    assert!(response.as_bytes().ends_with(&body));
+}
+
+#[test]
+fn plain_http_to_the_tls_port_gets_400_promptly() {
+    let tls = start();
+    let mut sock = TcpStream::connect(tls.server.addr()).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let started = Instant::now();
+    sock.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
+    let mut response = String::new();
+    sock.read_to_string(&mut response).unwrap();
+    assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
+    assert!(response.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{response}");
+    assert!(response.ends_with("This port speaks HTTPS: use https:// URLs"), "{response}");
+    assert!(!support::wait_for_log("plain HTTP sent to the TLS port").is_empty());
+    // The TLS side still works.
+    let ok = over_tls(&tls, b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    assert!(ok.starts_with("HTTP/1.1 200 OK\r\n"));
+}
+
+#[test]
+fn a_client_that_says_nothing_is_dropped_after_the_handshake_deadline() {
+    support::init_logger();
+    let generated = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let dir = TempDir(std::env::temp_dir().join(format!("squall-tls-silent-{}", std::process::id())));
+    std::fs::create_dir_all(&dir.0).unwrap();
+    std::fs::write(dir.0.join("c.pem"), generated.cert.pem()).unwrap();
+    std::fs::write(dir.0.join("k.pem"), generated.signing_key.serialize_pem()).unwrap();
+    let builder = Server::builder()
+        .idle_connection_timeout(Duration::from_millis(500))
+        .tls_pem_files(dir.0.join("c.pem"), dir.0.join("k.pem"))
+        .unwrap();
+    let server = TestServer::with_builder(builder, Router::new());
+    let mut sock = TcpStream::connect(server.addr()).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let started = Instant::now();
+    let mut rest = Vec::new();
+    let _ = sock.read_to_end(&mut rest);
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(400) && waited < Duration::from_secs(3), "closed after {waited:?}");
+    assert!(rest.is_empty());
+    assert!(!support::wait_for_log("TLS handshake timed out").is_empty());
+}
+
+#[test]
+fn unreadable_pem_files_are_configuration_errors() {
+    let missing = Server::builder().tls_pem_files("/nonexistent/cert.pem", "/nonexistent/key.pem");
+    assert!(missing.is_err_and(|e| e.is_config()));
+    let dir = TempDir(std::env::temp_dir().join(format!("squall-tls-bad-{}", std::process::id())));
+    std::fs::create_dir_all(&dir.0).unwrap();
+    std::fs::write(dir.0.join("empty.pem"), "").unwrap();
+    let empty = Server::builder().tls_pem_files(dir.0.join("empty.pem"), dir.0.join("empty.pem"));
+    assert!(empty.is_err_and(|e| e.is_config()));
+}
