@@ -304,20 +304,9 @@ fn program_dying_mid_body_truncates_the_response() {
     let _ = std::fs::remove_file(&flag);
 }
 
-/// The `as_cgi` example's binary, built first when this test runs alone.
+/// The `as_cgi` example's binary.
 fn as_cgi_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().and_then(|deps| deps.parent()).unwrap().to_path_buf();
-    let binary = profile_dir.join("examples").join("as_cgi");
-    if !binary.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = std::process::Command::new(cargo)
-            .args(["build", "--example", "as_cgi", "--features", "cgi"])
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "building examples/as_cgi.rs failed");
-    }
-    binary
+    support::example_binary("as_cgi", "cgi")
 }
 
 /// A lighttpd process, stopped when dropped.

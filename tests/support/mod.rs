@@ -94,3 +94,20 @@ pub(crate) fn read_until_contains(stream: &mut std::net::TcpStream, needle: &str
     }
     got
 }
+
+/// An example's binary (`cargo build --example name --features ...` first when
+/// it is missing, as when one test file runs alone).
+pub(crate) fn example_binary(name: &str, features: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().and_then(|deps| deps.parent()).unwrap().to_path_buf();
+    let binary = profile_dir.join("examples").join(name);
+    if !binary.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = std::process::Command::new(cargo)
+            .args(["build", "--example", name, "--features", features])
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building examples/{name}.rs failed");
+    }
+    binary
+}

@@ -1,0 +1,123 @@
+//! The production example as a real process: graceful drain on SIGTERM, and
+//! worker processes sharing a port, restarted when they die.
+#![cfg(unix)]
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rustix::process::{Pid, Signal, kill_process};
+use squall::testing::TestConnection;
+
+/// A running `production` example, killed when dropped.
+struct Production {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Drop for Production {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn production(args: &[&str]) -> Production {
+    let binary = support::example_binary("production", "tls");
+    let mut child = Command::new(binary)
+        .arg("127.0.0.1:0")
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the production example starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let addr = line.trim().strip_prefix("serving on ").expect("first line names the address").parse().unwrap();
+    Production { child, addr }
+}
+
+fn signal(pid: u32, signal: Signal) {
+    kill_process(Pid::from_raw(pid as i32).unwrap(), signal).unwrap();
+}
+
+fn whoami(addr: SocketAddr) -> serde_json::Value {
+    let resp = TestConnection::open(addr).unwrap().request("GET", "/whoami", &[], b"").unwrap();
+    assert_eq!(resp.status, 200);
+    serde_json::from_slice(&resp.body).unwrap()
+}
+
+/// The supervisor's live children (Linux: /proc/PID/task/PID/children).
+fn children(pid: u32) -> Vec<u32> {
+    let list = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+    list.split_whitespace().filter_map(|p| p.parse().ok()).collect()
+}
+
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "the process did not exit within {within:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn sigterm_drains_the_in_flight_request_then_exits() {
+    let mut server = production(&["--drain-timeout", "5"]);
+    let mut idle = TestConnection::open(server.addr).unwrap();
+    assert_eq!(idle.request("GET", "/", &[], b"").unwrap().status, 200);
+    let mut busy = TestConnection::open(server.addr).unwrap();
+    busy.send(b"GET /slow?ms=700 HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    std::thread::sleep(Duration::from_millis(150));
+    signal(server.child.id(), Signal::TERM);
+
+    assert!(idle.is_closed(), "idle keep-alive connection closed");
+    let resp = busy.read_response(false).unwrap();
+    assert_eq!((resp.status.as_u16(), resp.text().as_str()), (200, "slept 700 ms\n"));
+    assert_eq!(resp.header("connection"), Some("close"));
+    let status = wait_exit(&mut server.child, Duration::from_secs(5));
+    assert!(status.success(), "{status}");
+}
+
+#[test]
+fn two_workers_share_the_port_and_a_killed_one_is_restarted() {
+    let mut server = production(&["--workers", "2"]);
+    let supervisor = server.child.id();
+    wait_until("two workers run", || children(supervisor).len() == 2);
+    let answer = whoami(server.addr);
+    assert!(answer["worker"] == 0 || answer["worker"] == 1, "{answer}");
+
+    let workers = children(supervisor);
+    let victim = workers[0];
+    signal(victim, Signal::KILL);
+    // The other worker answers meanwhile.
+    for _ in 0..20 {
+        let answer = whoami(server.addr);
+        assert_ne!(answer["pid"], victim, "{answer}");
+    }
+    wait_until("the dead worker is replaced", || {
+        let now = children(supervisor);
+        now.len() == 2 && !now.contains(&victim)
+    });
+    let replacement = *children(supervisor).iter().find(|p| !workers.contains(p)).unwrap();
+    wait_until("the replacement answers", || (0..20).any(|_| whoami(server.addr)["pid"] == replacement));
+
+    signal(supervisor, Signal::TERM);
+    let status = wait_exit(&mut server.child, Duration::from_secs(10));
+    assert!(status.success(), "{status}");
+    assert!(children(supervisor).is_empty());
+}
