@@ -79,8 +79,7 @@ fn a_5000_byte_post_over_tls_comes_back_whole() {
     let tls = start();
     let body: Vec<u8> = (0..5000u32).map(|i| b'a' + (i % 26) as u8).collect();
     let mut request =
-        format!("POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5000\r\nConnection: close\r\n\r\n")
-            .into_bytes();
+        b"POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5000\r\nConnection: close\r\n\r\n".to_vec();
     request.extend_from_slice(&body);
     let response = over_tls(&tls, &request);
     assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
