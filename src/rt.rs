@@ -16,6 +16,7 @@ use std::time::Duration;
 use std::task::{Context, Poll};
 
 /// A TCP connection registered with the reactor.
+#[cfg(feature = "tls")]
 pub(crate) type TcpStream = async_io::Async<std::net::TcpStream>;
 /// A listening TCP socket registered with the reactor.
 pub(crate) type TcpListener = async_io::Async<std::net::TcpListener>;

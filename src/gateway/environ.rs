@@ -214,6 +214,7 @@ enum Source {
     /// Chunks arrive from the connection through a bounded channel.
     Stream(async_channel::Receiver<io::Result<Bytes>>),
     /// A blocking reader (a CGI program's standard input).
+    #[cfg_attr(not(feature = "cgi"), allow(dead_code))]
     Reader(Box<dyn Read + Send>),
 }
 
@@ -236,6 +237,7 @@ impl Input {
         Input { source: Source::Buffered, current: body, read: 0 }
     }
 
+    #[cfg_attr(not(feature = "cgi"), allow(dead_code))]
     pub(crate) fn reader(reader: Box<dyn Read + Send>) -> Self {
         Input { source: Source::Reader(reader), current: Bytes::new(), read: 0 }
     }

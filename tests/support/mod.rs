@@ -95,19 +95,23 @@ pub(crate) fn read_until_contains(stream: &mut std::net::TcpStream, needle: &str
     got
 }
 
-/// An example's binary (`cargo build --example name --features ...` first when
-/// it is missing, as when one test file runs alone).
+/// An example's binary, built (or found up to date) with the features this
+/// test was built with plus `features`.
 pub(crate) fn example_binary(name: &str, features: &str) -> std::path::PathBuf {
     let exe = std::env::current_exe().unwrap();
     let profile_dir = exe.parent().and_then(|deps| deps.parent()).unwrap().to_path_buf();
-    let binary = profile_dir.join("examples").join(name);
-    if !binary.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = std::process::Command::new(cargo)
-            .args(["build", "--example", name, "--features", features])
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "building examples/{name}.rs failed");
-    }
-    binary
+    let mut wanted: Vec<&str> = features.split(',').filter(|f| !f.is_empty()).collect();
+    wanted.extend(cfg!(feature = "cgi").then_some("cgi"));
+    wanted.extend(cfg!(feature = "tls").then_some("tls"));
+    wanted.sort_unstable();
+    wanted.dedup();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let release = profile_dir.ends_with("release").then_some("--release");
+    let status = std::process::Command::new(cargo)
+        .args(["build", "--quiet", "--example", name, "--features", &wanted.join(",")])
+        .args(release)
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "building examples/{name}.rs failed");
+    profile_dir.join("examples").join(name)
 }

@@ -74,7 +74,9 @@ where
             }
         };
         seq += 1;
-        match exchange(&shared, &mut out, &*server.app, config, info, head, seq).await {
+        // Boxed: the exchange's state (over 2 KiB) lives only while a request
+        // is in hand, so an idle connection's task stays under 1 KiB.
+        match Box::pin(exchange(&shared, &mut out, &*server.app, config, info, head, seq)).await {
             Ok(true) => {}
             Ok(false) => {
                 linger_close(&shared).await;

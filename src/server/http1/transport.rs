@@ -31,6 +31,12 @@ use crate::web::body::{BodyError, Source};
 const LINGER: Duration = Duration::from_secs(2);
 const LINGER_BYTES: usize = 256 * 1024;
 
+/// The read buffer's size to begin with; it grows for larger heads.
+const INITIAL_BUFFER: usize = 8 * 1024;
+
+/// A connection idle this long gives its read buffer back.
+const RELEASE_AFTER: Duration = Duration::from_secs(1);
+
 /// A byte stream a connection runs over.
 pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send + 'static {
     /// Half-closes the stream: the peer reads end of stream, and reading
@@ -101,7 +107,7 @@ impl<S: Io> Transport<S> {
             io,
             watch,
             limits,
-            buf: vec![0; 8 * 1024].into_boxed_slice(),
+            buf: vec![0; INITIAL_BUFFER].into_boxed_slice(),
             start: 0,
             end: 0,
             scanned: 0,
@@ -132,22 +138,9 @@ impl<S: Io> Transport<S> {
     }
 
     /// Reads more bytes into the buffer, growing it up to `max` when full.
-    /// `Ok(0)` means end of stream, or a full buffer at `max`.
+    /// `Ok(0)` means end of stream, or a full buffer at `max`. A released
+    /// buffer is allocated again only once the socket has bytes to give.
     fn poll_fill(&mut self, cx: &mut Context<'_>, max: usize) -> Poll<io::Result<usize>> {
-        if self.end == self.buf.len() {
-            if self.start > 0 {
-                self.buf.copy_within(self.start..self.end, 0);
-                self.scanned -= self.start;
-                self.end -= self.start;
-                self.start = 0;
-            } else if self.buf.len() < max {
-                let mut bigger = vec![0; (self.buf.len() * 2).min(max)].into_boxed_slice();
-                bigger[..self.end].copy_from_slice(&self.buf[..self.end]);
-                self.buf = bigger;
-            } else {
-                return Poll::Ready(Ok(0));
-            }
-        }
         loop {
             if self.drained {
                 match self.io.poll_read_ready(cx) {
@@ -155,6 +148,9 @@ impl<S: Io> Transport<S> {
                     Poll::Pending => return self.read_pending(cx),
                 }
                 self.drained = false;
+            }
+            if self.end == self.buf.len() && !self.make_room(max) {
+                return Poll::Ready(Ok(0));
             }
             let end = self.end;
             let n = match self.io.try_read(cx, &mut self.buf[end..]) {
@@ -170,6 +166,34 @@ impl<S: Io> Transport<S> {
             self.end += n;
             self.drained = n > 0 && self.end < self.buf.len();
             return Poll::Ready(Ok(n));
+        }
+    }
+
+    /// Makes room at the end of a full buffer: moves the unread bytes to the
+    /// front, or grows it (up to `max`). `false` when it is full at `max`.
+    fn make_room(&mut self, max: usize) -> bool {
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.scanned -= self.start;
+            self.end -= self.start;
+            self.start = 0;
+            true
+        } else if self.buf.len() < max {
+            let mut bigger = vec![0; (self.buf.len() * 2).clamp(INITIAL_BUFFER, max.max(INITIAL_BUFFER))];
+            bigger[..self.end].copy_from_slice(&self.buf[..self.end]);
+            self.buf = bigger.into_boxed_slice();
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Frees the read buffer of a connection that has gone quiet, when it
+    /// holds nothing: idle keep-alive connections then cost a few hundred bytes.
+    fn release_buffer(&mut self) {
+        if self.start == self.end {
+            self.buf = Box::default();
+            (self.start, self.end, self.scanned) = (0, 0, 0);
         }
     }
 
@@ -330,7 +354,7 @@ impl<S: Io> Transport<S> {
                 self.body_clock = true;
                 self.watch.read_within(self.limits.body_timeout);
             }
-            let max = self.buf.len();
+            let max = self.buf.len().max(INITIAL_BUFFER);
             match std::task::ready!(self.poll_fill(cx, max)) {
                 Ok(0) => return Poll::Ready(Some(Err(self.fail(StatusCode::BAD_REQUEST, "request body cut short")))),
                 Ok(_) => {}
@@ -362,7 +386,9 @@ pub(super) async fn read_head<S: Io>(
     max: usize,
     timeout: Option<Duration>,
 ) -> Result<Option<Head>, HeadError> {
-    lock(shared).watch.read_within(timeout);
+    // The first deadline only marks the connection as quiet, to free its buffer.
+    let mut release = timeout.is_none_or(|t| t > RELEASE_AFTER);
+    lock(shared).watch.read_within(if release { Some(RELEASE_AFTER) } else { timeout });
     poll_fn(|cx| {
         let mut t = lock(shared);
         loop {
@@ -401,6 +427,11 @@ pub(super) async fn read_head<S: Io>(
                     })));
                 }
                 Poll::Ready(Ok(_)) => {}
+                Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::TimedOut && release => {
+                    release = false;
+                    t.release_buffer();
+                    t.watch.read_within(timeout.map(|d| d - RELEASE_AFTER));
+                }
                 Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::TimedOut && !started => {
                     return Poll::Ready(Err(HeadError::Idle));
                 }
@@ -463,7 +494,7 @@ pub(super) async fn linger_close<S: Io>(shared: &Shared<S>) {
     let _ = lock(shared).io.shutdown_write();
     let discard = async {
         let mut left = LINGER_BYTES;
-        let mut sink = [0u8; 4096];
+        let mut sink = vec![0u8; 4096]; // on the heap: it would make every connection task larger
         while left > 0 {
             match poll_fn(|cx| Pin::new(&mut lock(shared).io).poll_read(cx, &mut sink)).await {
                 Ok(0) | Err(_) => break,
