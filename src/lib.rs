@@ -35,6 +35,7 @@
 //! | feature | what it adds |
 //! |---|---|
 //! | `cgi` | [`cgi::CgiProgram`](crate::cgi): CGI/1.1 programs as gateway apps (Unix) |
+//! | `tls` | HTTPS with rustls: [`ServerBuilder::tls`], [`ServerBuilder::tls_pem_files`] |
 //!
 //! The server, routing, the gateway container and the testing helpers are
 //! always built.

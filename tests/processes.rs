@@ -121,3 +121,25 @@ fn two_workers_share_the_port_and_a_killed_one_is_restarted() {
     assert!(status.success(), "{status}");
     assert!(children(supervisor).is_empty());
 }
+
+#[test]
+fn bind_sockets_shares_a_port_only_with_reuse_port() {
+    use squall::server::process::bind_sockets;
+    let first = bind_sockets("127.0.0.1:0", true).unwrap();
+    let port = first[0].local_addr().unwrap().port();
+    let second = bind_sockets(("127.0.0.1", port), true).expect("SO_REUSEPORT lets a second socket bind");
+    assert_eq!(second[0].local_addr().unwrap().port(), port);
+    let plain = bind_sockets("127.0.0.1:0", false).unwrap();
+    let taken = plain[0].local_addr().unwrap().port();
+    let err = bind_sockets(("127.0.0.1", taken), false).unwrap_err();
+    assert!(err.is_io(), "{err}");
+
+    // Served through add_sockets, the shared port answers (once the first
+    // socket, which nobody accepts on, is gone: the kernel would share
+    // connections between the two).
+    drop(first);
+    let server = squall::Server::new(squall::Router::new().route("/", |_req| async { "Hello, world!" }));
+    let addrs = server.add_sockets(second).unwrap();
+    let resp = TestConnection::open(addrs[0]).unwrap().request("GET", "/", &[], b"").unwrap();
+    assert_eq!(resp.text(), "Hello, world!");
+}

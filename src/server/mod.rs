@@ -1,5 +1,26 @@
 //! The HTTP/1.1 server: [`Server`] and its [`ServerBuilder`], listeners and
-//! accept loops, over the private `http1` engine.
+//! accept loops, over the private `http1` engine; [`process`] for sockets
+//! bound early and worker processes; `tls` (feature `tls`) for HTTPS.
+//!
+//! What a client gets at each limit (every answer is followed by a close):
+//!
+//! | limit | answer |
+//! |---|---|
+//! | [`max_header_size`](ServerBuilder::max_header_size) | `414` (request line) or `431` |
+//! | 100 header lines | `431` |
+//! | [`max_body_size`](ServerBuilder::max_body_size), [`max_buffer_size`](ServerBuilder::max_buffer_size) | `413` |
+//! | [`idle_connection_timeout`](ServerBuilder::idle_connection_timeout) | `408` mid-head; a quiet close when idle |
+//! | [`body_timeout`](ServerBuilder::body_timeout) | `408` |
+//! | [`write_timeout`](ServerBuilder::write_timeout) | a close (the client is not reading) |
+//! | [`max_connections`](ServerBuilder::max_connections) | `503` |
+//! | malformed or ambiguous requests | `400`, `417`, `501` |
+//!
+//! Starting: [`Server::listen`], [`Server::add_listener`] /
+//! [`Server::add_sockets`] for sockets bound earlier, [`Server::listen_unix`],
+//! and [`process::fork_processes`] for several processes. Stopping:
+//! [`Server::stop`], [`Server::close_all_connections`], and the graceful
+//! [`Server::shutdown`] (also on `SIGTERM`/`SIGINT` with
+//! [`Server::shutdown_on_signals`]).
 //!
 //! What does not live here: routing (`routing`) and the request and response
 //! types (`web`).

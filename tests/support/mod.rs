@@ -107,11 +107,17 @@ pub(crate) fn example_binary(name: &str, features: &str) -> std::path::PathBuf {
     wanted.dedup();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let release = profile_dir.ends_with("release").then_some("--release");
-    let status = std::process::Command::new(cargo)
-        .args(["build", "--quiet", "--example", name, "--features", &wanted.join(",")])
-        .args(release)
-        .status()
-        .expect("cargo runs");
+    let mut build = std::process::Command::new(cargo);
+    build.args(["build", "--quiet", "--example", name, "--features", &wanted.join(",")]).args(release);
+    // The variables `cargo test` sets for this test would make build scripts
+    // (ring's, through cc) see a changed environment and rebuild every time.
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        if key.starts_with("CARGO_") && key != "CARGO_HOME" && key != "CARGO_TARGET_DIR" {
+            build.env_remove(&*key);
+        }
+    }
+    let status = build.status().expect("cargo runs");
     assert!(status.success(), "building examples/{name}.rs failed");
     profile_dir.join("examples").join(name)
 }
