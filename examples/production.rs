@@ -56,7 +56,7 @@ fn main() -> squall::Result<()> {
         }
     }
     let worker = match options.workers {
-        Some(n) => match process::fork_processes(n, 100)? {
+        Some(n) => match process::fork_processes(&sockets, n, 100)? {
             Some(id) => Some(id),
             None => return Ok(()), // the supervisor: every worker has ended
         },

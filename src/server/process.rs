@@ -6,8 +6,9 @@
 //! program again (`current_exe` with the same arguments), marks it as worker
 //! *n* in its environment, and hands it the listening sockets over a Unix
 //! socket on its standard input. The worker runs `main` from the top; its
-//! calls to [`bind_sockets`] return those sockets instead of binding, and
-//! [`fork_processes`] returns its task id at once. The program reads as in
+//! calls to [`bind_sockets`] return the inherited sockets for the same
+//! addresses instead of binding, and [`fork_processes`] returns its task id
+//! at once. The program reads as in
 //! Tornado:
 //!
 //! ```no_run
@@ -17,7 +18,7 @@
 //! fn main() -> squall::Result<()> {
 //!     let sockets = process::bind_sockets("127.0.0.1:8888", false)?;
 //!     // The supervisor returns `None` here once every worker has ended.
-//!     let Some(task_id) = process::fork_processes(4, 100)? else { return Ok(()) };
+//!     let Some(task_id) = process::fork_processes(&sockets, 4, 100)? else { return Ok(()) };
 //!     let app = Router::new().route("/", move |_req| async move { format!("worker {task_id}") });
 //!     squall::block_on(async {
 //!         let server = Server::new(app);
@@ -54,8 +55,8 @@ use crate::{Error, Result, rt};
 /// Set in a worker's environment to its task id.
 const WORKER_ENV: &str = "SQUALL_WORKER_ID";
 
-/// Sockets sent to a worker per `bind_sockets` call, at most.
-const MAX_GROUP: usize = 16;
+/// Sockets handed to workers, at most.
+const MAX_SOCKETS: usize = 16;
 
 /// The listen backlog of sockets squall binds.
 const BACKLOG: i32 = 1024;
@@ -63,8 +64,8 @@ const BACKLOG: i32 = 1024;
 /// How often the supervisor looks at its workers.
 const SUPERVISE_TICK: Duration = Duration::from_millis(50);
 
-/// Every group of sockets bound by this process, in order, to hand to workers.
-static BOUND: Mutex<Vec<Vec<TcpListener>>> = Mutex::new(Vec::new());
+/// In a worker: the sockets received from the supervisor and not yet taken.
+static INHERITED: Mutex<Option<Vec<TcpListener>>> = Mutex::new(None);
 
 /// This process's task id when it is a worker.
 pub fn task_id() -> Option<usize> {
@@ -78,19 +79,19 @@ pub fn task_id() -> Option<usize> {
 /// kernel spreads connections among them). Serve them with
 /// [`Server::add_sockets`](crate::Server::add_sockets).
 ///
-/// In a worker started by [`fork_processes`], returns the sockets the
-/// supervisor bound in the same call instead.
+/// In a worker started by [`fork_processes`], returns the inherited sockets
+/// bound to these addresses instead (any port, for port 0).
 ///
 /// # Errors
 ///
 /// A configuration error when `addr` does not resolve; an I/O error when a
 /// socket cannot be created or bound.
 pub fn bind_sockets(addr: impl ToSocketAddrs, reuse_port: bool) -> Result<Vec<TcpListener>> {
-    if task_id().is_some() {
-        return inherited();
-    }
     let addrs: Vec<SocketAddr> =
         addr.to_socket_addrs().map_err(|e| Error::config(format!("invalid listen address: {e}")))?.collect();
+    if task_id().is_some() {
+        return inherited(&addrs);
+    }
     let mut sockets: Vec<TcpListener> = Vec::new();
     let mut port = None;
     for mut addr in addrs {
@@ -103,9 +104,6 @@ pub fn bind_sockets(addr: impl ToSocketAddrs, reuse_port: bool) -> Result<Vec<Tc
         port = port.or(socket.local_addr().ok().map(|a| a.port()));
         sockets.push(socket);
     }
-    let copies = sockets.iter().map(TcpListener::try_clone).collect::<std::io::Result<Vec<_>>>();
-    let copies = copies.map_err(|e| Error::io("cannot duplicate a listening socket", e))?;
-    BOUND.lock().unwrap_or_else(|e| e.into_inner()).push(copies);
     Ok(sockets)
 }
 
@@ -124,15 +122,36 @@ fn bind_one(addr: SocketAddr, reuse_port: bool) -> std::io::Result<TcpListener> 
     Ok(TcpListener::from(socket))
 }
 
-/// The next group of sockets the supervisor sent to this worker.
-fn inherited() -> Result<Vec<TcpListener>> {
-    let channel = std::io::stdin().as_fd().try_clone_to_owned().map_err(|e| Error::io("worker stdin", e))?;
-    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_GROUP))];
+/// The inherited sockets bound to `addrs` (the first time, received from the
+/// supervisor).
+fn inherited(addrs: &[SocketAddr]) -> Result<Vec<TcpListener>> {
+    let mut inherited = INHERITED.lock().unwrap_or_else(|e| e.into_inner());
+    if inherited.is_none() {
+        *inherited = Some(receive_sockets().map_err(|e| Error::io("cannot receive sockets from the supervisor", e))?);
+    }
+    let pool = inherited.get_or_insert_with(Vec::new);
+    let mut taken = Vec::new();
+    for addr in addrs {
+        let matches = |l: &TcpListener| {
+            l.local_addr().is_ok_and(|a| a.ip() == addr.ip() && (addr.port() == 0 || a.port() == addr.port()))
+        };
+        if let Some(i) = pool.iter().position(matches) {
+            taken.push(pool.swap_remove(i));
+        }
+    }
+    if taken.is_empty() {
+        return Err(Error::config(format!("worker: no inherited socket for {addrs:?}")));
+    }
+    Ok(taken)
+}
+
+fn receive_sockets() -> std::io::Result<Vec<TcpListener>> {
+    let channel = std::io::stdin().as_fd().try_clone_to_owned()?;
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_SOCKETS))];
     let mut control = RecvAncillaryBuffer::new(&mut space);
     let mut count = [0u8; 1];
     let received =
-        rustix::net::recvmsg(&channel, &mut [IoSliceMut::new(&mut count)], &mut control, RecvFlags::CMSG_CLOEXEC)
-            .map_err(|e| Error::io("cannot receive sockets from the supervisor", e.into()))?;
+        rustix::net::recvmsg(&channel, &mut [IoSliceMut::new(&mut count)], &mut control, RecvFlags::CMSG_CLOEXEC)?;
     let mut sockets = Vec::new();
     for message in control.drain() {
         if let RecvAncillaryMessage::ScmRights(fds) = message {
@@ -140,28 +159,25 @@ fn inherited() -> Result<Vec<TcpListener>> {
         }
     }
     if received.bytes != 1 || sockets.len() != usize::from(count[0]) {
-        return Err(Error::config("worker: the supervisor sent no sockets for this bind_sockets call"));
+        return Err(std::io::Error::other("the supervisor sent no sockets"));
     }
     Ok(sockets)
 }
 
-/// Sends every bound group to a new worker over `channel`.
-fn send_sockets(channel: &OwnedFd) -> std::io::Result<()> {
-    let bound = BOUND.lock().unwrap_or_else(|e| e.into_inner());
-    for group in bound.iter() {
-        let fds: Vec<_> = group.iter().map(AsFd::as_fd).collect();
-        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_GROUP))];
-        let mut control = SendAncillaryBuffer::new(&mut space);
-        if fds.len() > MAX_GROUP || !control.push(SendAncillaryMessage::ScmRights(&fds)) {
-            return Err(std::io::Error::other("too many sockets in one bind_sockets call"));
-        }
-        rustix::net::sendmsg(channel, &[IoSlice::new(&[fds.len() as u8])], &mut control, SendFlags::empty())?;
+/// Sends `sockets` to a new worker over `channel`.
+fn send_sockets(channel: &OwnedFd, sockets: &[TcpListener]) -> std::io::Result<()> {
+    let fds: Vec<_> = sockets.iter().map(AsFd::as_fd).collect();
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_SOCKETS))];
+    let mut control = SendAncillaryBuffer::new(&mut space);
+    if fds.len() > MAX_SOCKETS || !control.push(SendAncillaryMessage::ScmRights(&fds)) {
+        return Err(std::io::Error::other(format!("at most {MAX_SOCKETS} sockets can be shared with workers")));
     }
+    rustix::net::sendmsg(channel, &[IoSlice::new(&[fds.len() as u8])], &mut control, SendFlags::empty())?;
     Ok(())
 }
 
-/// Runs `workers` copies of this program, each serving the sockets bound so
-/// far with [`bind_sockets`] (Tornado's `fork_processes`; 0 means one per
+/// Runs `workers` copies of this program, each handed `sockets` (from
+/// [`bind_sockets`]; Tornado's `fork_processes`; 0 workers means one per
 /// CPU). Returns `Some(task_id)` (0-based) in a worker and, in the
 /// supervisor, `None` once every worker has ended. See the
 /// [module docs](self) for the whole pattern.
@@ -171,7 +187,7 @@ fn send_sockets(channel: &OwnedFd) -> std::io::Result<()> {
 /// An I/O error when a worker cannot be started; in the supervisor, an error
 /// once workers have died more than `max_restarts` times (the others are
 /// then stopped).
-pub fn fork_processes(workers: usize, max_restarts: u32) -> Result<Option<usize>> {
+pub fn fork_processes(sockets: &[TcpListener], workers: usize, max_restarts: u32) -> Result<Option<usize>> {
     if let Some(id) = task_id() {
         return Ok(Some(id));
     }
@@ -183,7 +199,7 @@ pub fn fork_processes(workers: usize, max_restarts: u32) -> Result<Option<usize>
     }
     let mut children: Vec<Option<Child>> = Vec::with_capacity(workers);
     for id in 0..workers {
-        children.push(Some(spawn_worker(id)?));
+        children.push(Some(spawn_worker(id, sockets)?));
     }
     log::info!(target: "squall::process", "started {workers} worker process(es)");
     let mut restarts = 0;
@@ -211,14 +227,14 @@ pub fn fork_processes(workers: usize, max_restarts: u32) -> Result<Option<usize>
                 wait_all(&mut children);
                 return Err(Error::config(format!("workers died {restarts} times (max_restarts {max_restarts})")));
             }
-            *slot = Some(spawn_worker(id)?);
+            *slot = Some(spawn_worker(id, sockets)?);
         }
         std::thread::sleep(SUPERVISE_TICK);
     }
     Ok(None)
 }
 
-fn spawn_worker(id: usize) -> Result<Child> {
+fn spawn_worker(id: usize, sockets: &[TcpListener]) -> Result<Child> {
     let exe = std::env::current_exe().map_err(|e| Error::io("cannot find the program to run as a worker", e))?;
     let (ours, theirs) = rustix::net::socketpair(AddressFamily::UNIX, SocketType::STREAM, SocketFlags::CLOEXEC, None)
         .map_err(|e| Error::io("cannot create a socket pair", e.into()))?;
@@ -228,7 +244,7 @@ fn spawn_worker(id: usize) -> Result<Child> {
         .stdin(Stdio::from(theirs))
         .spawn()
         .map_err(|e| Error::io("cannot start a worker", e))?;
-    send_sockets(&ours).map_err(|e| Error::io("cannot send sockets to a worker", e))?;
+    send_sockets(&ours, sockets).map_err(|e| Error::io("cannot send sockets to a worker", e))?;
     log::debug!(target: "squall::process", "worker {id} is pid {}", child.id());
     Ok(child)
 }
