@@ -72,6 +72,7 @@ fn main() -> squall::Result<()> {
     // ANCHOR_END: start
 }
 
+// ANCHOR: app
 fn app(worker: Option<usize>) -> Router {
     Router::new()
         .route("/", get(|_req| async { "Hello, world!" }))
@@ -79,6 +80,7 @@ fn app(worker: Option<usize>) -> Router {
         .route("/whoami", get(move |req: Request| async move { whoami(&req, worker) }))
         .route("/slow", get(slow))
 }
+// ANCHOR_END: app
 
 fn whoami(req: &Request, worker: Option<usize>) -> Json<serde_json::Value> {
     let addr = req.remote_addr();
@@ -159,6 +161,7 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
     Ok(options)
 }
 
+// ANCHOR: tls
 #[cfg(feature = "tls")]
 fn tls(builder: ServerBuilder, cert: Option<String>, key: Option<String>) -> Result<ServerBuilder, String> {
     match (cert, key) {
@@ -167,6 +170,8 @@ fn tls(builder: ServerBuilder, cert: Option<String>, key: Option<String>) -> Res
         _ => Err("--tls-cert and --tls-key go together".to_owned()),
     }
 }
+
+// ANCHOR_END: tls
 
 #[cfg(not(feature = "tls"))]
 fn tls(builder: ServerBuilder, cert: Option<String>, key: Option<String>) -> Result<ServerBuilder, String> {

@@ -60,6 +60,7 @@ fn two_at_once(server: &TestServer, path: &str) -> Vec<String> {
     })
 }
 
+// ANCHOR: barrier
 #[test]
 fn barrier_meets_only_on_pools() {
     for (name, executor) in strategies() {
@@ -76,6 +77,7 @@ fn barrier_meets_only_on_pools() {
         assert_eq!(bodies, want, "{name}");
     }
 }
+// ANCHOR_END: barrier
 
 #[test]
 fn barrier_inside_a_streaming_body_meets_only_on_pools() {
@@ -522,9 +524,11 @@ fn round_trip_app() -> Router {
 fn a_squall_app_hosted_as_a_gateway_app_answers_like_the_native_one() {
     support::init_logger();
     let native = TestServer::start(round_trip_app());
+    // ANCHOR: target_app
     let hosted = GatewayContainer::builder(squall::gateway::TargetApp::new(round_trip_app()))
         .executor(Executor::thread_pool(2))
         .build();
+    // ANCHOR_END: target_app
     let hosted = TestServer::start(hosted);
     type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)], &'a [u8]);
     let cases: [Case<'_>; 8] = [

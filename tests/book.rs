@@ -1,0 +1,189 @@
+//! The book's integrity: every `{{#include}}` names a file this crate compiles
+//! and an anchor that exists in it, every chapter is in `SUMMARY.md`, and
+//! every relative link leads to a chapter (and heading) that exists.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+fn book_src() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("book").join("src")
+}
+
+fn chapters() -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(book_src())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .collect();
+    found.sort();
+    found
+}
+
+/// `{{#include path}}` / `{{#include path:anchor}}` directives in `text`.
+fn includes(text: &str) -> Vec<(String, Option<String>)> {
+    let mut found = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("{{#") {
+        let after = &rest[start + 3..];
+        let end = after.find("}}").expect("an unclosed {{# directive");
+        let directive = after[..end].trim();
+        let (kind, arg) = directive.split_once(char::is_whitespace).unwrap_or((directive, ""));
+        assert!(
+            matches!(kind, "include" | "rustdoc_include"),
+            "unknown directive {{{{#{kind}}}}}: only include and rustdoc_include are used"
+        );
+        let arg = arg.trim();
+        match arg.split_once(':') {
+            Some((path, anchor)) if !anchor.chars().all(|c| c.is_ascii_digit() || c == ':') => {
+                found.push((path.to_owned(), Some(anchor.to_owned())))
+            }
+            _ => found.push((arg.split(':').next().unwrap_or(arg).to_owned(), None)),
+        }
+        rest = &after[end + 2..];
+    }
+    found
+}
+
+/// Files `cargo test` compiles: the library, examples, tests and benches.
+fn is_compiled(path: &Path) -> bool {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).canonicalize().unwrap();
+    let rel = path.strip_prefix(&root).unwrap_or(path);
+    path.extension().is_some_and(|e| e == "rs")
+        && ["src", "examples", "tests", "benches"].iter().any(|dir| rel.starts_with(dir))
+}
+
+#[test]
+fn every_include_names_a_compiled_file_and_an_existing_anchor() {
+    let mut checked = 0;
+    for chapter in chapters() {
+        let text = std::fs::read_to_string(&chapter).unwrap();
+        for (path, anchor) in includes(&text) {
+            let target = chapter.parent().unwrap().join(&path);
+            let target = target
+                .canonicalize()
+                .unwrap_or_else(|_| panic!("{}: includes {path}, which does not exist", chapter.display()));
+            assert!(is_compiled(&target), "{}: {path} is not a file cargo test compiles", chapter.display());
+            if let Some(anchor) = anchor {
+                let source = std::fs::read_to_string(&target).unwrap();
+                let has = |marker: &str| {
+                    source
+                        .lines()
+                        .any(|l| l.trim().strip_prefix("//").map(str::trim) == Some(&format!("{marker}: {anchor}")))
+                };
+                assert!(has("ANCHOR"), "{}: no `ANCHOR: {anchor}` in {path}", chapter.display());
+                assert!(has("ANCHOR_END"), "{}: no `ANCHOR_END: {anchor}` in {path}", chapter.display());
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 10, "only {checked} listings: the book's code should come from compiled files");
+}
+
+fn summary_links() -> BTreeSet<String> {
+    let summary = std::fs::read_to_string(book_src().join("SUMMARY.md")).unwrap();
+    links(&summary).into_iter().map(|l| l.split('#').next().unwrap().to_owned()).collect()
+}
+
+/// Targets of `[text](target)` links in `text`, outside code.
+fn links(text: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut in_fence = false;
+    for line in text.lines() {
+        if line.trim_start().starts_with("```") {
+            in_fence = !in_fence;
+            continue;
+        }
+        if in_fence {
+            continue;
+        }
+        let mut rest = line;
+        while let Some(i) = rest.find("](") {
+            let after = &rest[i + 2..];
+            let Some(end) = after.find(')') else { break };
+            found.push(after[..end].to_owned());
+            rest = &after[end..];
+        }
+    }
+    found
+}
+
+/// The anchor mdBook gives a heading.
+fn slug(heading: &str) -> String {
+    let mut slug = String::new();
+    for c in heading.trim().chars() {
+        if c.is_alphanumeric() || c == '_' || c == '-' {
+            slug.extend(c.to_lowercase());
+        } else if c == ' ' {
+            slug.push('-');
+        }
+    }
+    slug
+}
+
+fn headings(text: &str) -> BTreeSet<String> {
+    let mut in_fence = false;
+    let mut found = BTreeSet::new();
+    for line in text.lines() {
+        if line.trim_start().starts_with("```") {
+            in_fence = !in_fence;
+        } else if !in_fence && line.starts_with('#') {
+            found.insert(slug(line.trim_start_matches('#')));
+        }
+    }
+    found
+}
+
+#[test]
+fn every_chapter_is_in_the_summary_and_no_chapter_is_a_stub() {
+    let listed = summary_links();
+    for chapter in chapters() {
+        let name = chapter.file_name().unwrap().to_string_lossy().into_owned();
+        if name == "SUMMARY.md" {
+            continue;
+        }
+        assert!(listed.contains(&name), "{name} is not in SUMMARY.md");
+        let text = std::fs::read_to_string(&chapter).unwrap();
+        let words = text.split_whitespace().count();
+        assert!(words >= 150, "{name} has only {words} words");
+    }
+    for link in &listed {
+        assert!(book_src().join(link).exists(), "SUMMARY.md links to {link}, which does not exist");
+    }
+}
+
+#[test]
+fn relative_links_lead_to_chapters_and_headings_that_exist() {
+    for chapter in chapters() {
+        let text = std::fs::read_to_string(&chapter).unwrap();
+        for link in links(&text) {
+            if link.contains("://") || link.starts_with("mailto:") {
+                continue;
+            }
+            let (file, fragment) = link.split_once('#').unwrap_or((&link, ""));
+            let target = if file.is_empty() { chapter.clone() } else { chapter.parent().unwrap().join(file) };
+            assert!(target.exists(), "{}: link to {link}: no such file", chapter.display());
+            if !fragment.is_empty() && target.extension().is_some_and(|e| e == "md") {
+                let target_text = std::fs::read_to_string(&target).unwrap();
+                assert!(
+                    headings(&target_text).contains(fragment),
+                    "{}: link to {link}: no such heading",
+                    chapter.display()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn the_include_parser_reads_paths_and_anchors() {
+    let found = includes("a {{#include ../../examples/hello.rs:hello}} b {{#include x.rs}} {{#include y.rs:2:5}}");
+    assert_eq!(
+        found,
+        vec![
+            ("../../examples/hello.rs".to_owned(), Some("hello".to_owned())),
+            ("x.rs".to_owned(), None),
+            ("y.rs".to_owned(), None),
+        ]
+    );
+    assert_eq!(slug("Executor strategies & caveats"), "executor-strategies--caveats");
+}
