@@ -84,3 +84,23 @@ fn protocol_forces_the_scheme() {
     assert!(Server::builder().protocol("gopher").is_err());
     assert!(Server::builder().trusted_downstream(["10.0.0.0/40"]).is_err());
 }
+
+#[test]
+fn a_legacy_app_sees_the_forwarded_client() {
+    use squall::gateway::{AppError, AppIter, Environ, Executor, GatewayContainer, StartResponse};
+    let legacy = |environ: &mut Environ, start: &StartResponse| -> Result<AppIter, AppError> {
+        let addr = environ.get("REMOTE_ADDR").unwrap_or("-").to_owned();
+        let port = environ.get("REMOTE_PORT").unwrap_or("-").to_owned();
+        let scheme = environ.url_scheme().to_owned();
+        start.start("200 OK", [("Content-Type", "text/plain")])?;
+        Ok(AppIter::once(format!("{addr} {port} {scheme}")))
+    };
+    let app =
+        Router::new().mount("/legacy", GatewayContainer::builder(legacy).executor(Executor::thread_pool(2)).build());
+    let server = TestServer::with_builder(trusting(&["127.0.0.1"]), app);
+    let resp =
+        server.request("GET", "/legacy/", &[("X-Forwarded-For", "4.4.4.4"), ("X-Forwarded-Proto", "https")], b"");
+    assert_eq!(resp.text(), "4.4.4.4 - https", "no port was forwarded, so none is made up");
+    let direct = server.request("GET", "/legacy/", &[], b"").text();
+    assert!(direct.starts_with("127.0.0.1 ") && !direct.contains(" - "), "{direct}");
+}

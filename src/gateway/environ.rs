@@ -146,7 +146,10 @@ pub(crate) fn build(req: &Request, multithread: bool) -> Environ {
     set(Cow::Borrowed("SERVER_PORT"), port);
     if let Some(peer) = req.remote_addr() {
         set(Cow::Borrowed("REMOTE_ADDR"), peer.ip().to_string());
-        set(Cow::Borrowed("REMOTE_PORT"), peer.port().to_string());
+        // Port 0: a proxy reported the client's address without its port.
+        if peer.port() != 0 {
+            set(Cow::Borrowed("REMOTE_PORT"), peer.port().to_string());
+        }
     }
     if let Some(ct) = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) {
         set(Cow::Borrowed("CONTENT_TYPE"), ct.to_owned());

@@ -240,3 +240,68 @@ pub(crate) async fn sweep(registry: Arc<Registry>, stop: rt::Signal) {
         registry.each(due);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::task::{Context, Wake, Waker};
+
+    use super::*;
+
+    struct Flag(AtomicBool);
+
+    impl Wake for Flag {
+        fn wake(self: Arc<Self>) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    fn waker() -> (Arc<Flag>, Waker) {
+        let flag = Arc::new(Flag(AtomicBool::new(false)));
+        (flag.clone(), Waker::from(flag))
+    }
+
+    #[test]
+    fn registry_counts_and_reuses_slots() {
+        let registry = Arc::new(Registry::default());
+        let a = registry.register();
+        let b = registry.register();
+        assert_eq!(registry.open(), 2);
+        let index = a.index;
+        drop(a);
+        assert_eq!(registry.open(), 1);
+        let c = registry.register();
+        assert_eq!(c.index, index, "a freed slot is reused");
+        drop((b, c));
+        assert_eq!(registry.open(), 0);
+    }
+
+    #[test]
+    fn a_passed_deadline_is_reported_and_woken_by_the_sweep() {
+        let watch = Watch::new();
+        let (flag, waker) = waker();
+        let cx = Context::from_waker(&waker);
+        watch.read_within(Some(Duration::from_secs(60)));
+        assert!(!watch.read_expired(&cx));
+        watch.wake_if_due(now_ms());
+        assert!(!flag.0.load(Ordering::SeqCst), "not due yet");
+        watch.read_within(Some(Duration::ZERO));
+        watch.wake_if_due(now_ms());
+        assert!(flag.0.load(Ordering::SeqCst), "due: the waiting read is woken");
+        assert!(watch.read_expired(&cx));
+        watch.read_within(None);
+        assert!(!watch.read_expired(&cx), "no deadline never expires");
+    }
+
+    #[test]
+    fn endings_only_move_forward_and_reach_new_connections() {
+        let registry = Arc::new(Registry::default());
+        let before = registry.register();
+        registry.end_all(Ending::Drain);
+        assert_eq!(before.watch.ending(), Ending::Drain);
+        let after = registry.register();
+        assert_eq!(after.watch.ending(), Ending::Drain, "a connection accepted during a drain drains too");
+        before.watch.end(Ending::Kill);
+        before.watch.end(Ending::Drain);
+        assert_eq!(before.watch.ending(), Ending::Kill, "never back");
+    }
+}
