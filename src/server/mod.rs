@@ -260,7 +260,6 @@ impl ServerBuilder {
                 registry: Arc::new(Registry::default()),
                 stop: rt::Signal::new(),
                 drained: rt::Signal::new(),
-                draining: AtomicBool::new(false),
                 sweeping: AtomicBool::new(false),
                 tasks: Mutex::new(Vec::new()),
             }),
@@ -300,7 +299,6 @@ struct Inner {
     stop: rt::Signal,
     /// Fired when a graceful shutdown has finished.
     drained: rt::Signal,
-    draining: AtomicBool,
     sweeping: AtomicBool,
     /// The accept loops.
     tasks: Mutex<Vec<rt::JoinHandle<()>>>,
@@ -446,13 +444,12 @@ impl Server {
     /// pipelined is still answered), and cuts whatever remains after `grace`.
     /// Returns once every connection is closed; `true` when none had to be cut.
     pub async fn shutdown(&self, grace: Duration) -> bool {
-        if self.inner.draining.swap(true, Ordering::AcqRel) {
+        let deadline = Instant::now() + grace;
+        if !self.inner.registry.start_drain() {
             self.inner.drained.wait().await;
             return true;
         }
-        let deadline = Instant::now() + grace;
         self.stop();
-        self.inner.registry.end_all(Ending::Drain);
         let open = self.inner.registry.open();
         log::info!(target: "squall::server", "draining {open} connection(s), at most {grace:?}");
         let clean = self.inner.registry.wait_closed(deadline).await;
@@ -494,7 +491,7 @@ impl Server {
         for task in tasks {
             task.await;
         }
-        if self.inner.draining.load(Ordering::Acquire) {
+        if self.inner.registry.is_draining() {
             self.inner.drained.wait().await;
         }
     }

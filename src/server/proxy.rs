@@ -92,7 +92,7 @@ pub(crate) fn resolve(headers: &HeaderMap, trusted: &[TrustedRange], client: Cli
         }
         return resolved;
     }
-    let forwarded_for = header(headers, "x-forwarded-for").and_then(|v| walk(v.split(','), &is_trusted));
+    let forwarded_for = header(headers, "x-forwarded-for").and_then(|v| from_forwarded_for(v, &is_trusted));
     let ip = match header(headers, "x-real-ip") {
         Some(v) => v.trim().parse().ok(),
         None => forwarded_for,
@@ -119,18 +119,29 @@ fn scheme(value: &str) -> Option<&'static str> {
     }
 }
 
-/// The nearest untrusted address in a hop list (rightmost first); the
-/// leftmost when every hop is trusted; `None` when any entry is invalid.
-fn walk<'a>(hops: impl DoubleEndedIterator<Item = &'a str>, is_trusted: &impl Fn(IpAddr) -> bool) -> Option<IpAddr> {
+/// The hop nearest to squall (the rightmost) that is not a trusted proxy;
+/// the leftmost when every hop is trusted. A hop without an address counts
+/// as untrusted.
+fn nearest_untrusted<T>(
+    hops: Vec<T>,
+    ip: impl Fn(&T) -> Option<IpAddr>,
+    is_trusted: &impl Fn(IpAddr) -> bool,
+) -> Option<T> {
     let mut chosen = None;
-    for hop in hops.rev() {
-        let ip: IpAddr = hop.trim().parse().ok()?;
-        chosen = Some(ip);
-        if !is_trusted(ip) {
+    for hop in hops.into_iter().rev() {
+        let trusted = ip(&hop).is_some_and(is_trusted);
+        chosen = Some(hop);
+        if !trusted {
             break;
         }
     }
     chosen
+}
+
+/// The client address in an `X-Forwarded-For` list; `None` when any entry is invalid.
+fn from_forwarded_for(value: &str, is_trusted: &impl Fn(IpAddr) -> bool) -> Option<IpAddr> {
+    let hops: Vec<IpAddr> = value.split(',').map(|hop| hop.trim().parse().ok()).collect::<Option<_>>()?;
+    nearest_untrusted(hops, |ip| Some(*ip), is_trusted)
 }
 
 /// The client address and scheme in an RFC 7239 `Forwarded` header, walked
@@ -155,16 +166,7 @@ fn from_forwarded(
         }
         elements.push((addr, proto));
     }
-    // The element chosen is the nearest hop whose `for` is not a trusted proxy.
-    let mut chosen = None;
-    for (addr, proto) in elements.into_iter().rev() {
-        chosen = Some((addr, proto));
-        match addr {
-            Some(a) if is_trusted(a.ip()) => {}
-            _ => break,
-        }
-    }
-    chosen
+    nearest_untrusted(elements, |(addr, _)| addr.map(|a| a.ip()), is_trusted)
 }
 
 /// A `for=` node: `192.0.2.60`, `192.0.2.60:4711`, `[2001:db8::1]`, `[2001:db8::1]:4711`.

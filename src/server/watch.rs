@@ -43,7 +43,6 @@ pub(crate) enum Ending {
 }
 
 /// One connection's deadlines, wakers and shutdown state.
-#[derive(Default)]
 pub(crate) struct Watch {
     read_deadline: AtomicU64,
     write_deadline: AtomicU64,
@@ -75,10 +74,14 @@ impl Slot {
 
 impl Watch {
     pub(crate) fn new() -> Self {
-        let watch = Watch::default();
-        watch.read_deadline.store(NONE, Ordering::Relaxed);
-        watch.write_deadline.store(NONE, Ordering::Relaxed);
-        watch
+        Watch {
+            read_deadline: AtomicU64::new(NONE),
+            write_deadline: AtomicU64::new(NONE),
+            ending: AtomicU8::new(Ending::No as u8),
+            read_waker: Slot::default(),
+            write_waker: Slot::default(),
+            task_waker: Slot::default(),
+        }
     }
 
     /// Reads must complete within `timeout` from now (`None`: no deadline).
@@ -174,7 +177,7 @@ impl Drop for Entry {
 impl Registry {
     pub(crate) fn register(self: &Arc<Self>) -> Entry {
         let watch = Arc::new(Watch::new());
-        if self.draining.load(Ordering::Acquire) {
+        if self.is_draining() {
             watch.end(Ending::Drain);
         }
         let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
@@ -207,11 +210,22 @@ impl Registry {
         }
     }
 
-    /// Asks every connection, present and future, to end as `ending` says.
-    pub(crate) fn end_all(&self, ending: Ending) {
-        if ending == Ending::Drain {
-            self.draining.store(true, Ordering::Release);
+    /// Starts draining every connection, present and future; `false` when
+    /// a drain had already started.
+    pub(crate) fn start_drain(&self) -> bool {
+        if self.draining.swap(true, Ordering::AcqRel) {
+            return false;
         }
+        self.end_all(Ending::Drain);
+        true
+    }
+
+    pub(crate) fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Acquire)
+    }
+
+    /// Asks every open connection to end as `ending` says.
+    pub(crate) fn end_all(&self, ending: Ending) {
         self.each(|w| w.end(ending));
     }
 
@@ -296,7 +310,8 @@ mod tests {
     fn endings_only_move_forward_and_reach_new_connections() {
         let registry = Arc::new(Registry::default());
         let before = registry.register();
-        registry.end_all(Ending::Drain);
+        assert!(registry.start_drain());
+        assert!(!registry.start_drain(), "a second drain is no new drain");
         assert_eq!(before.watch.ending(), Ending::Drain);
         let after = registry.register();
         assert_eq!(after.watch.ending(), Ending::Drain, "a connection accepted during a drain drains too");

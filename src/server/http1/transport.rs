@@ -279,9 +279,7 @@ impl<S: Io> Source for Transport<S> {
                 let n = self.inflated.len().min(self.limits.chunk_size);
                 return Poll::Ready(Some(Ok(self.inflated.split_to(n))));
             }
-            if self.inflate.is_none() {
-                return Poll::Ready(None);
-            }
+            // After the end, `poll_raw` answers `None` and so does this.
             let raw = std::task::ready!(self.poll_raw(cx));
             let Some(inflate) = self.inflate.as_mut() else { return Poll::Ready(None) };
             let inflated = match raw {
@@ -413,8 +411,13 @@ pub(super) async fn read_head<S: Io>(
             if t.end - t.start >= max {
                 return Poll::Ready(Err(HeadError::Reject(too_large(t.buffered(), max))));
             }
+            let polled = t.poll_fill(cx, max);
+            if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
+                continue;
+            }
+            // Nothing new: whether a request has begun decides what to do.
             let started = !t.buffered().iter().all(|b| b.is_ascii_whitespace());
-            match t.poll_fill(cx, max) {
+            match polled {
                 Poll::Pending if !started && t.watch.ending() != Ending::No => {
                     return Poll::Ready(Err(HeadError::Idle));
                 }
