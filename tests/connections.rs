@@ -7,7 +7,6 @@ mod support;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
@@ -31,26 +30,15 @@ fn ten_thousand_idle_connections_and_a_fresh_request() {
     assert!(hard >= wanted, "the hard descriptor limit ({hard}) is too low for this test");
     setrlimit(Resource::Nofile, Rlimit { current: Some(wanted), maximum: limit.maximum }).unwrap();
 
-    let binary = support::example_binary("production", "tls");
-    let mut child = Command::new(binary)
-        .args(["127.0.0.1:0", "--max-connections", "20000", "--idle-timeout", "120"])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = child.stdout.take().unwrap();
-    let mut first = [0u8; 64];
-    let n = out.read(&mut first).unwrap();
-    let line = String::from_utf8_lossy(&first[..n]).to_string();
-    let addr: std::net::SocketAddr = line.trim().strip_prefix("serving on ").unwrap().parse().unwrap();
-    let server = scopeguard(child);
+    let server = support::production(&["--max-connections", "20000", "--idle-timeout", "120"]);
+    let addr = server.addr;
 
     // Warm up: the first connections pay for thread stacks and buffers.
     for _ in 0..8 {
         assert_eq!(TestConnection::open(addr).unwrap().request("GET", "/", &[], b"").unwrap().status, 200);
     }
     std::thread::sleep(Duration::from_millis(200));
-    let before = rss_kib(server.0.id());
+    let before = rss_kib(server.child.id());
 
     let mut idle = Vec::with_capacity(IDLE);
     let mut buf = [0u8; 512];
@@ -64,7 +52,7 @@ fn ten_thousand_idle_connections_and_a_fresh_request() {
     }
     // Long enough for every connection to count as quiet and give back its read buffer.
     std::thread::sleep(Duration::from_millis(1500));
-    let after = rss_kib(server.0.id());
+    let after = rss_kib(server.child.id());
 
     let fresh = TestConnection::open(addr).unwrap().request("GET", "/", &[], b"").unwrap();
     assert_eq!((fresh.status.as_u16(), fresh.text().as_str()), (200, "Hello, world!"));
@@ -77,17 +65,4 @@ fn ten_thousand_idle_connections_and_a_fresh_request() {
     let per_connection = (after.saturating_sub(before) * 1024) / IDLE as u64;
     eprintln!("server RSS {before} KiB -> {after} KiB with {IDLE} idle connections: {per_connection} bytes each");
     assert!(per_connection < 16 * 1024, "{per_connection} bytes per idle connection");
-}
-
-struct Guard(std::process::Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn scopeguard(child: std::process::Child) -> Guard {
-    Guard(child)
 }

@@ -279,10 +279,7 @@ fn connections_over_the_cap_get_503() {
     assert!(!support::wait_for_log("over max_connections").is_empty());
     // A slot frees up: served again.
     drop(open.pop());
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while server.server().connections() > 1 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    support::wait_until("the dropped connection is gone", || server.server().connections() <= 1);
     assert_next_connection_served(&server);
     // The connections that were open all along still work.
     assert_eq!(open[0].request("GET", "/", &[], b"").unwrap().status, 200);

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use squall::testing::{TestConnection, TestServer};
 use squall::{HttpError, Request, Router, Server, get};
+use support::wait_until;
 
 fn app() -> Router {
     Router::new().route("/", get(|_req| async { "Hello, world!" })).route(
@@ -38,12 +39,15 @@ fn shutdown_in_background(server: &Server, grace: Duration) -> std::thread::Join
     })
 }
 
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+/// An idle keep-alive connection (one request served) and a busy one (a
+/// request to `/slow?ms={ms}` in flight), both counted by the server.
+fn idle_and_busy(server: &TestServer, ms: u64) -> (TestConnection, TestConnection) {
+    let mut idle = server.connect();
+    assert_eq!(idle.request("GET", "/", &[], b"").unwrap().status, 200);
+    let mut busy = server.connect();
+    busy.send(format!("GET /slow?ms={ms} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes()).unwrap();
+    wait_until("both connections are open", || server.server().connections() == 2);
+    (idle, busy)
 }
 
 fn refused(server: &TestServer) -> bool {
@@ -64,11 +68,7 @@ fn stop_refuses_new_connections_and_serves_open_ones() {
 #[test]
 fn close_all_connections_cuts_in_flight_and_idle_ones() {
     let server = start();
-    let mut idle = server.connect();
-    assert_eq!(idle.request("GET", "/", &[], b"").unwrap().status, 200);
-    let mut busy = server.connect();
-    busy.send(b"GET /slow?ms=10000 HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    wait_until("both connections are open", || server.server().connections() == 2);
+    let (mut idle, mut busy) = idle_and_busy(&server, 10_000);
     let started = Instant::now();
     server.server().stop();
     squall::block_on(server.server().close_all_connections());
@@ -80,11 +80,7 @@ fn close_all_connections_cuts_in_flight_and_idle_ones() {
 #[test]
 fn graceful_drain_finishes_in_flight_closes_idle_and_refuses_new() {
     let server = start();
-    let mut idle = server.connect();
-    assert_eq!(idle.request("GET", "/", &[], b"").unwrap().status, 200);
-    let mut busy = server.connect();
-    busy.send(b"GET /slow?ms=800 HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    wait_until("the slow request is in flight", || server.server().connections() == 2);
+    let (mut idle, mut busy) = idle_and_busy(&server, 800);
     std::thread::sleep(Duration::from_millis(50));
 
     let drain = shutdown_in_background(server.server(), Duration::from_secs(10));

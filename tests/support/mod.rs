@@ -121,3 +121,42 @@ pub(crate) fn example_binary(name: &str, features: &str) -> std::path::PathBuf {
     assert!(status.success(), "building examples/{name}.rs failed");
     profile_dir.join("examples").join(name)
 }
+
+/// Polls `done` until it holds; fails the test after 10 s, naming `what`.
+pub(crate) fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+/// A running `production` example, killed when dropped.
+pub(crate) struct Production {
+    pub(crate) child: std::process::Child,
+    pub(crate) addr: std::net::SocketAddr,
+}
+
+impl Drop for Production {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts the `production` example on a free loopback port with `args`.
+pub(crate) fn production(args: &[&str]) -> Production {
+    use std::io::BufRead;
+    let binary = example_binary("production", "tls");
+    let mut child = std::process::Command::new(binary)
+        .arg("127.0.0.1:0")
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("the production example starts");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let addr = line.trim().strip_prefix("serving on ").expect("first line names the address").parse().unwrap();
+    Production { child, addr }
+}
