@@ -550,3 +550,19 @@ fn a_squall_app_hosted_as_a_gateway_app_answers_like_the_native_one() {
         assert_eq!(a.text(), b.text(), "{method} {path}");
     }
 }
+
+#[test]
+fn a_slot_is_free_once_its_response_is_complete_even_while_close_runs() {
+    // One thread, no queue, and a `close` that takes a while: a client that
+    // asks again as soon as it has its answer must not get `503`.
+    let app = |_: &mut Environ, start: &StartResponse| -> AppResult {
+        start.start("200 OK", [("Content-Type", "text/plain")])?;
+        Ok(AppIter::once("done").on_close(|| std::thread::sleep(Duration::from_millis(300))))
+    };
+    let server = serve(Executor::thread_pool(1).with_queue(0), app);
+    let mut conn = server.connect();
+    for _ in 0..3 {
+        let resp = conn.request("GET", "/legacy/x", &[], b"").unwrap();
+        assert_eq!((resp.status.as_u16(), resp.text().as_str()), (200, "done"));
+    }
+}

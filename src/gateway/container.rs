@@ -306,8 +306,19 @@ impl Inner {
         let (to_conn, from_app) = async_channel::bounded(CHANNEL_BOUND);
         let app = self.app.clone();
         let job = move || {
-            let _admission = admission;
-            run_app(&*app, environ, |m| to_conn.send_blocking(m).is_ok());
+            // The slot is given back before the message that completes the
+            // response, so a client that sends its next request as soon as it
+            // has this answer finds the slot free (the thread may still be
+            // finishing the body's `close`).
+            let mut admission = Some(admission);
+            run_app(&*app, environ, |m| {
+                if matches!(m, Msg::Whole(..) | Msg::Fail) {
+                    admission = None;
+                }
+                to_conn.send_blocking(m).is_ok()
+            });
+            drop(admission);
+            drop(to_conn);
         };
         match pool {
             Pool::Rayon(pool) => pool.spawn(job),
