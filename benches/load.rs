@@ -80,7 +80,6 @@ fn report(label: &str, (latencies, elapsed): &(Vec<Duration>, Duration)) {
     );
 }
 
-#[allow(deprecated)]
 fn strategies(threads: usize) -> [(&'static str, Executor); 3] {
     [("Inline", Executor::Inline), ("ThreadPool", Executor::thread_pool(threads)), ("Rayon", Executor::rayon(threads))]
 }

@@ -11,9 +11,12 @@
 
 use std::future::Future;
 use std::io;
+use std::pin::Pin;
+use std::sync::{Mutex, MutexGuard};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use std::task::{Context, Poll};
+use futures_lite::io::{AsyncRead, AsyncWrite};
 
 /// A TCP connection registered with the reactor.
 #[cfg(feature = "tls")]
@@ -24,7 +27,27 @@ pub(crate) type TcpListener = async_io::Async<std::net::TcpListener>;
 #[cfg(unix)]
 pub(crate) type UnixListener = async_io::Async<std::os::unix::net::UnixListener>;
 
-use crate::server::http1::conn::Io;
+/// A byte stream a connection runs over: a socket registered with the
+/// reactor, a TLS session over one, or an in-memory stream in tests.
+pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send + 'static {
+    /// Half-closes the stream: the peer reads end of stream, and reading
+    /// still works (`poll_close` only flushes on some streams).
+    fn shutdown_write(&mut self) -> io::Result<()>;
+
+    /// Waits until a read may find data. Called instead of a read that would
+    /// only report `WouldBlock` after a short read drained the socket.
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let _ = cx;
+        Poll::Ready(Ok(()))
+    }
+
+    /// Reads what is there now; may answer `WouldBlock` (then the caller waits
+    /// on [`poll_read_ready`](Io::poll_read_ready)). Streams without a
+    /// readiness API read as usual.
+    fn try_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        Pin::new(self).poll_read(cx, buf)
+    }
+}
 
 /// Sockets wait on the reactor's readiness and read directly, so a read after
 /// a wake-up never just answers `EAGAIN`.
@@ -139,4 +162,11 @@ impl Signal {
         // Nothing is ever sent: `recv` only returns once the channel is closed.
         let _ = self.receiver.recv().await;
     }
+}
+
+/// Locks a mutex, taking the data of one a panicking thread left poisoned:
+/// squall's locks guard no invariant a panic can break half-way (each
+/// critical section is a few assignments), so the data stays usable.
+pub(crate) fn lock<T: ?Sized>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }

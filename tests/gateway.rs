@@ -47,7 +47,6 @@ fn serve(executor: Executor, app: impl squall::gateway::App) -> TestServer {
 }
 
 fn strategies() -> Vec<(&'static str, Executor)> {
-    #[allow(deprecated)]
     let inline = Executor::Inline;
     vec![("inline", inline), ("pool", Executor::thread_pool(4)), ("rayon", Executor::rayon(4))]
 }
@@ -169,7 +168,6 @@ fn server_name_for_ipv6_hosts_and_from_the_socket_without_host() {
 
 #[test]
 fn multithread_flag_tells_the_truth() {
-    #[allow(deprecated)]
     let server = serve(Executor::Inline, environ_app);
     assert_eq!(environ_of(&server.get("/legacy/").text())["multithread"], "false");
     let server = serve(Executor::rayon(2), environ_app);
@@ -565,4 +563,18 @@ fn a_slot_is_free_once_its_response_is_complete_even_while_close_runs() {
         let resp = conn.request("GET", "/legacy/x", &[], b"").unwrap();
         assert_eq!((resp.status.as_u16(), resp.text().as_str()), (200, "done"));
     }
+}
+
+#[test]
+#[allow(deprecated)] // the deprecated default is what this test is about
+fn the_default_executor_is_inline_and_logs_its_warning() {
+    support::init_logger();
+    let defaulted = GatewayContainer::new(environ_app);
+    assert!(matches!(defaulted.executor(), Executor::Inline));
+    let built = GatewayContainer::builder(environ_app).build();
+    assert!(matches!(built.executor(), Executor::Inline));
+    // The warning is logged once per process, by whichever test made the
+    // first inline container; it must be there.
+    let warned = support::log_lines_with("inline on the event loop");
+    assert!(!warned.is_empty() && warned.iter().all(|(level, _, _)| *level == log::Level::Warn), "{warned:?}");
 }

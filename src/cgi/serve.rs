@@ -5,8 +5,9 @@ use std::io::{self, Write};
 use http::HeaderMap;
 
 use crate::gateway::App;
-use crate::gateway::container::{Msg, run_app};
+use crate::gateway::driver::{Msg, run_app};
 use crate::gateway::environ::{Input, from_cgi};
+use crate::web::StatusLine;
 
 /// Runs `app` as a CGI/1.1 program: the request comes from the process
 /// environment and standard input, the response goes to standard output as
@@ -63,7 +64,7 @@ pub fn serve(app: impl App) -> io::Result<()> {
 }
 
 fn write_head(out: &mut impl Write, status: http::StatusCode, headers: &HeaderMap) -> io::Result<()> {
-    write!(out, "Status: {} {}\r\n", status.as_str(), status.canonical_reason().unwrap_or(""))?;
+    write!(out, "Status: {}\r\n", StatusLine(status))?;
     for (name, value) in headers {
         out.write_all(name.as_str().as_bytes())?;
         out.write_all(b": ")?;

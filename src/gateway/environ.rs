@@ -8,7 +8,7 @@ use std::io::{self, Read, Write};
 use bytes::{Buf, Bytes};
 use http::header;
 
-use crate::web::{Request, decode_path_arg};
+use crate::web::{Request, decode_path_arg, split_host_port};
 
 /// What a gateway app receives: CGI meta-variables (`REQUEST_METHOD`,
 /// `SCRIPT_NAME`, `PATH_INFO`, `HTTP_*`, …), the request body as a blocking
@@ -185,14 +185,8 @@ fn server_name_and_port(req: &Request) -> (String, String) {
     let host = req.uri().authority().map(|a| a.as_str()).or_else(|| req.header("host")).filter(|h| !h.is_empty());
     match host {
         Some(host) => {
-            let split = match host.rfind(':') {
-                Some(i) if !host[i..].contains(']') => Some(i),
-                _ => None,
-            };
-            match split {
-                Some(i) => (host[..i].to_ascii_lowercase(), host[i + 1..].to_owned()),
-                None => (host.to_ascii_lowercase(), default_port.to_owned()),
-            }
+            let (name, port) = split_host_port(host);
+            (name.to_ascii_lowercase(), port.unwrap_or(default_port).to_owned())
         }
         None => match req.local_addr() {
             Some(local) if local.is_ipv6() => (format!("[{}]", local.ip()), local.port().to_string()),

@@ -41,7 +41,10 @@ pub enum Executor {
     /// held in memory. It exists for compatibility and is the default only so that
     /// code ported from Tornado behaves as it did; a one-time warning is
     /// logged. Use [`Executor::thread_pool`].
-    #[deprecated = "runs the app on the event loop; use Executor::thread_pool"]
+    ///
+    /// Naming it compiles without a warning (the choice is deliberate);
+    /// taking it as the default does not (see
+    /// [`GatewayContainer`](super::GatewayContainer)).
     Inline,
     /// The `blocking` thread pool, with squall's bound in front.
     ThreadPool(Bound),
@@ -91,7 +94,6 @@ impl Executor {
     /// ```
     pub fn by_name(name: &str, threads: usize) -> Result<Self, crate::Error> {
         match name {
-            #[allow(deprecated)]
             "inline" => Ok(Executor::Inline),
             "pool" => Ok(Executor::thread_pool(threads)),
             "rayon" => Ok(Executor::rayon(threads)),
@@ -110,7 +112,6 @@ impl Executor {
     pub(crate) fn bound(&self) -> Option<Bound> {
         match self {
             Executor::ThreadPool(bound) | Executor::Rayon(bound, _) => Some(*bound),
-            #[allow(deprecated)]
             Executor::Inline => None,
         }
     }
@@ -123,9 +124,8 @@ impl Bound {
     }
 }
 
-#[allow(deprecated)]
 impl Default for Executor {
-    /// `Inline`, deprecated: see its warning.
+    /// `Inline`, deprecated as a default: see its warning.
     fn default() -> Self {
         Executor::Inline
     }
@@ -134,7 +134,6 @@ impl Default for Executor {
 impl fmt::Debug for Executor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            #[allow(deprecated)]
             Executor::Inline => f.write_str("Inline"),
             Executor::ThreadPool(b) => write!(f, "ThreadPool({} threads, queue {})", b.threads, b.queue),
             Executor::Rayon(b, shared) => {

@@ -12,14 +12,16 @@
 //! What does not live here: CGI programs (`cgi`), the HTTP/1.1 server.
 
 mod app;
-pub(crate) mod container;
+mod container;
+pub(crate) mod driver;
 pub(crate) mod environ;
 mod executor;
+mod pool;
 mod start;
 mod target_app;
 
 pub use app::{App, AppError, AppIter};
-pub use container::{GatewayBuilder, GatewayContainer};
+pub use container::{ChosenExecutor, DefaultExecutor, GatewayBuilder, GatewayContainer};
 pub use environ::{Environ, ErrorStream, Input};
 pub use executor::{Bound, Executor};
 pub use start::StartResponse;

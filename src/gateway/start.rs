@@ -30,7 +30,7 @@ struct State {
 
 /// The validated status and headers of a gateway response.
 #[derive(Debug)]
-pub(crate) struct Head {
+pub(crate) struct ResponseHead {
     pub(crate) status: StatusCode,
     pub(crate) headers: HeaderMap,
 }
@@ -110,7 +110,7 @@ impl StartResponse {
     }
 
     /// Freezes the head for sending: after this, `start_after_error` fails.
-    pub(crate) fn commit(&self) -> Result<Head, String> {
+    pub(crate) fn commit(&self) -> Result<ResponseHead, String> {
         let mut state = self.state();
         state.committed = true;
         let (status, headers) = state.head.as_ref().ok_or("the app never called start_response")?;
@@ -122,7 +122,7 @@ impl StartResponse {
                 HeaderValue::try_from(value.as_str()).map_err(|_| format!("invalid value for header {name}"))?;
             map.append(name, value);
         }
-        Ok(Head { status, headers: map })
+        Ok(ResponseHead { status, headers: map })
     }
 }
 

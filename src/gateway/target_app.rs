@@ -6,11 +6,11 @@ use std::net::SocketAddr;
 use bytes::Bytes;
 use futures_lite::future::block_on;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
-use http::{Method, StatusCode, Uri, Version};
+use http::{Method, Uri, Version};
 
 use super::{App, AppError, AppIter, Environ, StartResponse};
 use crate::routing::{Target, answer};
-use crate::web::{Body, Request, encode_path_arg};
+use crate::web::{Body, Origin, PathArgs, Request, StatusLine, encode_path_arg};
 
 /// A squall app — a [`Router`](crate::Router), a handler, any [`Target`] —
 /// as a gateway [`App`], so it runs inside any gateway host: squall's own
@@ -61,13 +61,9 @@ impl<T: Target> App for TargetApp<T> {
             .iter()
             .map(|(n, v)| (n.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
             .collect();
-        start.start(&status_line(status), headers)?;
+        start.start(&StatusLine(status).to_string(), headers)?;
         Ok(AppIter::new(std::iter::from_fn(move || block_on(body.chunk()).map(|c| c.map_err(Into::into)))))
     }
-}
-
-fn status_line(status: StatusCode) -> String {
-    format!("{} {}", status.as_str(), status.canonical_reason().unwrap_or(""))
 }
 
 /// The request a gateway host described in `environ`.
@@ -121,11 +117,11 @@ fn request_from(environ: &mut Environ) -> Result<Request, String> {
     }
     .map_err(|e| format!("reading the request body: {e}"))?;
 
-    let mut req = Request::from_parts(method, uri, version, headers, Body::from(Bytes::from(body)));
+    let origin = Origin { peer, local: None, scheme: if https { "https" } else { "http" } };
+    let mut req = Request::arrived(method, uri, version, headers, Body::from(Bytes::from(body)), origin);
     if req.path().starts_with(&script_name) {
-        req.mount = script_name.len();
+        // Mounted for good: nothing routes it back out.
+        let _mounted = req.enter_rule(PathArgs::default(), script_name.len());
     }
-    req.peer = peer;
-    req.scheme = if https { "https" } else { "http" };
     Ok(req)
 }

@@ -97,6 +97,6 @@ impl Target for MethodRouter {
         }
         let allow = HeaderValue::try_from(self.allow()).unwrap_or_else(|_| HeaderValue::from_static(""));
         let response = HttpError::new(StatusCode::METHOD_NOT_ALLOWED).into_response().with_header(header::ALLOW, allow);
-        Ok(Box::pin(async move { response }))
+        Dispatch::answer(async move { response })
     }
 }

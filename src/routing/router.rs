@@ -163,24 +163,17 @@ impl Target for Router {
     fn call(&self, mut req: Request) -> Dispatch<'_> {
         for rule in &self.rules {
             let Some(args) = rule.matcher.matches(&req) else { continue };
-            let saved =
-                if args == Default::default() { None } else { Some(std::mem::replace(&mut req.path_args, args)) };
-            let mount = req.mount;
-            if let Some(prefix) = rule.matcher.mount_prefix() {
-                req.mount += prefix.len();
-            }
+            let prefix = rule.matcher.mount_prefix().map_or(0, str::len);
+            let before = req.enter_rule(args, prefix);
             match rule.target.call(req) {
-                Ok(answer) => return Ok(answer),
-                Err(declined) => req = declined,
+                Dispatch::Answer(answer) => return Dispatch::Answer(answer),
+                Dispatch::Decline(declined) => req = declined,
             }
-            req.mount = mount;
-            if let Some(saved) = saved {
-                req.path_args = saved;
-            }
+            req.leave_rule(before);
         }
         match &self.default {
             Some(default) => default.call(req),
-            None => Err(req),
+            None => Dispatch::Decline(req),
         }
     }
 
@@ -192,7 +185,7 @@ impl Target for Router {
 /// `target`'s answer to `req`, or the server's `404` when it declines.
 pub(crate) async fn answer<T: Target + ?Sized>(target: &T, req: Request) -> crate::Response {
     match target.call(req) {
-        Ok(answer) => answer.await,
-        Err(_) => HttpError::new(StatusCode::NOT_FOUND).into_response(),
+        Dispatch::Answer(answer) => answer.await,
+        Dispatch::Decline(_) => HttpError::new(StatusCode::NOT_FOUND).into_response(),
     }
 }

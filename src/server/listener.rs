@@ -7,14 +7,14 @@ use std::time::Duration;
 
 use futures_lite::FutureExt;
 
-use super::Shared;
+use super::Core;
 use super::http1::conn::{self, ConnInfo};
 use crate::rt;
 
 /// Pause after an accept error (descriptor exhaustion, say) before retrying.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
-pub(crate) async fn tcp(listener: rt::TcpListener, shared: Arc<Shared>) {
+pub(crate) async fn tcp(listener: rt::TcpListener, shared: Arc<Core>) {
     let local = listener.get_ref().local_addr().ok();
     while let Some(accepted) = next(listener.accept(), &shared.stop).await {
         match accepted {
@@ -43,7 +43,7 @@ pub(crate) async fn tcp(listener: rt::TcpListener, shared: Arc<Shared>) {
 }
 
 #[cfg(unix)]
-pub(crate) async fn unix(listener: rt::UnixListener, shared: Arc<Shared>) {
+pub(crate) async fn unix(listener: rt::UnixListener, shared: Arc<Core>) {
     while let Some(accepted) = next(listener.accept(), &shared.stop).await {
         match accepted {
             Ok((stream, _)) => {
@@ -75,9 +75,9 @@ async fn backoff(e: io::Error) {
 
 /// Runs a connection in a task of its own: registered for deadlines and
 /// shutdown, cut when the server says so, and isolated from panics.
-fn spawn_connection<F, Fut>(shared: &Arc<Shared>, info: ConnInfo, serve: F)
+fn spawn_connection<F, Fut>(shared: &Arc<Core>, info: ConnInfo, serve: F)
 where
-    F: FnOnce(Arc<Shared>, Arc<super::watch::Watch>) -> Fut + Send + 'static,
+    F: FnOnce(Arc<Core>, Arc<super::watch::Watch>) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
     let shared = shared.clone();

@@ -31,9 +31,10 @@ pub use futures_rustls::rustls;
 pub use futures_rustls::rustls::ServerConfig;
 use futures_rustls::server::TlsStream;
 
-use super::http1::conn::{ConnInfo, Io, peer};
+use super::http1::conn::{ConnInfo, peer};
 use super::{Config, ServerBuilder};
-use crate::{Error, Result, rt};
+use crate::rt::{self, Io};
+use crate::{Error, Result};
 
 /// The longest a TLS handshake may take (the idle timeout, when shorter).
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);

@@ -8,7 +8,7 @@ use http::StatusCode;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::server::http1::body::Decoder;
-use crate::server::http1::decode::Framing;
+use crate::server::http1::decode::RequestFraming;
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -139,9 +139,9 @@ impl TestConnection {
         let chunked = headers.get("transfer-encoding").is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"chunked"));
         let body = match (no_body, chunked, length) {
             (true, _, _) => Vec::new(),
-            (false, true, _) => self.read_framed(Framing::Chunked)?,
+            (false, true, _) => self.read_framed(RequestFraming::Chunked)?,
             (false, false, Some(0)) => Vec::new(),
-            (false, false, Some(n)) => self.read_framed(Framing::Length(n))?,
+            (false, false, Some(n)) => self.read_framed(RequestFraming::Length(n))?,
             (false, false, None) => {
                 while !self.eof {
                     self.fill_or_eof()?;
@@ -152,7 +152,7 @@ impl TestConnection {
         Ok(TestResponse { status, headers, body })
     }
 
-    fn read_framed(&mut self, framing: Framing) -> io::Result<Vec<u8>> {
+    fn read_framed(&mut self, framing: RequestFraming) -> io::Result<Vec<u8>> {
         let mut decoder = Decoder::new(framing);
         let mut body = Vec::new();
         loop {

@@ -8,8 +8,9 @@ use std::task::{Context, Poll};
 use futures_lite::io::{AsyncRead, AsyncWrite};
 
 use crate::routing::Target;
-use crate::server::http1::conn::{self, ConnInfo, Io};
-use crate::server::{Config, Shared};
+use crate::rt::Io;
+use crate::server::http1::conn::{self, ConnInfo};
+use crate::server::{Config, Core};
 
 /// Reads give `input` then end of stream; each write call is kept apart.
 pub(crate) struct MemoryIo {
@@ -59,7 +60,7 @@ impl Io for MemoryIo {
 pub(super) async fn serve(app: impl Target, input: &[u8]) -> Vec<u8> {
     let (io, writes) = MemoryIo::new(input);
     let info = ConnInfo { peer: None, local: None, scheme: "http" };
-    let server = Shared::standalone(Arc::new(app), Config::default());
+    let server = Core::standalone(Arc::new(app), Config::default());
     let entry = server.registry.register();
     conn::serve(io, server.clone(), info, entry.watch.clone()).await;
     let writes = std::mem::take(&mut *writes.lock().unwrap_or_else(|e| e.into_inner()));

@@ -46,14 +46,14 @@ enum Kind {
 
 /// A request body read from the connection that carried the request.
 pub(crate) struct Incoming {
-    source: Arc<Mutex<dyn Source>>,
+    source: Arc<Mutex<dyn BodySource>>,
     seq: u64,
     /// The most [`Body::bytes`] collects in memory (the server's `max_buffer_size`).
     buffer_limit: u64,
 }
 
 /// The connection side of an incoming body.
-pub(crate) trait Source: Send {
+pub(crate) trait BodySource: Send {
     /// The next chunk of request number `seq`, `None` at its end.
     fn poll_chunk(&mut self, cx: &mut Context<'_>, seq: u64) -> Poll<Option<io::Result<Bytes>>>;
 
@@ -97,7 +97,7 @@ impl Body {
         Body { kind: Kind::Stream(Box::pin(stream)) }
     }
 
-    pub(crate) fn incoming(source: Arc<Mutex<dyn Source>>, seq: u64, buffer_limit: u64) -> Self {
+    pub(crate) fn incoming(source: Arc<Mutex<dyn BodySource>>, seq: u64, buffer_limit: u64) -> Self {
         Body { kind: Kind::Incoming(Incoming { source, seq, buffer_limit }) }
     }
 
@@ -105,7 +105,7 @@ impl Body {
     /// [`Request::set_max_body_size`](crate::Request::set_max_body_size).
     pub(crate) fn set_limit(&mut self, limit: u64) {
         if let Kind::Incoming(i) = &self.kind {
-            i.source.lock().unwrap_or_else(|e| e.into_inner()).set_limit(i.seq, limit);
+            crate::rt::lock(&i.source).set_limit(i.seq, limit);
         }
     }
 
@@ -175,7 +175,7 @@ impl Stream for Body {
             },
             Kind::Stream(s) => s.as_mut().poll_next(cx),
             Kind::Incoming(i) => {
-                let mut source = i.source.lock().unwrap_or_else(|e| e.into_inner());
+                let mut source = crate::rt::lock(&i.source);
                 source.poll_chunk(cx, i.seq)
             }
         }

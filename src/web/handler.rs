@@ -6,9 +6,8 @@ use std::future::Future;
 use http::header::{self, HeaderValue};
 use http::{Method, StatusCode};
 
-use super::{IntoResponse, Request, Response};
+use super::{Dispatch, IntoResponse, Request, Response, Target};
 use crate::HttpError;
-use crate::routing::{Dispatch, Target};
 
 /// The future a handler method returns.
 pub trait HandlerFuture: Future<Output = Result<Response, HttpError>> + Send {}
@@ -134,7 +133,7 @@ where
 {
     fn call(&self, req: Request) -> Dispatch<'_> {
         let handler = (self.0)();
-        Ok(Box::pin(run(handler, req)))
+        Dispatch::answer(run(handler, req))
     }
 }
 

@@ -34,13 +34,34 @@ pub struct Request {
     version: Version,
     headers: HeaderMap,
     body: Body,
-    pub(crate) path_args: PathArgs,
+    path_args: PathArgs,
     /// Length of the path prefix the request is mounted under.
-    pub(crate) mount: usize,
-    pub(crate) peer: Option<SocketAddr>,
-    pub(crate) local: Option<SocketAddr>,
-    pub(crate) scheme: &'static str,
+    mount: usize,
+    origin: Origin,
     extensions: Extensions,
+}
+
+/// Where a request came from, as the connection (or a gateway host) knows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Origin {
+    /// The client: the socket peer, or what a trusted proxy reported.
+    pub(crate) peer: Option<SocketAddr>,
+    /// The socket the request arrived on.
+    pub(crate) local: Option<SocketAddr>,
+    /// `"http"` or `"https"`.
+    pub(crate) scheme: &'static str,
+}
+
+impl Origin {
+    /// Nothing known: an in-memory request.
+    pub(crate) const LOCAL: Origin = Origin { peer: None, local: None, scheme: "http" };
+}
+
+/// What a matched rule changed in a request, to undo when its target declines.
+#[derive(Debug)]
+pub(crate) struct RuleEntry {
+    path_args: Option<PathArgs>,
+    mount: usize,
 }
 
 /// The groups a path pattern captured, percent-decoded: positional groups, or
@@ -92,6 +113,18 @@ impl Request {
 
     /// A request from its parts.
     pub fn from_parts(method: Method, uri: Uri, version: Version, headers: HeaderMap, body: Body) -> Self {
+        Self::arrived(method, uri, version, headers, body, Origin::LOCAL)
+    }
+
+    /// A request as it arrived from `origin`.
+    pub(crate) fn arrived(
+        method: Method,
+        uri: Uri,
+        version: Version,
+        headers: HeaderMap,
+        body: Body,
+        origin: Origin,
+    ) -> Self {
         Request {
             method,
             uri,
@@ -100,10 +133,26 @@ impl Request {
             body,
             path_args: PathArgs::default(),
             mount: 0,
-            peer: None,
-            local: None,
-            scheme: "http",
+            origin,
             extensions: Extensions::new(),
+        }
+    }
+
+    /// Routing: a rule matched, capturing `args` (none keeps the arguments of
+    /// an enclosing rule) and mounting its target `prefix` bytes further down
+    /// the path. Returns what [`leave_rule`](Self::leave_rule) restores.
+    pub(crate) fn enter_rule(&mut self, args: PathArgs, prefix: usize) -> RuleEntry {
+        let path_args = (args != PathArgs::default()).then(|| std::mem::replace(&mut self.path_args, args));
+        let entry = RuleEntry { path_args, mount: self.mount };
+        self.mount += prefix;
+        entry
+    }
+
+    /// Routing: the rule's target declined; the request is as before the rule.
+    pub(crate) fn leave_rule(&mut self, entry: RuleEntry) {
+        self.mount = entry.mount;
+        if let Some(args) = entry.path_args {
+            self.path_args = args;
         }
     }
 
@@ -127,7 +176,7 @@ impl Request {
 
     /// Sets the peer address (builder style), as the server does from the socket.
     pub fn with_peer(mut self, peer: SocketAddr) -> Self {
-        self.peer = Some(peer);
+        self.origin.peer = Some(peer);
         self
     }
 
@@ -214,22 +263,22 @@ impl Request {
 
     /// The peer's socket address (`None` for Unix sockets and in-memory requests).
     pub fn remote_addr(&self) -> Option<SocketAddr> {
-        self.peer
+        self.origin.peer
     }
 
     /// The peer's IP address (Tornado's `remote_ip`).
     pub fn remote_ip(&self) -> Option<IpAddr> {
-        self.peer.map(|a| a.ip())
+        self.origin.peer.map(|a| a.ip())
     }
 
     /// The address of the socket the request arrived on, when known.
     pub fn local_addr(&self) -> Option<SocketAddr> {
-        self.local
+        self.origin.local
     }
 
     /// `"http"` or `"https"` (Tornado's `protocol`).
     pub fn protocol(&self) -> &str {
-        self.scheme
+        self.origin.scheme
     }
 
     /// The host the client asked for, with its port if it gave one: the
@@ -239,7 +288,7 @@ impl Request {
         if let Some(a) = self.uri.authority() {
             return a.as_str().to_owned();
         }
-        match (self.header(header::HOST.as_str()), self.local) {
+        match (self.header(header::HOST.as_str()), self.origin.local) {
             (Some(h), _) if !h.is_empty() => h.to_owned(),
             (_, Some(local)) => local.to_string(),
             _ => String::new(),
@@ -248,18 +297,13 @@ impl Request {
 
     /// The host without its port, lowercased (Tornado's `host_name`).
     pub fn host_name(&self) -> String {
-        let host = self.host();
-        let name = match host.rfind(':') {
-            Some(i) if !host[i..].contains(']') => &host[..i],
-            _ => &host,
-        };
-        name.to_ascii_lowercase()
+        split_host_port(&self.host()).0.to_ascii_lowercase()
     }
 
     /// `scheme://host/path?query`, as the client addressed it.
     pub fn full_url(&self) -> String {
         let pq = self.uri.path_and_query().map_or("/", |pq| pq.as_str());
-        format!("{}://{}{}", self.scheme, self.host(), pq)
+        format!("{}://{}{}", self.origin.scheme, self.host(), pq)
     }
 
     /// Typed extra data, for handlers and wrappers to pass along.
@@ -356,6 +400,15 @@ impl Request {
             args.extend(self.form().await?);
         }
         Ok(args)
+    }
+}
+
+/// Splits `host[:port]` at its port, keeping an IPv6 literal (`[::1]:80`)
+/// whole: `("[::1]", Some("80"))`, `("example.com", None)`.
+pub(crate) fn split_host_port(host: &str) -> (&str, Option<&str>) {
+    match host.rfind(':') {
+        Some(i) if !host[i..].contains(']') => (&host[..i], Some(&host[i + 1..])),
+        _ => (host, None),
     }
 }
 

@@ -275,3 +275,24 @@ impl<T: Serialize> IntoResponse for Json<T> {
         Response::json(&self.0)
     }
 }
+
+/// The reason phrase squall writes after `status` in every status line (the
+/// HTTP/1.1 head, a gateway app's status, a CGI `Status:` header):
+/// the registered one, or `Unknown`.
+pub(crate) fn reason_phrase(status: StatusCode) -> &'static str {
+    status.canonical_reason().unwrap_or("Unknown")
+}
+
+/// A status as code and reason phrase, `404 Not Found`.
+pub(crate) struct StatusLine(pub(crate) StatusCode);
+
+impl std::fmt::Display for StatusLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.0.as_str(), reason_phrase(self.0))
+    }
+}
+
+/// The `Content-Length` a response declares, when it is a valid number.
+pub(crate) fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
+}

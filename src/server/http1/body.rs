@@ -7,7 +7,7 @@
 
 use std::ops::Range;
 
-use super::decode::Framing;
+use super::decode::RequestFraming;
 
 /// Longest chunk extension, and longest trailer section, accepted (bytes).
 const MAX_CHUNK_META: usize = 8 * 1024;
@@ -46,11 +46,11 @@ pub(crate) enum Chunk {
 }
 
 impl Decoder {
-    pub(crate) fn new(framing: Framing) -> Self {
+    pub(crate) fn new(framing: RequestFraming) -> Self {
         match framing {
-            Framing::None => Decoder::Done,
-            Framing::Length(n) => Decoder::Length { remaining: n },
-            Framing::Chunked => Decoder::Chunked(Chunk::Size { value: 0, digits: 0 }),
+            RequestFraming::None => Decoder::Done,
+            RequestFraming::Length(n) => Decoder::Length { remaining: n },
+            RequestFraming::Chunked => Decoder::Chunked(Chunk::Size { value: 0, digits: 0 }),
         }
     }
 
@@ -135,7 +135,7 @@ mod tests {
     use super::*;
 
     /// Feeds `input` in pieces of `piece` bytes; returns the body or the error.
-    fn run(framing: Framing, input: &[u8], piece: usize) -> Result<(Vec<u8>, usize), Malformed> {
+    fn run(framing: RequestFraming, input: &[u8], piece: usize) -> Result<(Vec<u8>, usize), Malformed> {
         let mut decoder = Decoder::new(framing);
         let mut body = Vec::new();
         let mut pending: Vec<u8> = Vec::new();
@@ -163,7 +163,7 @@ mod tests {
 
     #[test]
     fn length_stops_at_its_count() {
-        let (body, used) = run(Framing::Length(5), b"helloGET", 3).unwrap();
+        let (body, used) = run(RequestFraming::Length(5), b"helloGET", 3).unwrap();
         assert_eq!(body, b"hello");
         assert_eq!(used, 5);
     }
@@ -172,7 +172,7 @@ mod tests {
     fn chunked_with_extensions_and_trailers_byte_by_byte() {
         let raw = b"5;name=val\r\nhello\r\n1A\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\nX-Trailer: t\r\n\r\nNEXT";
         for piece in [1, 2, 7, raw.len()] {
-            let (body, used) = run(Framing::Chunked, raw, piece).unwrap();
+            let (body, used) = run(RequestFraming::Chunked, raw, piece).unwrap();
             assert_eq!(body, b"helloabcdefghijklmnopqrstuvwxyz");
             assert_eq!(&raw[used..], b"NEXT", "piece {piece}");
         }
@@ -181,14 +181,14 @@ mod tests {
     #[test]
     fn bad_chunk_sizes_are_malformed() {
         for raw in [&b"1_a\r\nx\r\n0\r\n\r\n"[..], b"\r\n", b"-1\r\n", b"+1\r\n", b"g\r\n", b" 1\r\n", b"1\nx\r\n"] {
-            assert!(run(Framing::Chunked, raw, 64).is_err(), "{:?}", String::from_utf8_lossy(raw));
+            assert!(run(RequestFraming::Chunked, raw, 64).is_err(), "{:?}", String::from_utf8_lossy(raw));
         }
-        assert!(run(Framing::Chunked, b"11111111111111111\r\n", 64).is_err(), "17 hex digits overflow");
+        assert!(run(RequestFraming::Chunked, b"11111111111111111\r\n", 64).is_err(), "17 hex digits overflow");
     }
 
     #[test]
     fn data_must_end_with_crlf() {
-        assert!(run(Framing::Chunked, b"1\r\nxy\r\n0\r\n\r\n", 64).is_err());
+        assert!(run(RequestFraming::Chunked, b"1\r\nxy\r\n0\r\n\r\n", 64).is_err());
     }
 
     #[test]
@@ -196,6 +196,6 @@ mod tests {
         let mut raw = b"0\r\nX: ".to_vec();
         raw.extend(std::iter::repeat_n(b'a', MAX_CHUNK_META + 1));
         raw.extend_from_slice(b"\r\n\r\n");
-        assert!(run(Framing::Chunked, &raw, 512).is_err());
+        assert!(run(RequestFraming::Chunked, &raw, 512).is_err());
     }
 }

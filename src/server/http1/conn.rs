@@ -11,21 +11,18 @@ use std::time::Instant;
 use futures_lite::FutureExt;
 use http::{Method, StatusCode};
 
-use super::body::Decoder;
-use super::decode::{Framing, Head, Reject};
-pub(crate) use super::transport::Io;
-use super::transport::{HeadError, Limits, Shared, Transport, linger_close, lock, read_head};
+use super::decode::{Reject, RequestFraming, RequestHead};
+use super::request_body::Settled;
+use super::transport::{HeadError, Limits, SharedTransport, Transport, linger_close, lock, read_head};
 use super::write::{write_reject, write_response};
 use crate::HttpError;
 use crate::routing::Target;
+use crate::rt::Io;
 use crate::server::proxy::{self, Client};
 use crate::server::watch::{Ending, Watch};
-use crate::server::{Config, Shared as Server};
-use crate::web::body::Source;
-use crate::web::{Body, IntoResponse, Request, Response, log as access_log};
-
-/// Unread request body bytes drained to keep a connection alive; more means close.
-const DRAIN_LIMIT: u64 = 64 * 1024;
+use crate::server::{Config, Core};
+use crate::web::body::BodySource;
+use crate::web::{Body, IntoResponse, Origin, Request, Response, log as access_log};
 
 /// What the server knows about a connection.
 #[derive(Debug, Clone, Copy)]
@@ -36,17 +33,17 @@ pub(crate) struct ConnInfo {
 }
 
 /// Serves one connection until it closes.
-pub(crate) async fn serve<S>(io: S, server: Arc<Server>, info: ConnInfo, watch: Arc<Watch>)
+pub(crate) async fn serve<S>(io: S, server: Arc<Core>, info: ConnInfo, watch: Arc<Watch>)
 where
     S: Io,
 {
-    let config = &*server.config;
+    let config = &server.config;
     let limits = Limits {
         body_timeout: config.body_timeout,
         write_timeout: config.write_timeout,
         chunk_size: config.chunk_size,
     };
-    let shared: Shared<S> = Arc::new(Mutex::new(Transport::new(io, watch.clone(), limits)));
+    let shared: SharedTransport<S> = Arc::new(Mutex::new(Transport::new(io, watch.clone(), limits)));
     let mut out = Vec::new();
     if server.registry.open() > config.max_connections {
         log::warn!(target: "squall::server", "{}: 503, over max_connections ({})", peer(&info), config.max_connections);
@@ -96,24 +93,25 @@ where
 
 /// One request and its response. `Ok(true)` when the connection may carry another.
 async fn exchange<S>(
-    shared: &Shared<S>,
+    shared: &SharedTransport<S>,
     out: &mut Vec<u8>,
     app: &dyn Target,
     config: &Config,
     info: ConnInfo,
-    head: Head,
+    head: RequestHead,
     seq: u64,
 ) -> io::Result<bool>
 where
     S: Io,
 {
     let started = Instant::now();
-    let Head { method, uri, version, mut headers, framing, keep_alive, expect_continue } = head;
+    let RequestHead { method, uri, version, mut headers, framing, keep_alive, expect_continue } = head;
     let mut keep_alive = keep_alive && !config.no_keep_alive;
-    let inflate = config.decompress_request && framing != Framing::None && super::inflate::take_gzip(&mut headers);
+    let inflate =
+        config.decompress_request && framing != RequestFraming::None && super::inflate::take_gzip(&mut headers);
     lock(shared).start_body(seq, framing, expect_continue, config.max_body_size, inflate);
     let body = match framing {
-        Framing::None => Body::empty(),
+        RequestFraming::None => Body::empty(),
         _ => Body::incoming(shared.clone(), seq, config.max_buffer_size),
     };
     let mut client = Client { addr: info.peer, scheme: config.protocol.unwrap_or(info.scheme) };
@@ -121,35 +119,29 @@ where
         client = proxy::resolve(&headers, &config.trusted_downstream, client);
     }
     let (log_method, log_uri) = (method.clone(), uri.clone());
-    let mut req = Request::from_parts(method, uri, version, headers, body);
-    req.peer = client.addr;
-    req.local = info.local;
-    req.scheme = client.scheme;
+    let origin = Origin { peer: client.addr, local: info.local, scheme: client.scheme };
+    let req = Request::arrived(method, uri, version, headers, body, origin);
 
     let mut response = respond(app, req, &info).await;
 
-    {
+    let (settled, last) = {
         let mut t = lock(shared);
-        if let Some((status, reason)) = t.failure {
+        (t.settle_body(), t.is_last_request())
+    };
+    match settled {
+        Settled::Reusable => {}
+        Settled::Close => keep_alive = false,
+        Settled::Failed(status, reason) => {
             // The body was malformed, too large or too slow: whatever the
             // handler said, the client gets the error, and the framing is lost.
             log::warn!(target: "squall::server", "{}: {} {reason}", peer(&info), status.as_u16());
             response = HttpError::new(status).with_message(reason).into_response();
             keep_alive = false;
-        } else if !t.decoder.is_done() {
-            // The handler left body bytes unread.
-            let small = matches!(t.decoder, Decoder::Length { remaining } if remaining <= DRAIN_LIMIT);
-            if t.continue_pending.is_some() || !small {
-                keep_alive = false;
-            }
-            t.continue_pending = None;
-        }
-        // Shutting down: this is the last response, unless the client has
-        // already sent the next request, which is answered too.
-        if t.watch.ending() != Ending::No && !t.has_head() {
-            keep_alive = false;
         }
     }
+    // Shutting down: this is the last response, unless the client has
+    // already sent the next request, which is answered too.
+    keep_alive &= !last;
     let status = response.status();
     let head_only = log_method == Method::HEAD;
     let result = write_response(shared, out, response, head_only, version, &mut keep_alive).await;
@@ -175,8 +167,8 @@ async fn respond(app: &dyn Target, req: Request, info: &ConnInfo) -> Response {
 }
 
 /// Reads the rest of an unread request body so the next request can follow.
-async fn drain<S: Io>(shared: &Shared<S>, seq: u64) -> bool {
-    if lock(shared).decoder.is_done() {
+async fn drain<S: Io>(shared: &SharedTransport<S>, seq: u64) -> bool {
+    if lock(shared).body_done() {
         return true;
     }
     loop {
@@ -208,7 +200,7 @@ mod tests {
     fn writes_for(app: Router, input: &[u8]) -> Vec<Vec<u8>> {
         let (io, writes) = MemoryIo::new(input);
         let info = ConnInfo { peer: None, local: None, scheme: "http" };
-        let server = Server::standalone(Arc::new(app), Config::default());
+        let server = Core::standalone(Arc::new(app), Config::default());
         let entry = server.registry.register();
         rt::block_on(serve(io, server.clone(), info, entry.watch.clone()));
         writes.lock().unwrap().clone()

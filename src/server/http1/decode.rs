@@ -1,4 +1,4 @@
-//! Request heads: bytes in, a validated [`Head`] (or the status to answer) out.
+//! Request heads: bytes in, a validated [`RequestHead`] (or the status to answer) out.
 //!
 //! `httparse` tokenizes the request line and header lines; this module decides
 //! what they mean for framing (RFC 9112 §6) and rejects anything ambiguous:
@@ -15,7 +15,7 @@ pub(crate) const MAX_HEADERS: usize = 100;
 
 /// How the request body is delimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Framing {
+pub(crate) enum RequestFraming {
     /// No body at all.
     None,
     /// Exactly this many bytes (never zero: zero is `None`).
@@ -26,12 +26,12 @@ pub(crate) enum Framing {
 
 /// A parsed and validated request head.
 #[derive(Debug)]
-pub(crate) struct Head {
+pub(crate) struct RequestHead {
     pub(crate) method: Method,
     pub(crate) uri: Uri,
     pub(crate) version: Version,
     pub(crate) headers: HeaderMap,
-    pub(crate) framing: Framing,
+    pub(crate) framing: RequestFraming,
     /// The client allows the connection to stay open after this exchange.
     pub(crate) keep_alive: bool,
     /// The client sent `Expect: 100-continue` and waits before sending the body.
@@ -54,7 +54,7 @@ const fn bad(reason: &'static str) -> Reject {
 ///
 /// Returns `Ok(None)` when more bytes are needed, or the head and how many
 /// bytes of `buf` it took (leading blank lines included).
-pub(crate) fn parse(buf: &[u8]) -> Result<Option<(Head, usize)>, Reject> {
+pub(crate) fn parse(buf: &[u8]) -> Result<Option<(RequestHead, usize)>, Reject> {
     // Uninitialized slots: zero-filling 100 headers would cost more than parsing.
     let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut []);
@@ -105,7 +105,7 @@ fn parse_target(method: &Method, target: &str) -> Result<Uri, Reject> {
 }
 
 /// Applies RFC 9112's framing rules to the header lines and builds the map.
-fn validate(method: Method, uri: Uri, version: Version, lines: &[httparse::Header<'_>]) -> Result<Head, Reject> {
+fn validate(method: Method, uri: Uri, version: Version, lines: &[httparse::Header<'_>]) -> Result<RequestHead, Reject> {
     let mut headers = HeaderMap::with_capacity(lines.len());
     let mut content_length: Option<u64> = None;
     let mut transfer_encodings = 0;
@@ -153,19 +153,19 @@ fn validate(method: Method, uri: Uri, version: Version, lines: &[httparse::Heade
         (Some(_), n) if n > 0 => return Err(bad("both Content-Length and Transfer-Encoding")),
         (_, n) if n > 1 => return Err(bad("more than one Transfer-Encoding header")),
         (_, 1) if version == Version::HTTP_10 => return Err(bad("Transfer-Encoding in an HTTP/1.0 request")),
-        (_, 1) => Framing::Chunked,
-        (Some(0) | None, _) => Framing::None,
-        (Some(n), _) => Framing::Length(n),
+        (_, 1) => RequestFraming::Chunked,
+        (Some(0) | None, _) => RequestFraming::None,
+        (Some(n), _) => RequestFraming::Length(n),
     };
     let keep_alive = !close && (version == Version::HTTP_11 || keep_alive_token);
-    Ok(Head {
+    Ok(RequestHead {
         method,
         uri,
         version,
         headers,
         framing,
         keep_alive,
-        expect_continue: expect_continue && framing != Framing::None,
+        expect_continue: expect_continue && framing != RequestFraming::None,
     })
 }
 
@@ -241,7 +241,7 @@ fn is_reg_name_byte(b: u8) -> bool {
 mod tests {
     use super::*;
 
-    fn head(raw: &str) -> Head {
+    fn head(raw: &str) -> RequestHead {
         parse(raw.as_bytes()).expect("accepted").expect("complete").0
     }
 
@@ -255,7 +255,7 @@ mod tests {
         assert_eq!(h.method, Method::GET);
         assert_eq!(h.uri.path(), "/a");
         assert_eq!(h.uri.query(), Some("b=c"));
-        assert_eq!(h.framing, Framing::None);
+        assert_eq!(h.framing, RequestFraming::None);
         assert!(h.keep_alive);
     }
 
@@ -285,10 +285,19 @@ mod tests {
 
     #[test]
     fn content_length_and_chunked_framing() {
-        assert_eq!(head("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 12\r\n\r\n").framing, Framing::Length(12));
-        assert_eq!(head("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n").framing, Framing::None);
-        assert_eq!(head("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5, 5\r\n\r\n").framing, Framing::Length(5));
-        assert_eq!(head("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: Chunked\r\n\r\n").framing, Framing::Chunked);
+        assert_eq!(
+            head("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 12\r\n\r\n").framing,
+            RequestFraming::Length(12)
+        );
+        assert_eq!(head("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n").framing, RequestFraming::None);
+        assert_eq!(
+            head("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5, 5\r\n\r\n").framing,
+            RequestFraming::Length(5)
+        );
+        assert_eq!(
+            head("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: Chunked\r\n\r\n").framing,
+            RequestFraming::Chunked
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@ use http::header::{self, HeaderMap};
 
 /// How the response body is delimited on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Framing {
+pub(crate) enum ResponseFraming {
     /// The status forbids a body (1xx, 204, 304): no length header at all.
     NoBody,
     /// `Content-Length: n`.
@@ -39,13 +39,13 @@ pub(crate) fn head(
     out: &mut Vec<u8>,
     status: StatusCode,
     headers: &HeaderMap,
-    framing: Framing,
+    framing: ResponseFraming,
     connection: Option<&str>,
 ) {
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(status.as_str().as_bytes());
     out.push(b' ');
-    out.extend_from_slice(status.canonical_reason().unwrap_or("Unknown").as_bytes());
+    out.extend_from_slice(crate::web::reason_phrase(status).as_bytes());
     out.extend_from_slice(b"\r\n");
     if !headers.contains_key(header::SERVER) {
         out.extend_from_slice(b"Server: squall\r\n");
@@ -56,13 +56,13 @@ pub(crate) fn head(
         out.extend_from_slice(b"\r\n");
     }
     match framing {
-        Framing::Length(n) => {
+        ResponseFraming::Length(n) => {
             out.extend_from_slice(b"Content-Length: ");
             out.extend_from_slice(itoa(n, &mut [0; 20]));
             out.extend_from_slice(b"\r\n");
         }
-        Framing::Chunked => out.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
-        Framing::NoBody | Framing::Close => {}
+        ResponseFraming::Chunked => out.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
+        ResponseFraming::NoBody | ResponseFraming::Close => {}
     }
     if let Some(value) = connection {
         out.extend_from_slice(b"Connection: ");
@@ -175,7 +175,7 @@ mod tests {
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
         let mut out = Vec::new();
-        head(&mut out, StatusCode::OK, &headers, Framing::Length(2), Some("close"));
+        head(&mut out, StatusCode::OK, &headers, ResponseFraming::Length(2), Some("close"));
         let text = String::from_utf8(out).unwrap();
         assert!(text.starts_with("HTTP/1.1 200 OK\r\nServer: squall\r\nDate: "), "{text}");
         assert!(

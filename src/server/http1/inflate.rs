@@ -43,6 +43,12 @@ pub(super) struct Inflate {
     produced: u64,
 }
 
+impl std::fmt::Debug for Inflate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inflate").field("produced", &self.produced).finish_non_exhaustive()
+    }
+}
+
 impl Inflate {
     pub(super) fn new() -> Self {
         Inflate { decoder: MultiGzDecoder::new(Vec::new()), produced: 0 }

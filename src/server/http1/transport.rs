@@ -16,15 +16,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_lite::FutureExt;
-use futures_lite::io::{AsyncRead, AsyncWrite};
 use http::StatusCode;
 
-use super::body::Decoder;
-use super::decode::{self, Framing, Head, Reject};
-use super::inflate::{Fault, Inflate};
-use crate::rt;
+use super::decode::{self, Reject, RequestFraming, RequestHead};
+use super::request_body::{RequestBody, Settled};
+use crate::rt::{self, Io};
 use crate::server::watch::{Ending, Watch};
-use crate::web::body::{BodyError, Source};
+use crate::web::body::BodySource;
 
 /// How long, and how much, a closing connection reads and discards so that the
 /// client receives the final response instead of a reset.
@@ -32,31 +30,10 @@ const LINGER: Duration = Duration::from_secs(2);
 const LINGER_BYTES: usize = 256 * 1024;
 
 /// The read buffer's size to begin with; it grows for larger heads.
-const INITIAL_BUFFER: usize = 8 * 1024;
+pub(super) const INITIAL_BUFFER: usize = 8 * 1024;
 
 /// A connection idle this long gives its read buffer back.
 const RELEASE_AFTER: Duration = Duration::from_secs(1);
-
-/// A byte stream a connection runs over.
-pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send + 'static {
-    /// Half-closes the stream: the peer reads end of stream, and reading
-    /// still works (`poll_close` only flushes on some streams).
-    fn shutdown_write(&mut self) -> io::Result<()>;
-
-    /// Waits until a read may find data. Called instead of a read that would
-    /// only report `WouldBlock` after a short read drained the socket.
-    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let _ = cx;
-        Poll::Ready(Ok(()))
-    }
-
-    /// Reads what is there now; may answer `WouldBlock` (then the caller waits
-    /// on [`poll_read_ready`](Io::poll_read_ready)). Streams without a
-    /// readiness API read as usual.
-    fn try_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
-        Pin::new(self).poll_read(cx, buf)
-    }
-}
 
 /// The per-connection limits the transport enforces itself.
 #[derive(Debug, Clone, Copy)]
@@ -66,11 +43,17 @@ pub(super) struct Limits {
     pub(super) chunk_size: usize,
 }
 
-/// The socket, its read buffer, and the state of the current request's body.
+/// The connection: its socket and the current request's body.
 pub(super) struct Transport<S> {
+    socket: Socket<S>,
+    body: RequestBody,
+}
+
+/// The byte stream, its read buffer and its deadlines.
+pub(super) struct Socket<S> {
     io: S,
-    pub(super) watch: Arc<Watch>,
-    limits: Limits,
+    watch: Arc<Watch>,
+    write_timeout: Option<Duration>,
     buf: Box<[u8]>,
     start: usize,
     end: usize,
@@ -78,57 +61,85 @@ pub(super) struct Transport<S> {
     scanned: usize,
     /// The last read returned less than it could: the socket is likely empty.
     drained: bool,
-    seq: u64,
-    pub(super) decoder: Decoder,
-    body_received: u64,
-    pub(super) body_limit: u64,
-    /// The body's deadline is running (it starts at the first read).
-    body_clock: bool,
-    /// Inflating a gzip body, and inflated bytes not yet handed out.
-    inflate: Option<Box<Inflate>>,
-    inflated: Bytes,
-    /// Bytes of `100 Continue` still to write before the body can be read.
-    pub(super) continue_pending: Option<usize>,
-    pub(super) failure: Option<(StatusCode, &'static str)>,
 }
 
-const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
-const TOO_LARGE: &str = "request body larger than the limit";
+/// The transport as the connection loop and the request body share it.
+pub(super) type SharedTransport<S> = Arc<Mutex<Transport<S>>>;
 
-pub(super) type Shared<S> = Arc<Mutex<Transport<S>>>;
-
-pub(super) fn lock<S>(shared: &Shared<S>) -> MutexGuard<'_, Transport<S>> {
-    shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+pub(super) fn lock<S>(shared: &SharedTransport<S>) -> MutexGuard<'_, Transport<S>> {
+    rt::lock(shared)
 }
 
 impl<S: Io> Transport<S> {
     pub(super) fn new(io: S, watch: Arc<Watch>, limits: Limits) -> Self {
-        Transport {
+        let socket = Socket {
             io,
             watch,
-            limits,
+            write_timeout: limits.write_timeout,
             buf: vec![0; INITIAL_BUFFER].into_boxed_slice(),
             start: 0,
             end: 0,
             scanned: 0,
             drained: false,
-            seq: 0,
-            decoder: Decoder::Done,
-            body_received: 0,
-            body_limit: 0,
-            body_clock: false,
-            inflate: None,
-            inflated: Bytes::new(),
-            continue_pending: None,
-            failure: None,
-        }
+        };
+        Transport { socket, body: RequestBody::new(limits.chunk_size, limits.body_timeout) }
     }
 
-    fn buffered(&self) -> &[u8] {
+    /// Starts the body of request `seq`.
+    pub(super) fn start_body(
+        &mut self,
+        seq: u64,
+        framing: RequestFraming,
+        expect_continue: bool,
+        limit: u64,
+        gzip: bool,
+    ) {
+        self.body.start(seq, framing, expect_continue, limit, gzip);
+    }
+
+    /// Whether the body of the current request has been read to its end.
+    pub(super) fn body_done(&self) -> bool {
+        self.body.is_done()
+    }
+
+    /// The handler has answered: what the request body leaves for the connection.
+    pub(super) fn settle_body(&mut self) -> Settled {
+        self.body.settle()
+    }
+
+    /// The server is winding down and the client has not already sent its
+    /// next request: the response in hand is the connection's last.
+    pub(super) fn is_last_request(&self) -> bool {
+        self.socket.watch.ending() != Ending::No && !self.socket.has_head()
+    }
+}
+
+impl<S: Io> BodySource for Transport<S> {
+    fn set_limit(&mut self, seq: u64, limit: u64) {
+        self.body.set_limit(seq, limit);
+    }
+
+    fn poll_chunk(&mut self, cx: &mut Context<'_>, seq: u64) -> Poll<Option<io::Result<Bytes>>> {
+        self.body.poll_chunk(&mut self.socket, cx, seq)
+    }
+}
+
+impl<S: Io> Socket<S> {
+    pub(super) fn watch(&self) -> &Watch {
+        &self.watch
+    }
+
+    /// The read buffer's current size.
+    pub(super) fn capacity(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// The bytes read and not yet consumed.
+    pub(super) fn buffered(&self) -> &[u8] {
         &self.buf[self.start..self.end]
     }
 
-    fn consume(&mut self, n: usize) {
+    pub(super) fn consume(&mut self, n: usize) {
         self.start += n;
         if self.start == self.end {
             self.start = 0;
@@ -140,7 +151,7 @@ impl<S: Io> Transport<S> {
     /// Reads more bytes into the buffer, growing it up to `max` when full.
     /// `Ok(0)` means end of stream, or a full buffer at `max`. A released
     /// buffer is allocated again only once the socket has bytes to give.
-    fn poll_fill(&mut self, cx: &mut Context<'_>, max: usize) -> Poll<io::Result<usize>> {
+    pub(super) fn poll_fill(&mut self, cx: &mut Context<'_>, max: usize) -> Poll<io::Result<usize>> {
         loop {
             if self.drained {
                 match self.io.poll_read_ready(cx) {
@@ -206,7 +217,12 @@ impl<S: Io> Transport<S> {
     }
 
     /// Writes all of `data`. A client that takes no byte for the write timeout fails it.
-    fn poll_write_all(&mut self, cx: &mut Context<'_>, data: &[u8], written: &mut usize) -> Poll<io::Result<()>> {
+    pub(super) fn poll_write_all(
+        &mut self,
+        cx: &mut Context<'_>,
+        data: &[u8],
+        written: &mut usize,
+    ) -> Poll<io::Result<()>> {
         while *written < data.len() {
             match Pin::new(&mut self.io).poll_write(cx, &data[*written..]) {
                 Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
@@ -219,7 +235,7 @@ impl<S: Io> Transport<S> {
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                 Poll::Pending => {
                     if !self.watch.write_deadline_set() {
-                        self.watch.write_within(self.limits.write_timeout);
+                        self.watch.write_within(self.write_timeout);
                     }
                     if self.watch.write_expired(cx) {
                         return Poll::Ready(Err(io::ErrorKind::TimedOut.into()));
@@ -232,136 +248,8 @@ impl<S: Io> Transport<S> {
     }
 
     /// Whether a complete request head is already buffered.
-    pub(super) fn has_head(&self) -> bool {
+    fn has_head(&self) -> bool {
         find_head_end(self.buffered(), 0).is_some()
-    }
-
-    /// Starts the body of request `seq`.
-    pub(super) fn start_body(&mut self, seq: u64, framing: Framing, expect_continue: bool, limit: u64, gzip: bool) {
-        self.seq = seq;
-        self.decoder = Decoder::new(framing);
-        self.body_received = 0;
-        self.body_limit = limit;
-        self.body_clock = false;
-        self.inflate = gzip.then(|| Box::new(Inflate::new()));
-        self.inflated = Bytes::new();
-        self.continue_pending = expect_continue.then_some(0);
-        self.failure = None;
-    }
-
-    fn fail(&mut self, status: StatusCode, reason: &'static str) -> io::Error {
-        self.failure = Some((status, reason));
-        BodyError { status, reason }.into_io()
-    }
-}
-
-impl<S: Io> Source for Transport<S> {
-    fn set_limit(&mut self, seq: u64, limit: u64) {
-        if seq == self.seq && self.body_received == 0 && self.failure.is_none() {
-            self.body_limit = limit;
-        }
-    }
-
-    fn poll_chunk(&mut self, cx: &mut Context<'_>, seq: u64) -> Poll<Option<io::Result<Bytes>>> {
-        if seq != self.seq {
-            let e =
-                BodyError { status: StatusCode::INTERNAL_SERVER_ERROR, reason: "body read after its request ended" };
-            return Poll::Ready(Some(Err(e.into_io())));
-        }
-        if let Some((status, reason)) = self.failure {
-            return Poll::Ready(Some(Err(BodyError { status, reason }.into_io())));
-        }
-        if self.inflate.is_none() {
-            return self.poll_raw(cx);
-        }
-        loop {
-            if !self.inflated.is_empty() {
-                let n = self.inflated.len().min(self.limits.chunk_size);
-                return Poll::Ready(Some(Ok(self.inflated.split_to(n))));
-            }
-            // After the end, `poll_raw` answers `None` and so does this.
-            let raw = std::task::ready!(self.poll_raw(cx));
-            let Some(inflate) = self.inflate.as_mut() else { return Poll::Ready(None) };
-            let inflated = match raw {
-                Some(Ok(raw)) => inflate.feed(&raw, self.body_limit),
-                Some(Err(e)) => return Poll::Ready(Some(Err(e))),
-                None => {
-                    let last = inflate.finish(self.body_limit);
-                    self.inflate = None;
-                    last
-                }
-            };
-            match inflated {
-                Ok(out) => self.inflated = out,
-                Err(Fault::TooLarge) => {
-                    return Poll::Ready(Some(Err(self.fail(StatusCode::PAYLOAD_TOO_LARGE, TOO_LARGE))));
-                }
-                Err(Fault::Corrupt) => {
-                    return Poll::Ready(Some(
-                        Err(self.fail(StatusCode::BAD_REQUEST, "request body is not valid gzip")),
-                    ));
-                }
-            }
-        }
-    }
-}
-
-impl<S: Io> Transport<S> {
-    /// The next piece of body as framed on the wire.
-    fn poll_raw(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<Bytes>>> {
-        if self.decoder.is_done() {
-            return Poll::Ready(None);
-        }
-        if let Decoder::Length { remaining } = self.decoder {
-            if self.body_received + remaining > self.body_limit {
-                // Known too large before a byte is read (and before `100 Continue`).
-                self.continue_pending = None;
-                return Poll::Ready(Some(Err(self.fail(StatusCode::PAYLOAD_TOO_LARGE, TOO_LARGE))));
-            }
-        }
-        if let Some(mut written) = self.continue_pending {
-            let polled = self.poll_write_all(cx, CONTINUE, &mut written);
-            self.continue_pending = Some(written);
-            match polled {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Err(e)) => return Poll::Ready(Some(Err(e))),
-                Poll::Ready(Ok(())) => self.continue_pending = None,
-            }
-        }
-        loop {
-            if self.start < self.end {
-                let (start, end) = (self.start, self.end.min(self.start + self.limits.chunk_size));
-                let step = match self.decoder.decode(&self.buf[start..end]) {
-                    Ok(step) => step,
-                    Err(malformed) => return Poll::Ready(Some(Err(self.fail(StatusCode::BAD_REQUEST, malformed.0)))),
-                };
-                let data = (!step.data.is_empty()).then(|| Bytes::copy_from_slice(&self.buffered()[step.data.clone()]));
-                self.consume(step.consumed);
-                if let Some(data) = data {
-                    self.body_received += data.len() as u64;
-                    if self.body_received > self.body_limit {
-                        return Poll::Ready(Some(Err(self.fail(StatusCode::PAYLOAD_TOO_LARGE, TOO_LARGE))));
-                    }
-                    return Poll::Ready(Some(Ok(data)));
-                }
-                if self.decoder.is_done() {
-                    return Poll::Ready(None);
-                }
-            }
-            if !self.body_clock {
-                self.body_clock = true;
-                self.watch.read_within(self.limits.body_timeout);
-            }
-            let max = self.buf.len().max(INITIAL_BUFFER);
-            match std::task::ready!(self.poll_fill(cx, max)) {
-                Ok(0) => return Poll::Ready(Some(Err(self.fail(StatusCode::BAD_REQUEST, "request body cut short")))),
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::TimedOut => {
-                    return Poll::Ready(Some(Err(self.fail(StatusCode::REQUEST_TIMEOUT, "request body timed out"))));
-                }
-                Err(e) => return Poll::Ready(Some(Err(e))),
-            }
-        }
     }
 }
 
@@ -380,15 +268,16 @@ pub(super) enum HeadError {
 /// between requests. The whole head must arrive within `timeout` from now,
 /// however it trickles in.
 pub(super) async fn read_head<S: Io>(
-    shared: &Shared<S>,
+    shared: &SharedTransport<S>,
     max: usize,
     timeout: Option<Duration>,
-) -> Result<Option<Head>, HeadError> {
+) -> Result<Option<RequestHead>, HeadError> {
     // The first deadline only marks the connection as quiet, to free its buffer.
     let mut release = timeout.is_none_or(|t| t > RELEASE_AFTER);
-    lock(shared).watch.read_within(if release { Some(RELEASE_AFTER) } else { timeout });
+    lock(shared).socket.watch.read_within(if release { Some(RELEASE_AFTER) } else { timeout });
     poll_fn(|cx| {
-        let mut t = lock(shared);
+        let mut guard = lock(shared);
+        let t = &mut guard.socket;
         loop {
             if let Some(end) = find_head_end(&t.buf[..t.end], t.scanned.max(t.start)) {
                 if end - t.start > max {
@@ -477,29 +366,29 @@ fn find_head_end(buf: &[u8], from: usize) -> Option<usize> {
     None
 }
 
-pub(super) async fn write_all<S: Io>(shared: &Shared<S>, data: &[u8]) -> io::Result<()> {
+pub(super) async fn write_all<S: Io>(shared: &SharedTransport<S>, data: &[u8]) -> io::Result<()> {
     let mut written = 0;
-    poll_fn(|cx| lock(shared).poll_write_all(cx, data, &mut written)).await
+    poll_fn(|cx| lock(shared).socket.poll_write_all(cx, data, &mut written)).await
 }
 
-pub(super) async fn flush<S: Io>(shared: &Shared<S>) -> io::Result<()> {
-    poll_fn(|cx| Pin::new(&mut lock(shared).io).poll_flush(cx)).await
+pub(super) async fn flush<S: Io>(shared: &SharedTransport<S>) -> io::Result<()> {
+    poll_fn(|cx| Pin::new(&mut lock(shared).socket.io).poll_flush(cx)).await
 }
 
 /// Closes the connection gracefully: shuts down writing, then reads and
 /// discards what the client still sends (bounded in bytes and time), so the
 /// kernel does not answer unread input with a reset that destroys the response.
-pub(super) async fn linger_close<S: Io>(shared: &Shared<S>) {
+pub(super) async fn linger_close<S: Io>(shared: &SharedTransport<S>) {
     // `poll_close` ends a TLS session properly (close_notify); it can stall
     // on a client that reads nothing, hence the bound.
-    let close = poll_fn(|cx| Pin::new(&mut lock(shared).io).poll_close(cx));
+    let close = poll_fn(|cx| Pin::new(&mut lock(shared).socket.io).poll_close(cx));
     let _ = rt::timeout(LINGER, close).await;
-    let _ = lock(shared).io.shutdown_write();
+    let _ = lock(shared).socket.io.shutdown_write();
     let discard = async {
         let mut left = LINGER_BYTES;
         let mut sink = vec![0u8; 4096]; // on the heap: it would make every connection task larger
         while left > 0 {
-            match poll_fn(|cx| Pin::new(&mut lock(shared).io).poll_read(cx, &mut sink)).await {
+            match poll_fn(|cx| Pin::new(&mut lock(shared).socket.io).poll_read(cx, &mut sink)).await {
                 Ok(0) | Err(_) => break,
                 Ok(n) => left = left.saturating_sub(n),
             }

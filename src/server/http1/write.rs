@@ -9,18 +9,23 @@ use http::{StatusCode, Version};
 
 use super::decode::{self, Reject};
 use super::encode;
-use super::transport::{Io, Shared, flush, write_all};
-use crate::web::{Body, Response};
+use super::transport::{SharedTransport, flush, write_all};
+use crate::rt::Io;
+use crate::web::{Body, Response, declared_length};
 
 /// Responses whose body is at most this long go out in the same write as the head.
 const COALESCE: usize = 16 * 1024;
 
-pub(super) async fn write_reject<S: Io>(shared: &Shared<S>, out: &mut Vec<u8>, reject: Reject) -> io::Result<()> {
+pub(super) async fn write_reject<S: Io>(
+    shared: &SharedTransport<S>,
+    out: &mut Vec<u8>,
+    reject: Reject,
+) -> io::Result<()> {
     let body = format!("{}\n", reject.reason);
     let mut headers = HeaderMap::new();
     headers.insert(header::CONTENT_TYPE, http::HeaderValue::from_static("text/plain; charset=utf-8"));
     out.clear();
-    encode::head(out, reject.status, &headers, encode::Framing::Length(body.len() as u64), Some("close"));
+    encode::head(out, reject.status, &headers, encode::ResponseFraming::Length(body.len() as u64), Some("close"));
     out.extend_from_slice(body.as_bytes());
     write_all(shared, out).await?;
     flush(shared).await
@@ -28,7 +33,7 @@ pub(super) async fn write_reject<S: Io>(shared: &Shared<S>, out: &mut Vec<u8>, r
 
 /// Writes a response. Clears `keep_alive` when the response ends the connection.
 pub(super) async fn write_response<S>(
-    shared: &Shared<S>,
+    shared: &SharedTransport<S>,
     out: &mut Vec<u8>,
     response: Response,
     head_only: bool,
@@ -47,18 +52,18 @@ where
         *keep_alive = false;
     }
     let framing = if encode::forbids_body(status) {
-        encode::Framing::NoBody
+        encode::ResponseFraming::NoBody
     } else if let Some(n) = body.size_hint() {
-        encode::Framing::Length(n)
+        encode::ResponseFraming::Length(n)
     } else if let Some(n) = declared_length(&headers) {
-        encode::Framing::Length(n)
+        encode::ResponseFraming::Length(n)
     } else if version == Version::HTTP_11 {
-        encode::Framing::Chunked
+        encode::ResponseFraming::Chunked
     } else if head_only {
-        encode::Framing::NoBody
+        encode::ResponseFraming::NoBody
     } else {
         *keep_alive = false;
-        encode::Framing::Close
+        encode::ResponseFraming::Close
     };
     let connection = match (*keep_alive, version) {
         (false, _) => Some("close"),
@@ -68,7 +73,7 @@ where
     out.clear();
     encode::head(out, status, &headers, framing, connection);
 
-    if head_only || framing == encode::Framing::NoBody {
+    if head_only || framing == encode::ResponseFraming::NoBody {
         write_all(shared, out).await?;
         return flush(shared).await;
     }
@@ -85,28 +90,22 @@ where
     write_stream(shared, out, status, &mut body, framing).await
 }
 
-/// A `Content-Length` the handler set for a streamed body.
-fn declared_length(headers: &HeaderMap) -> Option<u64> {
-    let value = headers.get(header::CONTENT_LENGTH)?.to_str().ok()?;
-    value.trim().parse().ok()
-}
-
 /// Streams a body: each chunk goes out as soon as the stream has no more ready.
 /// A failure before anything was sent becomes a `500`; after that, the
 /// connection is closed so the client sees a truncated response.
 async fn write_stream<S>(
-    shared: &Shared<S>,
+    shared: &SharedTransport<S>,
     out: &mut Vec<u8>,
     status: StatusCode,
     body: &mut Body,
-    framing: encode::Framing,
+    framing: encode::ResponseFraming,
 ) -> io::Result<()>
 where
     S: Io,
 {
     let mut sent_any = false;
     let mut remaining = match framing {
-        encode::Framing::Length(n) => n,
+        encode::ResponseFraming::Length(n) => n,
         _ => u64::MAX,
     };
     loop {
@@ -138,7 +137,7 @@ where
             continue;
         }
         match framing {
-            encode::Framing::Chunked => encode::chunk(out, &data),
+            encode::ResponseFraming::Chunked => encode::chunk(out, &data),
             _ if data.len() as u64 > remaining => {
                 log::error!(target: "squall::server", "response body longer than its Content-Length");
                 out.extend_from_slice(&data[..remaining as usize]);
@@ -157,8 +156,8 @@ where
         }
     }
     match framing {
-        encode::Framing::Chunked => out.extend_from_slice(encode::LAST_CHUNK),
-        encode::Framing::Length(_) if remaining > 0 => {
+        encode::ResponseFraming::Chunked => out.extend_from_slice(encode::LAST_CHUNK),
+        encode::ResponseFraming::Length(_) if remaining > 0 => {
             write_all(shared, out).await?;
             log::error!(target: "squall::server", "response body shorter than its Content-Length");
             return Err(io::Error::other("response body shorter than its Content-Length"));
