@@ -13,7 +13,8 @@ use http::{Method, StatusCode};
 
 use super::decode::{Reject, RequestFraming, RequestHead};
 use super::request_body::Settled;
-use super::transport::{HeadError, Limits, SharedTransport, Transport, linger_close, lock, read_head};
+use super::socket::HeadError;
+use super::transport::{Limits, SharedTransport, Transport, linger_close, lock, read_head};
 use super::write::{write_reject, write_response};
 use crate::HttpError;
 use crate::routing::Target;

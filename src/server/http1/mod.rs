@@ -1,7 +1,8 @@
 //! squall's HTTP/1.1 engine, private to the crate: [`decode`] (request heads),
 //! [`body`] (request body framing), [`encode`] (response heads and framing),
-//! `transport` (the shared socket and read buffer), `request_body` (the
-//! current request's body: framing, limits, `100 Continue`, failure), `write` (response
+//! `socket` (the byte stream, its read buffer, head reading), `request_body`
+//! (the current request's body: framing, limits, `100 Continue`, failure),
+//! `transport` (the two behind one lock, shared with the request's body), `write` (response
 //! writing) and [`conn`] (the per-connection loop tying them to a handler).
 //!
 //! It knows nothing of routing: it hands a `Request` to a `Target` and writes
@@ -14,5 +15,6 @@ pub(crate) mod decode;
 pub(crate) mod encode;
 mod inflate;
 mod request_body;
+mod socket;
 mod transport;
 mod write;

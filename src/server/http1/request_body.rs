@@ -16,7 +16,7 @@ use http::StatusCode;
 use super::body::Decoder;
 use super::decode::RequestFraming;
 use super::inflate::{Fault, Inflate};
-use super::transport::{INITIAL_BUFFER, Socket};
+use super::socket::{INITIAL_BUFFER, Socket};
 use crate::rt::Io;
 use crate::web::body::BodyError;
 
