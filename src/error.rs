@@ -6,8 +6,6 @@ use std::io;
 
 use http::StatusCode;
 
-use crate::web::body::BodyError;
-
 /// A `Result` whose error is squall's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -208,3 +206,25 @@ pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "(no message)".to_owned())
 }
+
+/// A request body fault, carried inside an `io::Error` so that `?` on a body
+/// read turns into the right status through `From<io::Error> for HttpError`.
+#[derive(Debug)]
+pub(crate) struct BodyError {
+    pub(crate) status: StatusCode,
+    pub(crate) reason: &'static str,
+}
+
+impl BodyError {
+    pub(crate) fn into_io(self) -> io::Error {
+        io::Error::new(io::ErrorKind::InvalidData, self)
+    }
+}
+
+impl fmt::Display for BodyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "request body: {}", self.reason)
+    }
+}
+
+impl std::error::Error for BodyError {}

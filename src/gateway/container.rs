@@ -18,8 +18,9 @@ use super::environ::{self, Input};
 use super::executor::Bound;
 use super::pool::Pool;
 use super::{App, Environ, Executor};
+use crate::error::HttpError;
+use crate::rt;
 use crate::web::{Body, Dispatch, IntoResponse, Request, Response, Target};
-use crate::{HttpError, rt};
 
 /// Chunks in flight between the app's thread and the connection, each way.
 const CHANNEL_BOUND: usize = 4;

@@ -15,7 +15,7 @@ use http::StatusCode;
 
 use super::start::ResponseHead;
 use super::{App, Environ, StartResponse};
-use crate::HttpError;
+use crate::error::HttpError;
 use crate::error::panic_message;
 use crate::web::{Body, IntoResponse, Response, declared_length};
 

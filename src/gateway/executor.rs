@@ -92,12 +92,12 @@ impl Executor {
     /// assert!(matches!(Executor::by_name("pool", 8), Ok(Executor::ThreadPool(b)) if b.threads == 8));
     /// assert!(Executor::by_name("fork", 8).unwrap_err().is_config());
     /// ```
-    pub fn by_name(name: &str, threads: usize) -> Result<Self, crate::Error> {
+    pub fn by_name(name: &str, threads: usize) -> Result<Self, crate::error::Error> {
         match name {
             "inline" => Ok(Executor::Inline),
             "pool" => Ok(Executor::thread_pool(threads)),
             "rayon" => Ok(Executor::rayon(threads)),
-            other => Err(crate::Error::config(format!("executor must be inline, pool or rayon, not {other:?}"))),
+            other => Err(crate::error::Error::config(format!("executor must be inline, pool or rayon, not {other:?}"))),
         }
     }
 

@@ -2,7 +2,7 @@
 
 use regex::Regex;
 
-use crate::Error;
+use crate::error::Error;
 use crate::web::{PathArgs, Request, decode_path_arg, encode_path_arg};
 
 /// Decides whether a rule applies to a request.

@@ -4,7 +4,7 @@ use http::header::{self, HeaderValue};
 use http::{Method, StatusCode};
 
 use super::{Dispatch, Target};
-use crate::HttpError;
+use crate::error::HttpError;
 use crate::web::{IntoResponse, Request};
 
 /// Dispatches on the request method. `HEAD` goes to the `GET` target when

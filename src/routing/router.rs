@@ -3,8 +3,8 @@
 use http::StatusCode;
 
 use super::{AnyMatches, Dispatch, HostMatches, Matcher, PathMatches, PathPrefix, Target};
-use crate::web::{IntoResponse, Request};
-use crate::{Error, HttpError};
+use crate::error::{Error, HttpError};
+use crate::web::{IntoResponse, Request, Response};
 
 /// One routing rule: a matcher, a target, and an optional name for
 /// [`Router::reverse_url`].
@@ -183,7 +183,7 @@ impl Target for Router {
 }
 
 /// `target`'s answer to `req`, or the server's `404` when it declines.
-pub(crate) async fn answer<T: Target + ?Sized>(target: &T, req: Request) -> crate::Response {
+pub(crate) async fn answer<T: Target + ?Sized>(target: &T, req: Request) -> Response {
     match target.call(req) {
         Dispatch::Answer(answer) => answer.await,
         Dispatch::Decline(_) => HttpError::new(StatusCode::NOT_FOUND).into_response(),

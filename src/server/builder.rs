@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{Server, TrustedRange};
+use crate::error::{Error, Result};
 use crate::routing::Target;
-use crate::{Error, Result};
 
 /// Options shared by every connection of a server.
 #[derive(Debug, Clone)]

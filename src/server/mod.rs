@@ -44,8 +44,9 @@ pub(crate) use builder::Config;
 pub use builder::ServerBuilder;
 pub use proxy::TrustedRange;
 
+use crate::error::{Error, Result};
 use crate::routing::Target;
-use crate::{Error, Result, rt};
+use crate::rt;
 use watch::{Ending, Registry};
 
 /// An HTTP/1.1 server for one app: listen on TCP addresses, Unix sockets or

@@ -50,7 +50,8 @@ use rustix::net::{
 };
 use signal_hook::consts::{SIGINT, SIGTERM};
 
-use crate::{Error, Result, rt};
+use crate::error::{Error, Result};
+use crate::rt;
 
 /// Set in a worker's environment to its task id.
 const WORKER_ENV: &str = "SQUALL_WORKER_ID";

@@ -13,7 +13,7 @@ use std::str::FromStr;
 
 use http::HeaderMap;
 
-use crate::Error;
+use crate::error::Error;
 
 /// An address or a CIDR range (`10.0.0.0/8`, `::1`, `fd00::/8`) of proxies
 /// whose forwarding headers are believed.

@@ -33,8 +33,8 @@ use futures_rustls::server::TlsStream;
 
 use super::http1::conn::{ConnInfo, peer};
 use super::{Config, ServerBuilder};
+use crate::error::{Error, Result};
 use crate::rt::{self, Io};
-use crate::{Error, Result};
 
 /// The longest a TLS handshake may take (the idle timeout, when shorter).
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);

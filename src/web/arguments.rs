@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 
-use crate::HttpError;
+use crate::error::HttpError;
 
 /// Decoded `name=value` pairs from a query string or a urlencoded form body.
 ///

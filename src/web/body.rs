@@ -11,7 +11,7 @@ use bytes::{Bytes, BytesMut};
 use futures_lite::Stream;
 use http::StatusCode;
 
-use crate::HttpError;
+use crate::error::HttpError;
 
 /// A body: empty, a buffer, a stream of chunks, or a request body still
 /// arriving on the connection.
@@ -60,28 +60,6 @@ pub(crate) trait BodySource: Send {
     /// Replaces the body size limit of request `seq`, if its body is unread.
     fn set_limit(&mut self, seq: u64, limit: u64);
 }
-
-/// A request body fault, carried inside an `io::Error` so that `?` on a body
-/// read turns into the right status through `From<io::Error> for HttpError`.
-#[derive(Debug)]
-pub(crate) struct BodyError {
-    pub(crate) status: StatusCode,
-    pub(crate) reason: &'static str,
-}
-
-impl BodyError {
-    pub(crate) fn into_io(self) -> io::Error {
-        io::Error::new(io::ErrorKind::InvalidData, self)
-    }
-}
-
-impl fmt::Display for BodyError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "request body: {}", self.reason)
-    }
-}
-
-impl std::error::Error for BodyError {}
 
 impl Body {
     /// A body with no bytes.

@@ -7,7 +7,7 @@ use http::header::{self, HeaderValue};
 use http::{Method, StatusCode};
 
 use super::{Dispatch, IntoResponse, Request, Response, Target};
-use crate::HttpError;
+use crate::error::HttpError;
 
 /// The future a handler method returns.
 pub trait HandlerFuture: Future<Output = Result<Response, HttpError>> + Send {}

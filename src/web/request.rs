@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 
 use super::Body;
 use super::arguments::{Arguments, decode_lossy};
-use crate::HttpError;
+use crate::error::HttpError;
 
 /// An HTTP request: head, streamed body, path arguments from routing, and
 /// what the connection knows (peer address, scheme).

@@ -6,7 +6,7 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use serde::Serialize;
 
 use super::Body;
-use crate::HttpError;
+use crate::error::HttpError;
 
 /// An HTTP response: status, headers and a [`Body`].
 ///

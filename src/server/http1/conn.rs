@@ -16,7 +16,7 @@ use super::request_body::Settled;
 use super::socket::HeadError;
 use super::transport::{Limits, SharedTransport, Transport, linger_close, lock, read_head};
 use super::write::{write_reject, write_response};
-use crate::HttpError;
+use crate::error::HttpError;
 use crate::routing::Target;
 use crate::rt::Io;
 use crate::server::proxy::{self, Client};

@@ -17,8 +17,8 @@ use super::body::Decoder;
 use super::decode::RequestFraming;
 use super::inflate::{Fault, Inflate};
 use super::socket::{INITIAL_BUFFER, Socket};
+use crate::error::BodyError;
 use crate::rt::Io;
-use crate::web::body::BodyError;
 
 const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 const TOO_LARGE: &str = "request body larger than the limit";
