@@ -135,6 +135,13 @@ pub(crate) fn adopt_unix(listener: std::os::unix::net::UnixListener) -> io::Resu
     async_io::Async::new(listener)
 }
 
+/// A child process's standard error, read through the reactor: waiting on
+/// it costs no thread.
+#[cfg(all(unix, feature = "cgi"))]
+pub(crate) fn child_pipe(pipe: std::process::ChildStderr) -> io::Result<impl AsyncRead + Unpin + Send + 'static> {
+    async_io::Async::new(pipe)
+}
+
 /// A one-shot broadcast: any number of waiters, fired once, stays fired.
 #[derive(Clone)]
 pub(crate) struct Signal {

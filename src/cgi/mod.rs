@@ -13,8 +13,11 @@
 //!
 //! Unix only, behind the `cgi` feature.
 
+mod header_block;
+mod process;
 mod program;
 mod serve;
+mod spool;
 
 pub use program::CgiProgram;
 pub use serve::serve;

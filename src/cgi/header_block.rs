@@ -1,0 +1,144 @@
+//! The header block a CGI program writes before its body (RFC 3875 §6.2,
+//! §6.3): `Name: value` lines up to a blank line.
+
+use std::io::BufRead;
+
+/// Longest header block accepted from a program, in bytes.
+const MAX_HEADER_BLOCK: usize = 64 * 1024;
+
+/// The parsed CGI header block.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct HeaderBlock {
+    /// The status line to answer with, `200 OK` when the program gave none.
+    pub(super) status: String,
+    pub(super) headers: Vec<(String, String)>,
+    /// A lone local `Location` (RFC 3875 §6.2.2): the response is that of
+    /// this path, not a redirect for the client.
+    pub(super) local_redirect: Option<String>,
+}
+
+/// Reads the header block; the reader is left at the first body byte.
+///
+/// # Errors
+///
+/// Why the block is unusable (cut short, too large, malformed), for the log;
+/// the client gets `502`.
+pub(super) fn read_header_block(stdout: &mut impl BufRead) -> Result<HeaderBlock, String> {
+    let mut status = None;
+    let mut location = false;
+    let mut headers = Vec::new();
+    let mut total = 0;
+    loop {
+        let mut line = Vec::new();
+        let n = stdout.read_until(b'\n', &mut line).map_err(|e| format!("reading its output: {e}"))?;
+        total += n;
+        if n == 0 {
+            return Err("exited before the end of its header block".into());
+        }
+        if total > MAX_HEADER_BLOCK {
+            return Err("header block too large".into());
+        }
+        let line = String::from_utf8(line).map_err(|_| "header line is not UTF-8".to_owned())?;
+        let line = line.trim_end_matches(['\r', '\n']);
+        if line.is_empty() {
+            break;
+        }
+        let (name, value) = line.split_once(':').ok_or_else(|| format!("malformed header line {line:?}"))?;
+        let (name, value) = (name.trim(), value.trim());
+        if name.is_empty() || name.contains(char::is_whitespace) {
+            return Err(format!("malformed header line {line:?}"));
+        }
+        if name.eq_ignore_ascii_case("status") {
+            status = Some(value.to_owned());
+        } else {
+            location |= name.eq_ignore_ascii_case("location");
+            headers.push((name.to_owned(), value.to_owned()));
+        }
+    }
+    if headers.is_empty() && status.is_none() {
+        return Err("empty header block".into());
+    }
+    let local_redirect = match (&status, headers.as_slice()) {
+        (None, [(name, value)]) if name.eq_ignore_ascii_case("location") && value.starts_with('/') => {
+            Some(value.clone())
+        }
+        _ => None,
+    };
+    // Any other Location without Status is a client redirect (RFC 3875 §6.2.3-4).
+    let status = status.unwrap_or_else(|| if location { "302 Found".into() } else { "200 OK".into() });
+    Ok(HeaderBlock { status, headers, local_redirect })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(raw: &[u8]) -> Result<HeaderBlock, String> {
+        read_header_block(&mut &raw[..])
+    }
+
+    fn pairs(block: &HeaderBlock) -> Vec<(&str, &str)> {
+        block.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect()
+    }
+
+    #[test]
+    fn document_response_defaults_to_200_and_leaves_the_body_unread() {
+        // RFC 3875 §6.2.1: a Content-Type and no Status is a 200 document.
+        let mut raw: &[u8] = b"Content-Type: text/plain\r\nX-A:  spaced  \n\nbody";
+        let block = read_header_block(&mut raw).unwrap();
+        assert_eq!(block.status, "200 OK");
+        assert_eq!(pairs(&block), [("Content-Type", "text/plain"), ("X-A", "spaced")]);
+        assert_eq!(block.local_redirect, None);
+        assert_eq!(raw, b"body");
+    }
+
+    #[test]
+    fn status_is_taken_out_of_the_headers_in_any_case() {
+        let block = parse(b"STATUS: 404 Not Found\nContent-Type: text/html\n\n").unwrap();
+        assert_eq!(block.status, "404 Not Found");
+        assert_eq!(pairs(&block), [("Content-Type", "text/html")]);
+    }
+
+    #[test]
+    fn a_lone_local_location_is_a_local_redirect() {
+        // RFC 3875 §6.2.2: only a local path, and nothing else in the block.
+        let block = parse(b"Location: /other?x=1\n\n").unwrap();
+        assert_eq!(block.local_redirect.as_deref(), Some("/other?x=1"));
+    }
+
+    #[test]
+    fn other_locations_are_client_redirects() {
+        // RFC 3875 §6.2.3 and §6.2.4: an absolute URI, or a Location with
+        // other headers, goes to the client as a 302 unless a Status says otherwise.
+        let absolute = parse(b"Location: http://example.com/\n\n").unwrap();
+        assert_eq!((absolute.status.as_str(), absolute.local_redirect), ("302 Found", None));
+        let with_body = parse(b"Location: /x\nContent-Type: text/html\n\n").unwrap();
+        assert_eq!((with_body.status.as_str(), with_body.local_redirect), ("302 Found", None));
+        let moved = parse(b"Status: 301 Moved Permanently\nLocation: /x\n\n").unwrap();
+        assert_eq!((moved.status.as_str(), moved.local_redirect), ("301 Moved Permanently", None));
+    }
+
+    #[test]
+    fn malformed_blocks_are_refused() {
+        for raw in [
+            &b""[..],
+            b"Content-Type: text/plain\n",
+            b"\n",
+            b"no colon here\n\n",
+            b": empty name\n\n",
+            b"Bad Name: x\n\n",
+        ] {
+            assert!(parse(raw).is_err(), "{:?}", String::from_utf8_lossy(raw));
+        }
+    }
+
+    #[test]
+    fn a_block_past_the_limit_is_refused() {
+        let mut raw = Vec::new();
+        while raw.len() <= MAX_HEADER_BLOCK {
+            raw.extend_from_slice(b"X-Filler: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n");
+        }
+        raw.extend_from_slice(b"\n");
+        assert_eq!(parse(&raw).unwrap_err(), "header block too large");
+    }
+}
