@@ -21,13 +21,13 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// assert!(err.is_config());
 /// ```
 pub struct Error {
-    kind: Kind,
+    kind: ErrorKind,
     message: String,
     source: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+enum ErrorKind {
     Io,
     Config,
     Route,
@@ -35,30 +35,30 @@ enum Kind {
 
 impl Error {
     pub(crate) fn io(context: impl Into<String>, source: io::Error) -> Self {
-        Error { kind: Kind::Io, message: context.into(), source: Some(Box::new(source)) }
+        Error { kind: ErrorKind::Io, message: context.into(), source: Some(Box::new(source)) }
     }
 
     pub(crate) fn config(message: impl Into<String>) -> Self {
-        Error { kind: Kind::Config, message: message.into(), source: None }
+        Error { kind: ErrorKind::Config, message: message.into(), source: None }
     }
 
     pub(crate) fn route(message: impl Into<String>) -> Self {
-        Error { kind: Kind::Route, message: message.into(), source: None }
+        Error { kind: ErrorKind::Route, message: message.into(), source: None }
     }
 
     /// True for an operating-system I/O failure (bind, accept, read, write).
     pub fn is_io(&self) -> bool {
-        self.kind == Kind::Io
+        self.kind == ErrorKind::Io
     }
 
     /// True for an invalid option or argument (an unparsable address, say).
     pub fn is_config(&self) -> bool {
-        self.kind == Kind::Config
+        self.kind == ErrorKind::Config
     }
 
     /// True for a routing fault: a bad pattern, or `reverse_url` that cannot be built.
     pub fn is_route(&self) -> bool {
-        self.kind == Kind::Route
+        self.kind == ErrorKind::Route
     }
 }
 

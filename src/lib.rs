@@ -45,8 +45,6 @@
 //! squall runs on async-std's executor. Start it from `main` with
 //! [`block_on`]; handlers may use any runtime-agnostic async library.
 
-#![cfg_attr(not(test), warn(clippy::unwrap_used))]
-
 #[cfg(all(unix, feature = "cgi"))]
 pub mod cgi;
 mod error;

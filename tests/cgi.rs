@@ -1,4 +1,5 @@
 //! CGI/1.1 programs through the gateway container, over loopback.
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns unwrap too: a panic is the test failing
 #![cfg(all(unix, feature = "cgi"))]
 
 mod support;

@@ -1,5 +1,6 @@
 //! What a CGI request costs in threads, counted exactly: this file holds a
 //! single test, so nothing else runs in its process.
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns unwrap too: a panic is the test failing
 #![cfg(all(unix, feature = "cgi"))]
 
 mod support;

@@ -1,6 +1,7 @@
 //! Ten thousand idle keep-alive connections against one server process: it
 //! keeps them all and still answers a fresh request. Prints the server's
 //! resident memory per idle connection.
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns unwrap too: a panic is the test failing
 #![cfg(target_os = "linux")]
 
 mod support;

@@ -1,5 +1,6 @@
 //! Every server limit, hit from a raw socket: the status it promises, a
 //! close, a log line, and a next connection served normally.
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns unwrap too: a panic is the test failing
 
 mod support;
 

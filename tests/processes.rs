@@ -1,5 +1,6 @@
 //! The production example as a real process: graceful drain on SIGTERM, and
 //! worker processes sharing a port, restarted when they die.
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns unwrap too: a panic is the test failing
 #![cfg(unix)]
 
 mod support;

@@ -1,5 +1,6 @@
 //! Behind a proxy: `xheaders`, `trusted_downstream` and `protocol`, over
 //! real sockets (the test client's address, 127.0.0.1, is the proxy).
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns unwrap too: a panic is the test failing
 
 mod support;
 

@@ -1,5 +1,6 @@
 //! Routing and handlers: rules in order, matchers, nesting, reverse_url,
 //! method dispatch, Tornado-style handler types, request and response helpers.
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns unwrap too: a panic is the test failing
 
 mod support;
 

@@ -1,4 +1,5 @@
 //! The HTTP/1.1 server, black-box over real loopback sockets.
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns unwrap too: a panic is the test failing
 
 mod support;
 

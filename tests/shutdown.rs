@@ -1,5 +1,6 @@
 //! Stopping: `stop`, `close_all_connections`, and the graceful drain, with
 //! in-flight, idle and freshly arriving connections over real sockets.
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns unwrap too: a panic is the test failing
 
 mod support;
 

@@ -1,5 +1,6 @@
 //! TLS (feature `tls`): a certificate made in the test, a real rustls client
 //! over loopback, and plain HTTP sent to the TLS port.
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns unwrap too: a panic is the test failing
 #![cfg(feature = "tls")]
 
 mod support;

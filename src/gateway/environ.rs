@@ -199,13 +199,13 @@ fn server_name_and_port(req: &Request) -> (String, String) {
 /// The request body as a blocking reader (`wsgi.input`).
 #[derive(Debug)]
 pub struct Input {
-    source: Source,
+    source: InputSource,
     current: Bytes,
     /// Body bytes read so far.
     read: u64,
 }
 
-enum Source {
+enum InputSource {
     /// Everything is in `current`.
     Buffered,
     /// Chunks arrive from the connection through a bounded channel.
@@ -215,12 +215,12 @@ enum Source {
     Reader(Box<dyn Read + Send>),
 }
 
-impl std::fmt::Debug for Source {
+impl std::fmt::Debug for InputSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            Source::Buffered => "Buffered",
-            Source::Stream(_) => "Stream",
-            Source::Reader(_) => "Reader",
+            InputSource::Buffered => "Buffered",
+            InputSource::Stream(_) => "Stream",
+            InputSource::Reader(_) => "Reader",
         })
     }
 }
@@ -231,16 +231,16 @@ impl Input {
     }
 
     pub(crate) fn buffered(body: Bytes) -> Self {
-        Input { source: Source::Buffered, current: body, read: 0 }
+        Input { source: InputSource::Buffered, current: body, read: 0 }
     }
 
     #[cfg_attr(not(feature = "cgi"), allow(dead_code))]
     pub(crate) fn reader(reader: Box<dyn Read + Send>) -> Self {
-        Input { source: Source::Reader(reader), current: Bytes::new(), read: 0 }
+        Input { source: InputSource::Reader(reader), current: Bytes::new(), read: 0 }
     }
 
     pub(crate) fn stream(chunks: async_channel::Receiver<io::Result<Bytes>>) -> Self {
-        Input { source: Source::Stream(chunks), current: Bytes::new(), read: 0 }
+        Input { source: InputSource::Stream(chunks), current: Bytes::new(), read: 0 }
     }
 
     /// How many body bytes the app has read.
@@ -251,16 +251,16 @@ impl Input {
 
 impl Read for Input {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if let Source::Reader(reader) = &mut self.source {
+        if let InputSource::Reader(reader) = &mut self.source {
             let n = reader.read(buf)?;
             self.read += n as u64;
             return Ok(n);
         }
         while self.current.is_empty() {
             match &self.source {
-                Source::Buffered | Source::Reader(_) => return Ok(0),
+                InputSource::Buffered | InputSource::Reader(_) => return Ok(0),
                 // Blocks this executor thread until the connection delivers a chunk.
-                Source::Stream(chunks) => match chunks.recv_blocking() {
+                InputSource::Stream(chunks) => match chunks.recv_blocking() {
                     Ok(chunk) => self.current = chunk?,
                     Err(_) => return Ok(0),
                 },

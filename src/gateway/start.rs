@@ -16,12 +16,12 @@ use super::AppError;
 /// [`start_after_error`](StartResponse::start_after_error), and only before
 /// the first body byte is sent. [`write`](StartResponse::write) is the legacy
 /// `write` callable.
-#[derive(Clone, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct StartResponse {
     state: Arc<Mutex<State>>,
 }
 
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct State {
     head: Option<(String, Vec<(String, String)>)>,
     committed: bool,

@@ -38,6 +38,12 @@ pub struct TargetApp<T> {
     target: T,
 }
 
+impl<T> std::fmt::Debug for TargetApp<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TargetApp").field("target", &std::any::type_name::<T>()).finish()
+    }
+}
+
 impl<T: Target> TargetApp<T> {
     /// Wraps `target`.
     pub fn new(target: T) -> Self {

@@ -80,6 +80,10 @@ impl MethodRouter {
         found(method).or_else(|| if *method == Method::HEAD { found(&Method::GET) } else { None })
     }
 
+    fn methods(&self) -> impl Iterator<Item = &Method> {
+        self.targets.iter().map(|(m, _)| m)
+    }
+
     fn allow(&self) -> String {
         let mut methods: Vec<&str> = self.targets.iter().map(|(m, _)| m.as_str()).collect();
         if methods.contains(&"GET") && !methods.contains(&"HEAD") {
@@ -87,6 +91,12 @@ impl MethodRouter {
         }
         methods.sort_unstable();
         methods.join(", ")
+    }
+}
+
+impl std::fmt::Debug for MethodRouter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MethodRouter").field("methods", &self.methods().collect::<Vec<_>>()).finish_non_exhaustive()
     }
 }
 

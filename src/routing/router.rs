@@ -24,6 +24,15 @@ pub struct Rule {
     name: Option<String>,
 }
 
+impl std::fmt::Debug for Rule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rule")
+            .field("name", &self.name)
+            .field("mount_prefix", &self.matcher.mount_prefix())
+            .finish_non_exhaustive()
+    }
+}
+
 impl Rule {
     /// A rule sending requests `matcher` accepts to `target`.
     pub fn new(matcher: impl Matcher, target: impl Target) -> Self {
@@ -69,6 +78,15 @@ impl Rule {
 pub struct Router {
     rules: Vec<Rule>,
     default: Option<Box<dyn Target>>,
+}
+
+impl std::fmt::Debug for Router {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Router")
+            .field("rules", &self.rules)
+            .field("default_handler", &self.default.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Router {

@@ -47,15 +47,15 @@ pub(crate) struct Watch {
     read_deadline: AtomicU64,
     write_deadline: AtomicU64,
     ending: AtomicU8,
-    read_waker: Slot,
-    write_waker: Slot,
-    task_waker: Slot,
+    read_waker: WakerSlot,
+    write_waker: WakerSlot,
+    task_waker: WakerSlot,
 }
 
 #[derive(Default)]
-struct Slot(Mutex<Option<Waker>>);
+struct WakerSlot(Mutex<Option<Waker>>);
 
-impl Slot {
+impl WakerSlot {
     fn register(&self, waker: &Waker) {
         let mut slot = self.0.lock().unwrap_or_else(|e| e.into_inner());
         match &*slot {
@@ -78,9 +78,9 @@ impl Watch {
             read_deadline: AtomicU64::new(NONE),
             write_deadline: AtomicU64::new(NONE),
             ending: AtomicU8::new(Ending::No as u8),
-            read_waker: Slot::default(),
-            write_waker: Slot::default(),
-            task_waker: Slot::default(),
+            read_waker: WakerSlot::default(),
+            write_waker: WakerSlot::default(),
+            task_waker: WakerSlot::default(),
         }
     }
 

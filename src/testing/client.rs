@@ -37,6 +37,7 @@ impl TestResponse {
 
 /// One client connection to a test server: send requests (or raw bytes) and
 /// read responses in order.
+#[derive(Debug)]
 pub struct TestConnection {
     stream: TcpStream,
     buf: Vec<u8>,

@@ -73,6 +73,7 @@ pub async fn serve_bytes(app: impl Target, input: &[u8]) -> Vec<u8> {
 /// Its client methods block the calling thread (the server runs on the
 /// runtime's own threads), with a 10 s read timeout so that a broken server
 /// fails the test instead of hanging it.
+#[derive(Debug)]
 pub struct TestServer {
     server: Server,
     addr: SocketAddr,

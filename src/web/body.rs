@@ -34,10 +34,10 @@ use crate::error::HttpError;
 /// # });
 /// ```
 pub struct Body {
-    kind: Kind,
+    kind: BodyKind,
 }
 
-enum Kind {
+enum BodyKind {
     Empty,
     Full(Bytes),
     Stream(Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>),
@@ -64,7 +64,7 @@ pub(crate) trait BodySource: Send {
 impl Body {
     /// A body with no bytes.
     pub fn empty() -> Self {
-        Body { kind: Kind::Empty }
+        Body { kind: BodyKind::Empty }
     }
 
     /// A body produced chunk by chunk; each chunk is sent as soon as it is ready.
@@ -72,17 +72,17 @@ impl Body {
     where
         S: Stream<Item = io::Result<Bytes>> + Send + 'static,
     {
-        Body { kind: Kind::Stream(Box::pin(stream)) }
+        Body { kind: BodyKind::Stream(Box::pin(stream)) }
     }
 
     pub(crate) fn incoming(source: Arc<Mutex<dyn BodySource>>, seq: u64, buffer_limit: u64) -> Self {
-        Body { kind: Kind::Incoming(Incoming { source, seq, buffer_limit }) }
+        Body { kind: BodyKind::Incoming(Incoming { source, seq, buffer_limit }) }
     }
 
     /// Sets the size limit of a request body not yet read; see
     /// [`Request::set_max_body_size`](crate::Request::set_max_body_size).
     pub(crate) fn set_limit(&mut self, limit: u64) {
-        if let Kind::Incoming(i) = &self.kind {
+        if let BodyKind::Incoming(i) = &self.kind {
             crate::rt::lock(&i.source).set_limit(i.seq, limit);
         }
     }
@@ -90,18 +90,18 @@ impl Body {
     /// The exact length when it is known without reading: empty and buffered bodies.
     pub fn size_hint(&self) -> Option<u64> {
         match &self.kind {
-            Kind::Empty => Some(0),
-            Kind::Full(b) => Some(b.len() as u64),
-            Kind::Stream(_) | Kind::Incoming(_) => None,
+            BodyKind::Empty => Some(0),
+            BodyKind::Full(b) => Some(b.len() as u64),
+            BodyKind::Stream(_) | BodyKind::Incoming(_) => None,
         }
     }
 
     /// The whole body when it is already buffered.
     pub(crate) fn as_full(&self) -> Option<&[u8]> {
         match &self.kind {
-            Kind::Empty => Some(&[]),
-            Kind::Full(b) => Some(b),
-            Kind::Stream(_) | Kind::Incoming(_) => None,
+            BodyKind::Empty => Some(&[]),
+            BodyKind::Full(b) => Some(b),
+            BodyKind::Stream(_) | BodyKind::Incoming(_) => None,
         }
     }
 
@@ -123,9 +123,9 @@ impl Body {
     /// As for [`Body::chunk`], already converted to an [`HttpError`].
     pub async fn bytes(mut self) -> Result<Bytes, HttpError> {
         let limit = match &self.kind {
-            Kind::Full(b) => return Ok(b.clone()),
-            Kind::Incoming(i) => i.buffer_limit,
-            Kind::Empty | Kind::Stream(_) => u64::MAX,
+            BodyKind::Full(b) => return Ok(b.clone()),
+            BodyKind::Incoming(i) => i.buffer_limit,
+            BodyKind::Empty | BodyKind::Stream(_) => u64::MAX,
         };
         let mut all = BytesMut::new();
         while let Some(chunk) = self.chunk().await {
@@ -146,13 +146,13 @@ impl Stream for Body {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         match &mut self.kind {
-            Kind::Empty => Poll::Ready(None),
-            Kind::Full(_) => match std::mem::replace(&mut self.kind, Kind::Empty) {
-                Kind::Full(b) if !b.is_empty() => Poll::Ready(Some(Ok(b))),
+            BodyKind::Empty => Poll::Ready(None),
+            BodyKind::Full(_) => match std::mem::replace(&mut self.kind, BodyKind::Empty) {
+                BodyKind::Full(b) if !b.is_empty() => Poll::Ready(Some(Ok(b))),
                 _ => Poll::Ready(None),
             },
-            Kind::Stream(s) => s.as_mut().poll_next(cx),
-            Kind::Incoming(i) => {
+            BodyKind::Stream(s) => s.as_mut().poll_next(cx),
+            BodyKind::Incoming(i) => {
                 let mut source = crate::rt::lock(&i.source);
                 source.poll_chunk(cx, i.seq)
             }
@@ -169,17 +169,17 @@ impl Default for Body {
 impl fmt::Debug for Body {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
-            Kind::Empty => f.write_str("Body::Empty"),
-            Kind::Full(b) => write!(f, "Body::Full({} bytes)", b.len()),
-            Kind::Stream(_) => f.write_str("Body::Stream"),
-            Kind::Incoming(_) => f.write_str("Body::Incoming"),
+            BodyKind::Empty => f.write_str("Body::Empty"),
+            BodyKind::Full(b) => write!(f, "Body::Full({} bytes)", b.len()),
+            BodyKind::Stream(_) => f.write_str("Body::Stream"),
+            BodyKind::Incoming(_) => f.write_str("Body::Incoming"),
         }
     }
 }
 
 impl From<Bytes> for Body {
     fn from(b: Bytes) -> Self {
-        Body { kind: Kind::Full(b) }
+        Body { kind: BodyKind::Full(b) }
     }
 }
 

@@ -235,7 +235,7 @@ mod tests {
 
     /// A tiny single-slot channel over a mutex, enough for the test above.
     fn async_channel_like() -> (Sender, impl futures_lite::Stream<Item = io::Result<Bytes>> + Send + 'static) {
-        let slot: Slot = Arc::new(Mutex::new((Vec::new(), false, None)));
+        let slot: ChannelSlot = Arc::new(Mutex::new((Vec::new(), false, None)));
         let rx_slot = slot.clone();
         let stream = futures_lite::stream::poll_fn(move |cx| {
             let mut s = rx_slot.lock().unwrap();
@@ -252,9 +252,9 @@ mod tests {
     }
 
     /// Queued parts, closed flag, waiting reader.
-    type Slot = Arc<Mutex<(Vec<&'static str>, bool, Option<std::task::Waker>)>>;
+    type ChannelSlot = Arc<Mutex<(Vec<&'static str>, bool, Option<std::task::Waker>)>>;
 
-    struct Sender(Slot);
+    struct Sender(ChannelSlot);
 
     impl Sender {
         async fn send(&self, part: &'static str) {
