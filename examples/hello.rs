@@ -1,13 +1,15 @@
 //! Hello, world: `cargo run --release --example hello [ADDR]`.
 //!
 //! Serves `Hello, world!` on `/`, at `127.0.0.1:8888` unless an address is
-//! given. Set `RUST_LOG=info` to see the access log.
+//! given. Warnings and the access log go to standard error; `RUST_LOG`
+//! overrides that (`RUST_LOG=error` for benchmarks).
 
 use squall::{Router, Server, get};
 
 // ANCHOR: hello
 fn main() -> squall::Result<()> {
-    env_logger::init();
+    // Warnings and the access log unless RUST_LOG says otherwise.
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn,squall::access=info")).init();
     let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:8888".to_owned());
     let app = Router::new().route("/", get(|_req| async { "Hello, world!" }));
     squall::block_on(async {

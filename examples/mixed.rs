@@ -7,7 +7,8 @@
 //! - `/legacy/environ/…` — the environ the legacy app received, as sorted
 //!   `KEY=value` lines (the input stream as its byte count)
 //!
-//! Set `RUST_LOG=info` to see the access log.
+//! Warnings (the inline executor's deprecation among them) and the access log go to
+//! standard error unless `RUST_LOG` says otherwise.
 
 use std::io::Read;
 use std::time::Duration;
@@ -56,7 +57,8 @@ fn executor(args: &[String]) -> Result<Executor, String> {
 }
 
 fn main() -> squall::Result<()> {
-    env_logger::init();
+    // Warnings and the access log unless RUST_LOG says otherwise.
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn,squall::access=info")).init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let addr = args.first().filter(|a| !a.starts_with("--")).cloned().unwrap_or_else(|| "127.0.0.1:8888".to_owned());
     let executor = executor(&args).unwrap_or_else(|e| {

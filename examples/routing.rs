@@ -56,7 +56,8 @@ fn app() -> Router {
 }
 
 fn main() -> squall::Result<()> {
-    env_logger::init();
+    // Warnings and the access log unless RUST_LOG says otherwise.
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn,squall::access=info")).init();
     let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:8888".to_owned());
     squall::block_on(async {
         let server = Server::new(app());

@@ -5,27 +5,30 @@
 //! tutorial` runs its tests. The book walks through it region by region.
 
 // ANCHOR: imports
-use std::sync::{Arc, Mutex};
+use std::sync::{Mutex, MutexGuard};
 
-use http::Method;
 use squall::gateway::{AppError, AppIter, Environ, Executor, GatewayContainer, StartResponse};
+use squall::http::{Method, StatusCode};
 use squall::{HttpError, Request, RequestHandler, Response, Router, Server, get, request_handler};
 // ANCHOR_END: imports
 
 // ANCHOR: state
-/// The notes, shared by every request.
-type Notes = Arc<Mutex<Vec<String>>>;
+/// The notes: the app's state, shared by every request.
+#[derive(Default)]
+struct Notes(Mutex<Vec<String>>);
 
-fn lock(notes: &Notes) -> std::sync::MutexGuard<'_, Vec<String>> {
-    notes.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+impl Notes {
+    fn list(&self) -> MutexGuard<'_, Vec<String>> {
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
 }
 // ANCHOR_END: state
 
 // ANCHOR: one_note
 /// `GET /notes/(\d+)`: one note by its number, or `404`.
-async fn one_note(req: Request, notes: Notes) -> Result<String, HttpError> {
-    let id: usize = req.path_arg(0).and_then(|s| s.parse().ok()).ok_or_else(|| HttpError::bad_request("bad id"))?;
-    let notes = lock(&notes);
+async fn one_note(req: Request) -> Result<String, HttpError> {
+    let id: usize = req.path_arg_as(0)?;
+    let notes = req.state::<Notes>()?.list();
     let note = notes.get(id).ok_or_else(|| HttpError::not_found().with_message(format!("no note {id}\n")))?;
     Ok(format!("{note}\n"))
 }
@@ -33,9 +36,7 @@ async fn one_note(req: Request, notes: Notes) -> Result<String, HttpError> {
 
 // ANCHOR: handler
 /// `/notes`: a Tornado-style handler type, one method per HTTP method.
-struct NotesHandler {
-    notes: Notes,
-}
+struct NotesHandler;
 
 impl RequestHandler for NotesHandler {
     const SUPPORTED_METHODS: &'static [Method] = &[Method::GET, Method::HEAD, Method::POST];
@@ -43,8 +44,8 @@ impl RequestHandler for NotesHandler {
     /// `GET /notes?contains=word`: the notes as JSON, optionally filtered.
     async fn get(&mut self, req: Request) -> Result<Response, HttpError> {
         let word = req.query_arguments().get("contains").unwrap_or_default().to_owned();
-        let notes: Vec<String> = lock(&self.notes).iter().filter(|n| n.contains(&word)).cloned().collect();
-        Ok(Response::json(&notes))
+        let notes = req.state::<Notes>()?.list();
+        Ok(Response::json(&notes.iter().filter(|n| n.contains(&word)).collect::<Vec<_>>()))
     }
 
     /// `POST /notes` with a form field `text`: adds a note, answers `201`.
@@ -52,12 +53,9 @@ impl RequestHandler for NotesHandler {
         let form = req.form().await?;
         let text = form.get("text").filter(|t| !t.trim().is_empty());
         let text = text.ok_or_else(|| HttpError::bad_request("the form needs a non-empty text field\n"))?;
-        let id = {
-            let mut notes = lock(&self.notes);
-            notes.push(text.to_owned());
-            notes.len() - 1
-        };
-        Ok(Response::text(format!("note {id} added\n")).with_status(http::StatusCode::CREATED))
+        let mut notes = req.state::<Notes>()?.list();
+        notes.push(text.to_owned());
+        Ok(Response::text(format!("note {} added\n", notes.len() - 1)).with_status(StatusCode::CREATED))
     }
 }
 // ANCHOR_END: handler
@@ -72,23 +70,22 @@ fn legacy(environ: &mut Environ, start: &StartResponse) -> Result<AppIter, AppEr
 // ANCHOR_END: legacy
 
 // ANCHOR: app
-fn app(notes: Notes) -> Router {
-    let for_one = notes.clone();
-    Router::new()
+fn app() -> Router {
+    Router::with_state(Notes::default())
         .route("/", get(|_req| async { "Notes: GET or POST /notes, GET /notes/0\n" }))
-        .route(r"/notes/(\d+)", get(move |req| one_note(req, for_one.clone())))
-        .route("/notes", request_handler(move || NotesHandler { notes: notes.clone() }))
+        .route(r"/notes/(\d+)", get(one_note))
+        .route("/notes", request_handler(|| NotesHandler))
         .mount("/legacy", GatewayContainer::builder(legacy).executor(Executor::thread_pool(8)).build())
 }
 // ANCHOR_END: app
 
 // ANCHOR: main
 fn main() -> squall::Result<()> {
-    env_logger::init();
+    // Warnings and the access log unless RUST_LOG says otherwise.
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn,squall::access=info")).init();
     let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:8888".to_owned());
-    let notes = Notes::default();
     squall::block_on(async {
-        let server = Server::new(app(notes));
+        let server = Server::new(app());
         let bound = server.listen(addr.as_str())?;
         println!("serving on http://{bound}/");
         server.wait().await;
@@ -105,7 +102,7 @@ mod tests {
 
     #[test]
     fn notes_are_added_listed_and_fetched() {
-        let app = app(Notes::default());
+        let app = app();
         squall::block_on(async {
             let form = Request::post("/notes", "text=buy+milk")
                 .with_header("content-type", "application/x-www-form-urlencoded");
@@ -126,7 +123,7 @@ mod tests {
 
     #[test]
     fn the_legacy_app_answers_under_its_prefix() {
-        let server = TestServer::start(app(Notes::default()));
+        let server = TestServer::start(app());
         let resp = server.get("/legacy/reports/2024");
         assert_eq!(resp.status, 200);
         assert_eq!(resp.text(), "legacy app here, you asked for /reports/2024\n");

@@ -56,6 +56,9 @@ pub mod testing;
 pub mod web;
 
 pub use error::{Error, HttpError, Result};
+/// The `http` crate squall's types come from (`Method`, `StatusCode`,
+/// `HeaderName`, …), re-exported so that apps need not depend on it.
+pub use http;
 pub use routing::{
     AnyMatches, BoxFuture, Dispatch, HostMatches, Matcher, MethodRouter, PathMatches, PathPrefix, Router, Rule, Target,
     delete, get, head, options, patch, post, put,

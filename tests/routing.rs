@@ -254,3 +254,54 @@ fn redirects_and_streams() {
     assert_eq!(resp.header("transfer-encoding"), Some("chunked"));
     assert_eq!(resp.body, body, "the request body streams straight back");
 }
+
+#[test]
+fn app_state_reaches_handlers_and_nested_routers_inherit_or_shadow_it() {
+    struct Name(&'static str);
+    struct Count(u32);
+    async fn name(req: Request) -> Result<String, HttpError> {
+        Ok(req.state::<Name>()?.0.to_owned())
+    }
+    let inner = Router::new().route("/inner/name", get(name));
+    let own = Router::with_state(Name("inner")).route("/own/name", get(name));
+    // A nested router with state that declines must give the outer state back.
+    let declining = Router::with_state(Count(7)).route("/never", get(|_req| async { "" }));
+    let app = Router::with_state(Name("outer"))
+        .route("/name", get(name))
+        .rule(Rule::new(AnyMatches, declining))
+        .rule(Rule::new(AnyMatches, inner))
+        .rule(Rule::new(AnyMatches, own))
+        .route("/count", get(|req: Request| async move { req.state::<Count>().map(|c| c.0.to_string()) }));
+    run(async {
+        assert_eq!(text(&app, Request::get("/name")).await, (StatusCode::OK, "outer".into()));
+        assert_eq!(text(&app, Request::get("/inner/name")).await, (StatusCode::OK, "outer".into()));
+        assert_eq!(text(&app, Request::get("/own/name")).await, (StatusCode::OK, "inner".into()));
+        // No router on the way has a Count: a 500, not the declining router's.
+        assert_eq!(call(&app, Request::get("/count")).await.status(), 500);
+    });
+}
+
+#[test]
+fn typed_path_and_query_arguments_answer_400_with_the_reason() {
+    async fn item(req: Request) -> Result<String, HttpError> {
+        let id: u32 = req.path_arg_as(0)?;
+        let size: usize = req.query_argument_as("size")?;
+        Ok(format!("{id} {size}"))
+    }
+    async fn day(req: Request) -> Result<String, HttpError> {
+        Ok(req.path_param_as::<u8>("day")?.to_string())
+    }
+    let app = Router::new().route(r"/items/(\w+)", get(item)).route(r"/days/(?P<day>\w+)", get(day));
+    run(async {
+        assert_eq!(text(&app, Request::get("/items/12?size=10")).await, (StatusCode::OK, "12 10".into()));
+        let (status, body) = text(&app, Request::get("/items/x?size=10")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(body, r#"Invalid path argument 0 "x": invalid digit found in string"#);
+        let (status, body) = text(&app, Request::get("/items/12")).await;
+        assert_eq!((status, body.as_str()), (StatusCode::BAD_REQUEST, "Missing argument size"));
+        assert_eq!(text(&app, Request::get("/days/3")).await, (StatusCode::OK, "3".into()));
+        let (status, body) = text(&app, Request::get("/days/300")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(body, r#"Invalid path argument day "300": number too large to fit in target type"#);
+    });
+}

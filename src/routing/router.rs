@@ -4,7 +4,9 @@ use http::StatusCode;
 
 use super::{AnyMatches, Dispatch, HostMatches, Matcher, PathMatches, PathPrefix, Target};
 use crate::error::{Error, HttpError};
-use crate::web::{IntoResponse, Request, Response};
+use std::sync::Arc;
+
+use crate::web::{AppState, IntoResponse, Request, Response};
 
 /// One routing rule: a matcher, a target, and an optional name for
 /// [`Router::reverse_url`].
@@ -78,6 +80,7 @@ impl Rule {
 pub struct Router {
     rules: Vec<Rule>,
     default: Option<Box<dyn Target>>,
+    state: Option<AppState>,
 }
 
 impl std::fmt::Debug for Router {
@@ -85,6 +88,7 @@ impl std::fmt::Debug for Router {
         f.debug_struct("Router")
             .field("rules", &self.rules)
             .field("default_handler", &self.default.is_some())
+            .field("state", &self.state.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -93,6 +97,35 @@ impl Router {
     /// A router with no rules.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A router with no rules whose requests carry `state`: handlers reach
+    /// it with [`Request::state`](crate::Request::state), without a clone per
+    /// route. Nested routers see it too, unless they have state of their own.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Mutex;
+    /// use squall::{get, HttpError, Request, Router};
+    ///
+    /// struct Config {
+    ///     greeting: String,
+    ///     visits: Mutex<u64>,
+    /// }
+    ///
+    /// async fn hello(req: Request) -> Result<String, HttpError> {
+    ///     let config = req.state::<Config>()?;
+    ///     *config.visits.lock().unwrap() += 1;
+    ///     Ok(config.greeting.clone())
+    /// }
+    ///
+    /// let app = Router::with_state(Config { greeting: "hi".into(), visits: Mutex::new(0) })
+    ///     .route("/", get(hello));
+    /// # let _ = app;
+    /// ```
+    pub fn with_state<S: Send + Sync + 'static>(state: S) -> Self {
+        Router { state: Some(Arc::new(state)), ..Self::default() }
     }
 
     /// Adds a rule.
@@ -179,6 +212,7 @@ fn path_matcher(pattern: &str) -> PathMatches {
 
 impl Target for Router {
     fn call(&self, mut req: Request) -> Dispatch<'_> {
+        let outer = self.state.as_ref().map(|state| req.swap_state(Some(state.clone())));
         for rule in &self.rules {
             let Some(args) = rule.matcher.matches(&req) else { continue };
             let prefix = rule.matcher.mount_prefix().map_or(0, str::len);
@@ -189,10 +223,13 @@ impl Target for Router {
             }
             req.leave_rule(before);
         }
-        match &self.default {
-            Some(default) => default.call(req),
-            None => Dispatch::Decline(req),
+        if let Some(default) = &self.default {
+            return default.call(req);
         }
+        if let Some(outer) = outer {
+            req.swap_state(outer);
+        }
+        Dispatch::Decline(req)
     }
 
     fn reverse_url(&self, name: &str, args: &[&str]) -> Option<String> {

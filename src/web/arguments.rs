@@ -1,7 +1,9 @@
-//! Query and form arguments (`application/x-www-form-urlencoded`), and the
-//! percent-coding used by them and by path arguments.
+//! Query and form arguments (`application/x-www-form-urlencoded`), the
+//! arguments a path pattern captured, and the percent-coding they share.
 
 use std::borrow::Cow;
+use std::fmt;
+use std::str::FromStr;
 
 use crate::error::HttpError;
 
@@ -69,9 +71,60 @@ impl Arguments {
         self.pairs.is_empty()
     }
 
+    /// The last value for `name`, parsed as a `T`.
+    ///
+    /// # Errors
+    ///
+    /// `400 Bad Request` naming the argument when it is absent or does not parse.
+    pub fn require_as<T: FromStr>(&self, name: &str) -> Result<T, HttpError>
+    where
+        T::Err: fmt::Display,
+    {
+        parse_argument(&format!("argument {name}"), self.get(name))
+    }
+
     pub(crate) fn extend(&mut self, other: Arguments) {
         self.pairs.extend(other.pairs);
     }
+}
+
+/// Parses an argument's value, or answers `400` naming it (`what`) and why.
+pub(crate) fn parse_argument<T: FromStr>(what: &str, value: Option<&str>) -> Result<T, HttpError>
+where
+    T::Err: fmt::Display,
+{
+    let value = value.ok_or_else(|| HttpError::bad_request(format!("Missing {what}")))?;
+    value.parse().map_err(|e| HttpError::bad_request(format!("Invalid {what} {value:?}: {e}")))
+}
+
+/// The groups a path pattern captured, percent-decoded: positional groups, or
+/// named groups when the pattern names them (as in Tornado).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PathArgs {
+    pub(crate) positional: Vec<String>,
+    pub(crate) named: Vec<(String, String)>,
+}
+
+impl PathArgs {
+    /// The `index`-th unnamed group.
+    pub fn get(&self, index: usize) -> Option<&str> {
+        self.positional.get(index).map(String::as_str)
+    }
+
+    /// The group named `name`.
+    pub fn named(&self, name: &str) -> Option<&str> {
+        self.named.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
+    /// The unnamed groups in order.
+    pub fn positional(&self) -> &[String] {
+        &self.positional
+    }
+}
+
+/// Percent-decodes a captured path segment (`+` stays `+` in paths).
+pub(crate) fn decode_path_arg(raw: &str) -> String {
+    decode_lossy(raw, false)
 }
 
 /// Percent-decodes `input` (and `+` as space when `plus` is set).
@@ -141,6 +194,16 @@ mod tests {
         let s = "a b/c?d%é";
         assert_eq!(encode_path_arg(s), "a%20b/c%3Fd%25%C3%A9");
         assert_eq!(decode_lossy(&encode_path_arg(s), false), s);
+    }
+
+    #[test]
+    fn typed_arguments_answer_400_naming_the_argument() {
+        let args = Arguments::parse("page=2&size=big");
+        assert_eq!(args.require_as::<u32>("page").unwrap(), 2);
+        let bad = args.require_as::<u32>("size").unwrap_err();
+        assert_eq!(bad.status(), 400);
+        assert_eq!(bad.message(), Some("Invalid argument size \"big\": invalid digit found in string"));
+        assert_eq!(args.require_as::<u32>("nope").unwrap_err().message(), Some("Missing argument nope"));
     }
 
     #[test]

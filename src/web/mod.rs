@@ -12,12 +12,12 @@ mod request;
 mod response;
 mod target;
 
-pub use arguments::Arguments;
-pub(crate) use arguments::encode_path_arg;
+pub use arguments::{Arguments, PathArgs};
+pub(crate) use arguments::{decode_path_arg, encode_path_arg};
 pub use body::Body;
 pub use handler::{HandlerFuture, RequestHandler, request_handler};
-pub(crate) use request::{Origin, decode_path_arg, split_host_port};
-pub use request::{PathArgs, Request};
+pub use request::Request;
+pub(crate) use request::{AppState, Origin, split_host_port};
 pub use response::{IntoResponse, Json, Response};
 pub(crate) use response::{StatusLine, declared_length, reason_phrase};
 pub use target::{BoxFuture, Dispatch, Target};

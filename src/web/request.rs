@@ -1,6 +1,10 @@
 //! [`Request`]: what a handler receives.
 
+use std::any::Any;
+use std::fmt;
 use std::net::{IpAddr, SocketAddr};
+use std::str::FromStr;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -8,7 +12,7 @@ use http::{Extensions, Method, Uri, Version};
 use serde::de::DeserializeOwned;
 
 use super::Body;
-use super::arguments::{Arguments, decode_lossy};
+use super::arguments::{Arguments, PathArgs, parse_argument};
 use crate::error::HttpError;
 
 /// An HTTP request: head, streamed body, path arguments from routing, and
@@ -38,8 +42,13 @@ pub struct Request {
     /// Length of the path prefix the request is mounted under.
     mount: usize,
     origin: Origin,
+    state: Option<AppState>,
     extensions: Extensions,
 }
+
+/// The application state a router gives the requests it routes; see
+/// [`Router::with_state`](crate::Router::with_state).
+pub(crate) type AppState = Arc<dyn Any + Send + Sync>;
 
 /// Where a request came from, as the connection (or a gateway host) knows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,31 +71,6 @@ impl Origin {
 pub(crate) struct RuleEntry {
     path_args: Option<PathArgs>,
     mount: usize,
-}
-
-/// The groups a path pattern captured, percent-decoded: positional groups, or
-/// named groups when the pattern names them (as in Tornado).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PathArgs {
-    pub(crate) positional: Vec<String>,
-    pub(crate) named: Vec<(String, String)>,
-}
-
-impl PathArgs {
-    /// The `index`-th unnamed group.
-    pub fn get(&self, index: usize) -> Option<&str> {
-        self.positional.get(index).map(String::as_str)
-    }
-
-    /// The group named `name`.
-    pub fn named(&self, name: &str) -> Option<&str> {
-        self.named.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
-    }
-
-    /// The unnamed groups in order.
-    pub fn positional(&self) -> &[String] {
-        &self.positional
-    }
 }
 
 impl Request {
@@ -134,6 +118,7 @@ impl Request {
             path_args: PathArgs::default(),
             mount: 0,
             origin,
+            state: None,
             extensions: Extensions::new(),
         }
     }
@@ -146,6 +131,12 @@ impl Request {
         let entry = RuleEntry { path_args, mount: self.mount };
         self.mount += prefix;
         entry
+    }
+
+    /// Routing: a router with application state takes the request; returns
+    /// the state it had, to put back if that router declines it.
+    pub(crate) fn swap_state(&mut self, state: Option<AppState>) -> Option<AppState> {
+        std::mem::replace(&mut self.state, state)
     }
 
     /// Routing: the rule's target declined; the request is as before the rule.
@@ -259,6 +250,107 @@ impl Request {
     /// The group named `name` in the route's pattern, percent-decoded.
     pub fn path_param(&self, name: &str) -> Option<&str> {
         self.path_args.named(name)
+    }
+
+    /// The `index`-th unnamed group, parsed as a `T`.
+    ///
+    /// # Errors
+    ///
+    /// `400 Bad Request` saying which argument and why when the group is
+    /// missing or does not parse.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use squall::{get, HttpError, Request, Router};
+    ///
+    /// async fn item(req: Request) -> Result<String, HttpError> {
+    ///     let id: u32 = req.path_arg_as(0)?;
+    ///     Ok(format!("item {id}"))
+    /// }
+    ///
+    /// let app = Router::new().route(r"/items/(\w+)", get(item));
+    /// # squall::block_on(async {
+    /// let resp = squall::testing::call(&app, Request::get("/items/12")).await;
+    /// assert_eq!(resp.into_body().bytes().await.unwrap(), "item 12");
+    /// let resp = squall::testing::call(&app, Request::get("/items/twelve")).await;
+    /// assert_eq!(resp.status(), 400);
+    /// assert_eq!(
+    ///     resp.into_body().bytes().await.unwrap(),
+    ///     "Invalid path argument 0 \"twelve\": invalid digit found in string"
+    /// );
+    /// # });
+    /// ```
+    pub fn path_arg_as<T: FromStr>(&self, index: usize) -> Result<T, HttpError>
+    where
+        T::Err: fmt::Display,
+    {
+        parse_argument(&format!("path argument {index}"), self.path_args.get(index))
+    }
+
+    /// The group named `name`, parsed as a `T`.
+    ///
+    /// # Errors
+    ///
+    /// As [`path_arg_as`](Self::path_arg_as).
+    pub fn path_param_as<T: FromStr>(&self, name: &str) -> Result<T, HttpError>
+    where
+        T::Err: fmt::Display,
+    {
+        parse_argument(&format!("path argument {name}"), self.path_args.named(name))
+    }
+
+    /// The last value of query argument `name`, parsed as a `T`.
+    ///
+    /// # Errors
+    ///
+    /// `400 Bad Request` naming the argument when it is missing or does not parse.
+    pub fn query_argument_as<T: FromStr>(&self, name: &str) -> Result<T, HttpError>
+    where
+        T::Err: fmt::Display,
+    {
+        self.query_arguments().require_as(name)
+    }
+
+    /// The application state of type `T` that the router routing this
+    /// request was made with ([`Router::with_state`](crate::Router::with_state));
+    /// nested routers without state of their own pass it on.
+    ///
+    /// # Errors
+    ///
+    /// `500 Internal Server Error`, with a log line naming the type, when no
+    /// router on the way has state of type `T`: a mistake in the app, not
+    /// the client's.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use squall::{get, HttpError, Request, Router};
+    ///
+    /// #[derive(Default)]
+    /// struct Hits(AtomicUsize);
+    ///
+    /// async fn count(req: Request) -> Result<String, HttpError> {
+    ///     let hits = req.state::<Hits>()?;
+    ///     Ok(format!("hit {}", hits.0.fetch_add(1, Ordering::Relaxed) + 1))
+    /// }
+    ///
+    /// let app = Router::with_state(Hits::default()).route("/", get(count));
+    /// # squall::block_on(async {
+    /// squall::testing::call(&app, Request::get("/")).await;
+    /// let resp = squall::testing::call(&app, Request::get("/")).await;
+    /// assert_eq!(resp.into_body().bytes().await.unwrap(), "hit 2");
+    /// # });
+    /// ```
+    pub fn state<T: Send + Sync + 'static>(&self) -> Result<&T, HttpError> {
+        self.state.as_deref().and_then(|state| state.downcast_ref::<T>()).ok_or_else(|| {
+            HttpError::internal(format!(
+                "no application state of type {} for {}: give it with Router::with_state",
+                std::any::type_name::<T>(),
+                self.path()
+            ))
+        })
     }
 
     /// The peer's socket address (`None` for Unix sockets and in-memory requests).
@@ -410,9 +502,4 @@ pub(crate) fn split_host_port(host: &str) -> (&str, Option<&str>) {
         Some(i) if !host[i..].contains(']') => (&host[..i], Some(&host[i + 1..])),
         _ => (host, None),
     }
-}
-
-/// Percent-decodes a captured path segment (`+` stays `+` in paths).
-pub(crate) fn decode_path_arg(raw: &str) -> String {
-    decode_lossy(raw, false)
 }
