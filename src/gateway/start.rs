@@ -7,6 +7,7 @@ use http::StatusCode;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 
 use super::AppError;
+use crate::rt::lock;
 
 /// The `start_response` callable: records the status and headers, which are
 /// sent with the first body byte. Cloneable, so a lazy body can call it from
@@ -41,7 +42,7 @@ impl StartResponse {
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.state)
     }
 
     /// Sets the status (`"200 OK"`, or just `"200"`: the standard reason

@@ -51,7 +51,7 @@ use rustix::net::{
 use signal_hook::consts::{SIGINT, SIGTERM};
 
 use crate::error::{Error, Result};
-use crate::rt;
+use crate::rt::{self, lock};
 
 /// Set in a worker's environment to its task id.
 const WORKER_ENV: &str = "SQUALL_WORKER_ID";
@@ -126,7 +126,7 @@ fn bind_one(addr: SocketAddr, reuse_port: bool) -> std::io::Result<TcpListener> 
 /// The inherited sockets bound to `addrs` (the first time, received from the
 /// supervisor).
 fn inherited(addrs: &[SocketAddr]) -> Result<Vec<TcpListener>> {
-    let mut inherited = INHERITED.lock().unwrap_or_else(|e| e.into_inner());
+    let mut inherited = lock(&INHERITED);
     if inherited.is_none() {
         *inherited = Some(receive_sockets().map_err(|e| Error::io("cannot receive sockets from the supervisor", e))?);
     }

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use crate::rt;
+use crate::rt::{self, lock};
 
 /// How often the sweeper looks at deadlines: the precision of every timeout.
 pub(crate) const TICK: Duration = Duration::from_millis(100);
@@ -57,7 +57,7 @@ struct WakerSlot(Mutex<Option<Waker>>);
 
 impl WakerSlot {
     fn register(&self, waker: &Waker) {
-        let mut slot = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut slot = lock(&self.0);
         match &*slot {
             Some(w) if w.will_wake(waker) => {}
             _ => *slot = Some(waker.clone()),
@@ -65,7 +65,7 @@ impl WakerSlot {
     }
 
     fn wake(&self) {
-        let waker = self.0.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let waker = lock(&self.0).take();
         if let Some(w) = waker {
             w.wake();
         }
@@ -167,7 +167,7 @@ pub(crate) struct Entry {
 
 impl Drop for Entry {
     fn drop(&mut self) {
-        let mut slots = self.registry.slots.lock().unwrap_or_else(|e| e.into_inner());
+        let mut slots = lock(&self.registry.slots);
         slots.watches[self.index] = None;
         slots.free.push(self.index);
         self.registry.open.fetch_sub(1, Ordering::AcqRel);
@@ -180,7 +180,7 @@ impl Registry {
         if self.is_draining() {
             watch.end(Ending::Drain);
         }
-        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        let mut slots = lock(&self.slots);
         let index = match slots.free.pop() {
             Some(i) => {
                 slots.watches[i] = Some(watch.clone());
@@ -202,7 +202,7 @@ impl Registry {
     fn each(&self, mut f: impl FnMut(&Watch)) {
         // Clone out of the lock so that waking never runs under it.
         let watches: Vec<Arc<Watch>> = {
-            let slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+            let slots = lock(&self.slots);
             slots.watches.iter().flatten().cloned().collect()
         };
         for w in &watches {

@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 use futures_lite::io::{AsyncRead, AsyncWrite};
 
 use crate::routing::Target;
-use crate::rt::Io;
+use crate::rt::{Io, lock};
 use crate::server::http1::conn::{self, ConnInfo};
 use crate::server::{Config, Core};
 
@@ -38,7 +38,7 @@ impl AsyncRead for MemoryIo {
 
 impl AsyncWrite for MemoryIo {
     fn poll_write(self: Pin<&mut Self>, _cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        self.writes.lock().unwrap_or_else(|e| e.into_inner()).push(buf.to_vec());
+        lock(&self.writes).push(buf.to_vec());
         Poll::Ready(Ok(buf.len()))
     }
 
@@ -63,6 +63,6 @@ pub(super) async fn serve(app: impl Target, input: &[u8]) -> Vec<u8> {
     let server = Core::standalone(Arc::new(app), Config::default());
     let entry = server.registry.register();
     conn::serve(io, server.clone(), info, entry.watch.clone()).await;
-    let writes = std::mem::take(&mut *writes.lock().unwrap_or_else(|e| e.into_inner()));
+    let writes = std::mem::take(&mut *lock(&writes));
     writes.concat()
 }

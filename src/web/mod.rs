@@ -8,6 +8,7 @@ mod arguments;
 pub(crate) mod body;
 mod handler;
 pub(crate) mod log;
+mod read;
 mod request;
 mod response;
 mod target;

@@ -6,10 +6,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Extensions, Method, Uri, Version};
-use serde::de::DeserializeOwned;
 
 use super::Body;
 use super::arguments::{Arguments, PathArgs, parse_argument};
@@ -429,69 +427,6 @@ impl Request {
     /// Takes the body out, leaving an empty one (to stream it elsewhere).
     pub fn take_body(&mut self) -> Body {
         std::mem::take(&mut self.body)
-    }
-
-    /// Reads the whole body.
-    ///
-    /// # Errors
-    ///
-    /// `400` for a malformed body, `413` for one over the server's limit,
-    /// `500` when the connection fails. A second call returns an empty body.
-    pub async fn bytes(&mut self) -> Result<Bytes, HttpError> {
-        self.take_body().bytes().await
-    }
-
-    /// Reads the whole body as UTF-8 text.
-    ///
-    /// # Errors
-    ///
-    /// As [`Request::bytes`], and `400` when the body is not UTF-8.
-    pub async fn text(&mut self) -> Result<String, HttpError> {
-        let bytes = self.bytes().await?;
-        String::from_utf8(bytes.into()).map_err(|_| HttpError::bad_request("request body is not UTF-8"))
-    }
-
-    /// Reads the whole body as JSON.
-    ///
-    /// # Errors
-    ///
-    /// As [`Request::bytes`], and `400` naming the problem when the JSON is
-    /// invalid or does not fit `T`.
-    pub async fn json<T: DeserializeOwned>(&mut self) -> Result<T, HttpError> {
-        let bytes = self.bytes().await?;
-        serde_json::from_slice(&bytes).map_err(|e| HttpError::bad_request(format!("invalid JSON body: {e}")))
-    }
-
-    /// Reads a urlencoded form body (`application/x-www-form-urlencoded`).
-    ///
-    /// # Errors
-    ///
-    /// As [`Request::text`], and `415` for any other content type.
-    pub async fn form(&mut self) -> Result<Arguments, HttpError> {
-        let content_type = self.header("content-type").unwrap_or("");
-        let mime = content_type.split(';').next().unwrap_or("").trim();
-        if !mime.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
-            return Err(HttpError::new(http::StatusCode::UNSUPPORTED_MEDIA_TYPE)
-                .with_message("expected an application/x-www-form-urlencoded body"));
-        }
-        Ok(Arguments::parse(&self.text().await?))
-    }
-
-    /// Query arguments followed by form-body arguments (Tornado's
-    /// `get_argument` sources); the body is read only when it is a urlencoded form.
-    ///
-    /// # Errors
-    ///
-    /// As [`Request::form`], for a form body.
-    pub async fn arguments(&mut self) -> Result<Arguments, HttpError> {
-        let mut args = self.query_arguments();
-        let is_form = self
-            .header("content-type")
-            .is_some_and(|ct| ct.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
-        if is_form {
-            args.extend(self.form().await?);
-        }
-        Ok(args)
     }
 }
 
