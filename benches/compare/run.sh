@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# squall beside axum, hyper, actix-web and Tornado: the same hello world (and a
+# WSGI-style app that sleeps 50 ms) served by each, loaded with wrk over
+# loopback, the server on CPU 0 and wrk on CPU 1. Prints one markdown table.
+#
+#   benches/compare/run.sh                     everything, 3 interleaved rounds (~8 min)
+#   ONLY='squall|axum' benches/compare/run.sh  rows whose label matches
+#   BASELINE=<git rev> ONLY='squall native' benches/compare/run.sh
+#                                              squall's hello at <rev> beside today's: an A/B
+#
+# Settings (environment): REPEAT=3 rounds, DURATION=10s, CONNS=64, WARMUP=2s,
+# SLOW=1 (0 skips the 50 ms scenario), BENCH_WORK=/tmp/squall-compare (builds,
+# the Python virtualenv and raw wrk output; nothing is written in the repository).
+# Installs wrk with apt-get when it is missing (as root). Loopback only; every
+# server is started by this script in a session of its own and stopped by it.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+WORK=${BENCH_WORK:-/tmp/squall-compare}
+REPEAT=${REPEAT:-3}
+DURATION=${DURATION:-10s}
+CONNS=${CONNS:-64}
+WARMUP=${WARMUP:-2s}
+SLOW=${SLOW:-1}
+ONLY=${ONLY:-}
+BASELINE=${BASELINE:-}
+PORT=${PORT:-18700}
+mkdir -p "$WORK/raw"
+
+say() { echo "== $*" >&2; }
+
+if ! command -v wrk >/dev/null; then
+    say "installing wrk"
+    apt-get update -qq && apt-get install -y -qq wrk >/dev/null
+fi
+command -v taskset >/dev/null || { echo "taskset (util-linux) is needed" >&2; exit 1; }
+
+say "building squall's examples (release)"
+(cd "$repo" && cargo build --release --quiet --example hello --example mixed)
+SQ=$repo/target/release/examples
+
+say "building the Rust peers (release; a cold build takes a few minutes)"
+(cd "$here" && CARGO_TARGET_DIR="$WORK/target" cargo build --release --quiet --locked)
+PEERS=$WORK/target/release
+
+if [[ -n $BASELINE ]]; then
+    rev=$(git -C "$repo" rev-parse --short "$BASELINE")
+    say "building squall's hello at $rev"
+    rm -rf "$WORK/baseline" && mkdir -p "$WORK/baseline"
+    git -C "$repo" archive "$rev" | tar -x -C "$WORK/baseline"
+    (cd "$WORK/baseline" && CARGO_TARGET_DIR="$WORK/target-baseline" cargo build --release --quiet --example hello)
+fi
+
+say "preparing the Python virtualenv"
+[[ -x $WORK/venv/bin/python ]] || python3 -m venv "$WORK/venv"
+"$WORK/venv/bin/pip" install --quiet --disable-pip-version-check -r "$here/python/requirements.txt"
+PY="$WORK/venv/bin/python $here/python/tornado_app.py"
+
+# Rows: scenario|label|path|command ({PORT} is replaced). squall's access log is
+# silenced (RUST_LOG=error) as Tornado's is left unconfigured.
+rows=(
+    "hello|squall native|/|$SQ/hello 127.0.0.1:{PORT}"
+    "hello|axum 0.8|/|$PEERS/compare-axum 127.0.0.1:{PORT}"
+    "hello|hyper 1 (no router)|/|$PEERS/compare-hyper 127.0.0.1:{PORT}"
+    "hello|actix-web 4|/|$PEERS/compare-actix 127.0.0.1:{PORT}"
+    "hello|tornado native|/|$PY {PORT} native"
+    "hello|squall gateway, thread_pool(16)|/legacy/hello|$SQ/mixed 127.0.0.1:{PORT} --executor pool --threads 16"
+    "hello|tornado WSGIContainer, ThreadPoolExecutor(16)|/|$PY {PORT} wsgi 16"
+)
+[[ -n $BASELINE ]] && rows+=("hello|squall native @ $rev|/|$WORK/target-baseline/release/examples/hello 127.0.0.1:{PORT}")
+if [[ $SLOW == 1 ]]; then
+    rows+=(
+        "slow 50 ms|squall gateway, thread_pool(64)|/legacy/slow|$SQ/mixed 127.0.0.1:{PORT} --executor pool --threads 64"
+        "slow 50 ms|squall gateway, Inline|/legacy/slow|$SQ/mixed 127.0.0.1:{PORT} --executor inline"
+        "slow 50 ms|tornado WSGIContainer, ThreadPoolExecutor(64)|/slow|$PY {PORT} wsgi 64"
+        "slow 50 ms|tornado WSGIContainer, inline|/slow|$PY {PORT} wsgi 0"
+    )
+fi
+
+# CPU time (user + system, all threads) of a process, in clock ticks.
+cpu_ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
+
+# measure ROUND SCENARIO LABEL PATH COMMAND -> "req/s p99 cpu_us_per_req" on stdout
+measure() {
+    local round=$1 scenario=$2 label=$3 path=$4 cmd=${5//\{PORT\}/$PORT}
+    local log="$WORK/raw/$(tr -c 'a-zA-Z0-9' _ <<<"$scenario-$label")-$round"
+    RUST_LOG=error setsid taskset -c 0 $cmd >"$log.server" 2>&1 &
+    local pid=$!
+    local url="http://127.0.0.1:$PORT$path" ok=0
+    for _ in $(seq 100); do
+        if [[ $(curl -s --max-time 2 "$url" 2>/dev/null) == "Hello, world!" ]]; then ok=1; break; fi
+        sleep 0.1
+    done
+    if [[ $ok == 1 ]]; then
+        [[ $scenario == hello ]] && taskset -c 1 wrk -t1 -c"$CONNS" -d"$WARMUP" "$url" >/dev/null 2>&1
+        local before; before=$(cpu_ticks "$pid")
+        taskset -c 1 wrk -t1 -c"$CONNS" -d"$DURATION" --latency --timeout 20s "$url" >"$log.wrk" 2>&1 || true
+        local after; after=$(cpu_ticks "$pid")
+        local tck; tck=$(getconf CLK_TCK)
+        awk -v ticks=$((after - before)) -v tck="$tck" '
+            /Requests\/sec:/ { rps = $2 }
+            / 99%/ { p99 = $2 }
+            /requests in/ { n = $1 }
+            END { printf "%.0f %s %.1f\n", rps, p99, (n > 0 ? ticks / tck * 1e6 / n : 0) }' "$log.wrk"
+    else
+        echo "0 - 0"
+        say "$label did not answer on $url; see $log.server"
+    fi
+    kill -- -"$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    PORT=$((PORT + 1))
+}
+
+results=$WORK/results.txt
+: >"$results"
+for round in $(seq "$REPEAT"); do
+    for row in "${rows[@]}"; do
+        IFS='|' read -r scenario label path cmd <<<"$row"
+        [[ -n $ONLY && ! $label =~ $ONLY ]] && continue
+        say "round $round/$REPEAT: $scenario, $label"
+        echo "$scenario|$label|$(measure "$round" "$scenario" "$label" "$path" "$cmd")" >>"$results"
+    done
+done
+
+echo
+echo "$(date -u +%F), $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(rustc --version | cut -d' ' -f1-2), Python $("$WORK/venv/bin/python" -c 'import platform; print(platform.python_version())'), wrk -t1 -c$CONNS -d$DURATION, server on CPU 0 and wrk on CPU 1, median of $REPEAT round(s)"
+echo
+echo "| scenario | server | req/s | p99 | server CPU µs/req | req/s, every round |"
+echo "|---|---|---:|---:|---:|---|"
+# Median by req/s; the CPU column is the median of its own.
+awk -F'|' '
+    { split($3, f, " "); key = $1 "|" $2; if (!(key in seen)) { order[++n] = key; seen[key] = 1 }
+      c = ++count[key]; rps[key, c] = f[1]; p99[key, c] = f[2]; cpu[key, c] = f[3] }
+    function median_index(key, arr,    i, j, idx, t, m) {
+        m = count[key]; for (i = 1; i <= m; i++) idx[i] = i
+        for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++)
+            if (arr[key, idx[j]] + 0 < arr[key, idx[i]] + 0) { t = idx[i]; idx[i] = idx[j]; idx[j] = t }
+        return idx[int((m + 1) / 2)]
+    }
+    END {
+        for (k = 1; k <= n; k++) {
+            key = order[k]; split(key, parts, "|")
+            r = median_index(key, rps); c = median_index(key, cpu)
+            all = ""; for (i = 1; i <= count[key]; i++) all = all (i > 1 ? " / " : "") rps[key, i]
+            printf "| %s | %s | %s | %s | %s | %s |\n", parts[1], parts[2], rps[key, r], p99[key, r], cpu[key, c], all
+        }
+    }' "$results"
