@@ -24,8 +24,8 @@
 //!
 //! | module | what lives there |
 //! |---|---|
-//! | [`routing`] | [`Router`], [`Rule`], matchers, the open [`Target`] trait, method dispatch |
-//! | [`web`] | [`Request`], [`Response`], [`Body`], [`Arguments`], [`RequestHandler`] |
+//! | [`web`] | [`Request`], [`Response`], [`Body`], [`Arguments`], the [`Target`] contract, [`RequestHandler`] |
+//! | [`routing`] | [`Router`] (with application state), [`Rule`], matchers, method dispatch |
 //! | [`server`] | [`Server`] and [`ServerBuilder`] over squall's own HTTP/1.1 engine |
 //! | [`gateway`] | [`GatewayContainer`](gateway::GatewayContainer): synchronous legacy apps on an executor |
 //! | [`testing`] | in-memory calls and a loopback test server with a client |
@@ -38,7 +38,13 @@
 //! | `tls` | HTTPS with rustls: [`ServerBuilder::tls`], [`ServerBuilder::tls_pem_files`] |
 //!
 //! The server, routing, the gateway container and the testing helpers are
-//! always built.
+//! always built. [`http`] is the `http` crate squall's types come from.
+//!
+//! # Layers
+//!
+//! Each module imports only from those below it: `rt` (the runtime) and
+//! `error`, then [`web`], [`routing`], then [`server`] and [`gateway`], then
+//! [`testing`] and `cgi`.
 //!
 //! # Runtime
 //!

@@ -188,3 +188,77 @@ fn the_include_parser_reads_paths_and_anchors() {
     );
     assert_eq!(slug("Executor strategies & caveats"), "executor-strategies--caveats");
 }
+
+/// The lines of the fenced `sh` blocks in `text`.
+fn shell_lines(text: &str) -> Vec<&str> {
+    let mut lines = Vec::new();
+    let mut in_sh = false;
+    for line in text.lines() {
+        let fence = line.trim_start();
+        if fence.starts_with("```") {
+            in_sh = !in_sh && matches!(fence.trim_start_matches('`'), "sh" | "bash" | "console");
+            continue;
+        }
+        if in_sh {
+            lines.push(line);
+        }
+    }
+    lines
+}
+
+/// What a quoted command needs from the repository: a file it runs or names.
+fn needed_files(line: &str) -> Vec<String> {
+    let words: Vec<&str> = line.split_whitespace().take_while(|w| !w.starts_with('#')).collect();
+    let mut needed = Vec::new();
+    for (i, word) in words.iter().enumerate() {
+        let next = words.get(i + 1).map(|w| w.trim_matches(['"', '\'']));
+        match (*word, next) {
+            ("--example", Some(name)) => needed.push(format!("examples/{name}.rs")),
+            ("--bench", Some(name)) | ("--test", Some(name)) if !name.starts_with('-') => {
+                let dir = if *word == "--bench" { "benches" } else { "tests" };
+                needed.push(format!("{dir}/{name}.rs"))
+            }
+            (w, _) if ["benches/", "examples/", "tests/", ".ci/"].iter().any(|dir| w.starts_with(dir)) => {
+                needed.push(w.to_owned())
+            }
+            _ => {}
+        }
+    }
+    needed
+}
+
+#[test]
+fn quoted_commands_name_only_files_in_the_repository() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut documents = chapters();
+    documents.push(root.join("README.md"));
+    documents.push(root.join("benches/compare/README.md"));
+    let mut checked = 0;
+    for document in documents {
+        let text = std::fs::read_to_string(&document).unwrap();
+        for line in shell_lines(&text) {
+            for file in needed_files(line) {
+                assert!(
+                    root.join(&file).exists(),
+                    "{}: `{line}` needs {file}, which is not in the repository",
+                    document.display()
+                );
+                checked += 1;
+            }
+        }
+        // Outside include directives, nothing points out of the repository.
+        let without_includes: String =
+            text.split("{{#").map(|part| part.split_once("}}").map_or(part, |(_, rest)| rest)).collect();
+        assert!(!without_includes.contains("../shared"), "{} names a path outside the repository", document.display());
+    }
+    assert!(checked >= 10, "only {checked} command arguments found: is the parser broken?");
+}
+
+#[test]
+fn the_command_parser_finds_examples_benches_and_scripts() {
+    assert_eq!(needed_files("cargo run --release --example mixed -- --executor pool"), ["examples/mixed.rs"]);
+    assert_eq!(needed_files("SECS=3 cargo bench --bench load"), ["benches/load.rs"]);
+    assert_eq!(needed_files("ONLY='a|b' benches/compare/run.sh  # a subset"), ["benches/compare/run.sh"]);
+    assert_eq!(needed_files("cargo test --all-features   # every test"), Vec::<String>::new());
+    assert_eq!(shell_lines("x\n```sh\ncargo test\n```\n```rust\nfn f() {}\n```\n"), ["cargo test"]);
+}

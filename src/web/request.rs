@@ -320,27 +320,7 @@ impl Request {
     /// router on the way has state of type `T`: a mistake in the app, not
     /// the client's.
     ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::sync::atomic::{AtomicUsize, Ordering};
-    /// use squall::{get, HttpError, Request, Router};
-    ///
-    /// #[derive(Default)]
-    /// struct Hits(AtomicUsize);
-    ///
-    /// async fn count(req: Request) -> Result<String, HttpError> {
-    ///     let hits = req.state::<Hits>()?;
-    ///     Ok(format!("hit {}", hits.0.fetch_add(1, Ordering::Relaxed) + 1))
-    /// }
-    ///
-    /// let app = Router::with_state(Hits::default()).route("/", get(count));
-    /// # squall::block_on(async {
-    /// squall::testing::call(&app, Request::get("/")).await;
-    /// let resp = squall::testing::call(&app, Request::get("/")).await;
-    /// assert_eq!(resp.into_body().bytes().await.unwrap(), "hit 2");
-    /// # });
-    /// ```
+    /// See [`Router::with_state`](crate::Router::with_state) for an example.
     pub fn state<T: Send + Sync + 'static>(&self) -> Result<&T, HttpError> {
         self.state.as_deref().and_then(|state| state.downcast_ref::<T>()).ok_or_else(|| {
             HttpError::internal(format!(
