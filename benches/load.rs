@@ -11,7 +11,7 @@
 //! `cargo bench --bench load` (env: `SECS` per scenario, default 3; `CONNS`
 //! for hello, default 64). Bounded in time, loopback only. Client threads
 //! share the machine with the server; for figures against other servers use
-//! the project's peer bench, which pins each to its own CPU.
+//! `benches/compare/run.sh`, which pins each to its own CPU.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
