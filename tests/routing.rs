@@ -305,3 +305,11 @@ fn typed_path_and_query_arguments_answer_400_with_the_reason() {
         assert_eq!(body, r#"Invalid path argument day "300": number too large to fit in target type"#);
     });
 }
+
+#[test]
+fn the_http_crate_is_reexported_for_naming_headers() {
+    use squall::http::{HeaderName, HeaderValue};
+    let name = HeaderName::from_static("x-request-id");
+    let resp = Response::text("x").with_header(name.clone(), HeaderValue::from_static("42"));
+    assert_eq!(resp.headers()[&name], "42");
+}

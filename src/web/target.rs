@@ -53,7 +53,7 @@ impl std::fmt::Debug for Dispatch<'_> {
 /// Something a rule routes to.
 ///
 /// Implemented for async functions and closures taking a [`Request`] and
-/// returning anything [`IntoResponse`], and for [`Router`], [`MethodRouter`]
+/// returning anything [`IntoResponse`], and for [`Router`](crate::Router), [`MethodRouter`](crate::MethodRouter)
 /// and [`request_handler`](crate::request_handler). Implement it for your
 /// own types to make new kinds of targets.
 ///
