@@ -276,6 +276,8 @@ fn connections_over_the_cap_get_503() {
     let mut third = server.connect();
     let resp = third.read_response(false).unwrap();
     assert_eq!(resp.status, 503);
+    // RFC 9110 §10.2.3: a 503 says when to come back, as the gateway's does.
+    assert_eq!(resp.header("retry-after"), Some("1"));
     assert!(third.is_closed());
     assert!(!support::wait_for_log("over max_connections").is_empty());
     // A slot frees up: served again.
@@ -284,4 +286,129 @@ fn connections_over_the_cap_get_503() {
     assert_next_connection_served(&server);
     // The connections that were open all along still work.
     assert_eq!(open[0].request("GET", "/", &[], b"").unwrap().status, 200);
+}
+
+/// Sends `raw` at once on a plain socket and reads until the server ends the
+/// connection: the response's status, and whether it ended with a clean close
+/// (end of stream) rather than a reset, which would have destroyed unread data.
+fn status_and_clean_close(server: &TestServer, raw: &[u8]) -> (u16, bool, String) {
+    let mut stream = TcpStream::connect(server.addr()).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream.write_all(raw).unwrap();
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let clean = loop {
+        match stream.read(&mut chunk) {
+            Ok(0) => break true,
+            Ok(n) => got.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break false,
+            Err(e) => panic!("no end of the connection: {e}"),
+        }
+    };
+    let text = String::from_utf8_lossy(&got).into_owned();
+    let status = text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    (status, clean, text)
+}
+
+/// A handler streaming the request body back meets a bad body: the client
+/// gets the body's status, never `500`, then a lingering close.
+fn assert_streamed_body_answered(builder: ServerBuilder, raw: &[u8], status: u16) {
+    let server = server(builder);
+    let (got, clean, text) = status_and_clean_close(&server, raw);
+    assert_eq!(got, status, "{text}");
+    assert!(text.contains("\r\nConnection: close\r\n"), "{text}");
+    assert!(clean, "the connection was reset instead of closed: {text}");
+    assert_next_connection_served(&server);
+}
+
+fn stream_echo(headers: &str, body: &[u8]) -> Vec<u8> {
+    let mut raw = format!("POST /stream-echo HTTP/1.1\r\nHost: x\r\n{headers}\r\n").into_bytes();
+    raw.extend_from_slice(body);
+    raw
+}
+
+#[test]
+fn rfc9110_15_5_14_a_streamed_body_over_a_declared_limit_is_413() {
+    let body = vec![b'a'; 2000];
+    let builder = || Server::builder().max_body_size(1000);
+    assert_streamed_body_answered(builder(), &stream_echo("Content-Length: 2000\r\n", &body), 413);
+    // No 100 Continue goes out for a body already known to be too large.
+    let raw = stream_echo("Content-Length: 2000\r\nExpect: 100-continue\r\n", b"");
+    let (got, clean, text) = status_and_clean_close(&server(builder()), &raw);
+    assert_eq!((got, clean), (413, true), "{text}");
+    assert!(!text.contains("100 Continue"), "{text}");
+}
+
+#[test]
+fn rfc9110_15_5_14_a_streamed_chunked_body_over_the_limit_is_413() {
+    let mut body = format!("{:x}\r\n", 1500).into_bytes();
+    body.extend(std::iter::repeat_n(b'a', 1500));
+    body.extend_from_slice(b"\r\n0\r\n\r\n");
+    let raw = stream_echo("Transfer-Encoding: chunked\r\n", &body);
+    assert_streamed_body_answered(Server::builder().max_body_size(1000), &raw, 413);
+}
+
+#[test]
+fn rfc9110_15_5_14_a_streamed_gzip_bomb_is_413() {
+    let bomb = gzip(&vec![0u8; 4 * 1024 * 1024]);
+    let raw = stream_echo(&format!("Content-Encoding: gzip\r\nContent-Length: {}\r\n", bomb.len()), &bomb);
+    assert_streamed_body_answered(Server::builder().decompress_request(true).max_body_size(100_000), &raw, 413);
+}
+
+#[test]
+fn rfc9110_15_5_1_a_streamed_corrupt_gzip_body_is_400() {
+    let raw = stream_echo("Content-Encoding: gzip\r\nContent-Length: 8\r\n", b"not gzip");
+    assert_streamed_body_answered(Server::builder().decompress_request(true), &raw, 400);
+}
+
+#[test]
+fn rfc9112_7_1_2_a_streamed_body_with_a_malformed_trailer_is_400() {
+    // The trailer line ends in a bare LF: no limit involved.
+    let raw = stream_echo("Transfer-Encoding: chunked\r\n", b"0\r\nX: y\n\r\n");
+    assert_streamed_body_answered(Server::builder(), &raw, 400);
+}
+
+#[test]
+fn a_streamed_body_that_stalls_cuts_the_response_that_began_and_logs_408() {
+    // The echo sends its head as soon as it waits for the body, so the stall
+    // is found after the head went out: the response is cut, never completed.
+    let server = server(Server::builder().body_timeout(Duration::from_millis(300)));
+    let (status, clean, text) = status_and_clean_close(&server, &stream_echo("Content-Length: 100\r\n", b"part"));
+    assert_eq!(status, 200, "{text}");
+    assert!(!text.ends_with("0\r\n\r\n"), "a cut response must not end with the last chunk: {text}");
+    assert!(clean, "reset instead of a clean close: {text}");
+    assert!(!support::wait_for_log("408 request body timed out, while streaming").is_empty());
+    assert_next_connection_served(&server);
+}
+
+#[test]
+fn a_body_failing_after_the_response_began_cuts_it_and_closes_cleanly() {
+    let server = server(Server::builder().max_body_size(100_000));
+    let mut stream = TcpStream::connect(server.addr()).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream
+        .write_all(b"POST /stream-echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
+        .unwrap();
+    // Wait for the echoed head and first chunk: the response has begun.
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !String::from_utf8_lossy(&got).contains("hello") {
+        let n = stream.read(&mut chunk).unwrap();
+        assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&chunk[..n]);
+    }
+    stream.write_all(b"zz\r\n").unwrap(); // not a chunk size
+    let clean = loop {
+        match stream.read(&mut chunk) {
+            Ok(0) => break true,
+            Ok(n) => got.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break false,
+            Err(e) => panic!("{e}"),
+        }
+    };
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+    assert!(!text.ends_with("0\r\n\r\n"), "a cut response must not end with the last chunk: {text}");
+    assert!(clean, "reset instead of a clean close: {text}");
+    assert!(!support::wait_for_log("invalid chunk size, while streaming").is_empty());
 }

@@ -171,7 +171,8 @@ fn missing_and_duplicate_host_are_400() {
 
 #[test]
 fn bad_version_is_400() {
-    assert_rejected("GET / HTTP/1.7\r\nHost: x\r\n\r\n", &[400]);
+    // HTTP/1.7 is served as 1.1 now (RFC 9110 §2.5); another major version is not.
+    assert_rejected("GET / HTTP/3.7\r\nHost: x\r\n\r\n", &[400]);
     assert_rejected("GET / FTP/1.1\r\nHost: x\r\n\r\n", &[400]);
 }
 
@@ -416,4 +417,54 @@ fn handler_connection_close_is_honoured() {
     let resp = conn.request("GET", "/bye", &[], b"").unwrap();
     assert_eq!((resp.text().as_str(), resp.header("connection")), ("bye", Some("close")));
     assert!(conn.is_closed());
+}
+
+#[test]
+fn rfc9110_4_2_4_userinfo_in_the_target_is_400_and_never_reaches_the_app() {
+    assert_rejected("GET http://u:p@evil.example/ HTTP/1.1\r\nHost: evil.example\r\n\r\n", &[400]);
+}
+
+#[test]
+fn rfc9110_4_2_1_a_port_outside_1_to_65535_is_400() {
+    assert_rejected("GET / HTTP/1.1\r\nHost: a:65536\r\n\r\n", &[400]);
+    assert_rejected("GET http://a:0/ HTTP/1.1\r\nHost: a\r\n\r\n", &[400]);
+}
+
+#[test]
+fn rfc3986_3_1_an_upper_case_scheme_is_served() {
+    let out = raw_until_close(&server(), b"GET HTTP://a/ HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+    assert!(out.starts_with("HTTP/1.1 200 OK\r\n") && out.ends_with("Hello, world!"), "{out}");
+}
+
+#[test]
+fn rfc9112_2_3_http_1_2_is_served_as_1_1() {
+    let server = server();
+    let mut conn = server.connect();
+    conn.send(b"GET / HTTP/1.2\r\nHost: a\r\n\r\n").unwrap();
+    let resp = conn.read_response(false).unwrap();
+    assert_eq!((resp.status.as_u16(), resp.text().as_str()), (200, "Hello, world!"));
+    // Kept alive as a 1.1 connection: a second request on it is served.
+    assert_eq!(conn.request("GET", "/", &[], b"").unwrap().status, 200);
+}
+
+#[test]
+fn rfc9112_3_2_a_fragment_in_the_target_is_400() {
+    assert_rejected("GET /t#frag HTTP/1.1\r\nHost: a\r\n\r\n", &[400]);
+}
+
+#[test]
+fn rfc9112_7_1_2_a_trailer_line_without_a_colon_is_400() {
+    let raw = "POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\nNoColon\r\n\r\n";
+    assert_rejected(raw, &[400]);
+}
+
+#[test]
+fn rfc9112_5_2_obs_fold_in_a_trailer_is_400() {
+    let raw = "POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX: a\r\n folded\r\n\r\n";
+    assert_rejected(raw, &[400]);
+}
+
+#[test]
+fn rfc9110_8_6_content_length_values_that_differ_as_text_are_400() {
+    assert_rejected("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 0005\r\n\r\nhello", &[400]);
 }

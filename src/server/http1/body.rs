@@ -34,14 +34,33 @@ pub(crate) enum Decoder {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Chunk {
-    Size { value: u64, digits: u8 },
-    Extension { value: u64, seen: usize },
-    SizeLf { value: u64 },
-    Data { remaining: u64 },
+    Size {
+        value: u64,
+        digits: u8,
+    },
+    Extension {
+        value: u64,
+        seen: usize,
+    },
+    SizeLf {
+        value: u64,
+    },
+    Data {
+        remaining: u64,
+    },
     DataCr,
     DataLf,
-    Trailer { line: usize, total: usize },
-    TrailerLf { line: usize, total: usize },
+    /// In the trailer section: `line` bytes of the current field line read,
+    /// the name ended by its colon when `in_value`.
+    Trailer {
+        line: usize,
+        total: usize,
+        in_value: bool,
+    },
+    TrailerLf {
+        line: usize,
+        total: usize,
+    },
     End,
 }
 
@@ -87,6 +106,18 @@ fn is_text(b: u8) -> bool {
     matches!(b, b'\t' | b' '..=b'~' | 0x80..)
 }
 
+/// `tchar` (RFC 9110 §5.6.2): the bytes of a token, such as a field name.
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+fn total_of(state: &Chunk) -> usize {
+    match *state {
+        Chunk::Trailer { total, .. } | Chunk::TrailerLf { total, .. } => total,
+        _ => 0,
+    }
+}
+
 fn decode_chunked(state: &mut Chunk, input: &[u8]) -> Result<Step, Malformed> {
     let mut i = 0;
     while i < input.len() && *state != Chunk::End {
@@ -104,7 +135,7 @@ fn decode_chunked(state: &mut Chunk, input: &[u8]) -> Result<Step, Malformed> {
                 Chunk::Extension { value, seen: seen + 1 }
             }
             Chunk::Extension { .. } => return Err(Malformed("invalid chunk extension")),
-            Chunk::SizeLf { value: 0 } if b == b'\n' => Chunk::Trailer { line: 0, total: 0 },
+            Chunk::SizeLf { value: 0 } if b == b'\n' => Chunk::Trailer { line: 0, total: 0, in_value: false },
             Chunk::SizeLf { value } if b == b'\n' => Chunk::Data { remaining: value },
             Chunk::SizeLf { .. } => return Err(Malformed("chunk size line not ended by CRLF")),
             Chunk::Data { mut remaining } => {
@@ -115,13 +146,29 @@ fn decode_chunked(state: &mut Chunk, input: &[u8]) -> Result<Step, Malformed> {
             Chunk::DataCr if b == b'\r' => Chunk::DataLf,
             Chunk::DataLf if b == b'\n' => Chunk::Size { value: 0, digits: 0 },
             Chunk::DataCr | Chunk::DataLf => return Err(Malformed("chunk data not followed by CRLF")),
-            Chunk::Trailer { line, total } if b == b'\r' => Chunk::TrailerLf { line, total },
-            Chunk::Trailer { line, total } if is_text(b) && total < MAX_CHUNK_META => {
-                Chunk::Trailer { line: line + 1, total: total + 1 }
+            // A trailer line is a field line, as in a head (RFC 9112 §7.1.2, §5):
+            // a token, a colon, then text; no obs-fold (§5.2), no line without a colon.
+            Chunk::Trailer { .. } if total_of(state) >= MAX_CHUNK_META => {
+                return Err(Malformed("trailer section too large"));
             }
-            Chunk::Trailer { .. } => return Err(Malformed("invalid or oversized trailer section")),
+            Chunk::Trailer { line: 0, .. } if b == b'\r' => Chunk::TrailerLf { line: 0, total: total_of(state) },
+            Chunk::Trailer { line: 0, .. } if b == b' ' || b == b'\t' => {
+                return Err(Malformed("obsolete line folding in the trailer section"));
+            }
+            Chunk::Trailer { line, total, in_value: false } if is_tchar(b) => {
+                Chunk::Trailer { line: line + 1, total: total + 1, in_value: false }
+            }
+            Chunk::Trailer { line, total, in_value: false } if b == b':' && line > 0 => {
+                Chunk::Trailer { line: line + 1, total: total + 1, in_value: true }
+            }
+            Chunk::Trailer { in_value: false, .. } => return Err(Malformed("invalid trailer field name")),
+            Chunk::Trailer { line, total, in_value: true } if b == b'\r' => Chunk::TrailerLf { line, total },
+            Chunk::Trailer { line, total, in_value: true } if is_text(b) => {
+                Chunk::Trailer { line: line + 1, total: total + 1, in_value: true }
+            }
+            Chunk::Trailer { .. } => return Err(Malformed("invalid trailer field value")),
             Chunk::TrailerLf { line: 0, .. } if b == b'\n' => Chunk::End,
-            Chunk::TrailerLf { total, .. } if b == b'\n' => Chunk::Trailer { line: 0, total },
+            Chunk::TrailerLf { total, .. } if b == b'\n' => Chunk::Trailer { line: 0, total, in_value: false },
             Chunk::TrailerLf { .. } => return Err(Malformed("trailer line not ended by CRLF")),
             Chunk::End => unreachable!("the loop stops at End"),
         };
@@ -189,6 +236,29 @@ mod tests {
     #[test]
     fn data_must_end_with_crlf() {
         assert!(run(RequestFraming::Chunked, b"1\r\nxy\r\n0\r\n\r\n", 64).is_err());
+    }
+
+    #[test]
+    fn rfc9112_7_1_2_trailer_lines_are_field_lines() {
+        let ok = b"0\r\nX-Sum: abc\r\nY:\r\nZ:  spaced value \r\n\r\n";
+        for piece in [1, 3, ok.len()] {
+            assert!(run(RequestFraming::Chunked, ok, piece).is_ok(), "piece {piece}");
+        }
+        for raw in [
+            &b"0\r\nNoColon\r\n\r\n"[..],
+            b"0\r\n: no name\r\n\r\n",
+            b"0\r\nBad Name: x\r\n\r\n",
+            b"0\r\nX: a\x01b\r\n\r\n",
+            b"0\r\nX: y\n\r\n",
+        ] {
+            assert!(run(RequestFraming::Chunked, raw, 64).is_err(), "{:?}", String::from_utf8_lossy(raw));
+        }
+    }
+
+    #[test]
+    fn rfc9112_5_2_obs_fold_in_trailers_is_malformed() {
+        assert!(run(RequestFraming::Chunked, b"0\r\nX: a\r\n folded\r\n\r\n", 64).is_err());
+        assert!(run(RequestFraming::Chunked, b"0\r\nX: a\r\n\tfolded\r\n\r\n", 64).is_err());
     }
 
     #[test]

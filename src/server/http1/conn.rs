@@ -143,10 +143,11 @@ where
     // Shutting down: this is the last response, unless the client has
     // already sent the next request, which is answered too.
     keep_alive &= !last;
-    let status = response.status();
     let head_only = log_method == Method::HEAD;
+    let status = response.status();
     let result = write_response(shared, out, response, head_only, version, &mut keep_alive).await;
-    access_log::access(status, &log_method, &log_uri, client.addr.map(|p| p.ip()), started);
+    let sent = result.as_ref().map_or(status, |sent| *sent);
+    access_log::access(sent, &log_method, &log_uri, client.addr.map(|p| p.ip()), started);
     result?;
     if keep_alive && !drain(shared, seq).await {
         return Ok(false);

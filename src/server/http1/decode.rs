@@ -61,6 +61,7 @@ pub(crate) fn parse(buf: &[u8]) -> Result<Option<(RequestHead, usize)>, Reject> 
     let consumed = match req.parse_with_uninit_headers(buf, &mut slots) {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => return Ok(None),
+        Err(httparse::Error::Version) => return parse_later_minor_version(buf),
         Err(e) => return Err(reject_parse_error(e)),
     };
     let version = match req.version {
@@ -71,6 +72,27 @@ pub(crate) fn parse(buf: &[u8]) -> Result<Option<(RequestHead, usize)>, Reject> 
     let uri = parse_target(&method, req.path.unwrap_or(""))?;
     let head = validate(method, uri, version, req.headers)?;
     Ok(Some((head, consumed)))
+}
+
+/// A request line ending in `HTTP/1.x` with `x` above 1 is served as
+/// HTTP/1.1 (RFC 9110 §2.5, RFC 9112 §2.3): the head is parsed again from a
+/// copy that says `HTTP/1.1`. Any other version stays a `400`.
+#[cold]
+fn parse_later_minor_version(buf: &[u8]) -> Result<Option<(RequestHead, usize)>, Reject> {
+    const INVALID: Reject = bad("invalid HTTP version");
+    let blank = buf.iter().take_while(|&&b| b == b'\r' || b == b'\n').count();
+    let line_end = buf[blank..].iter().position(|&b| b == b'\n').ok_or(INVALID)? + blank;
+    let line = &buf[blank..line_end];
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let version_at = line.iter().rposition(|&b| b == b' ').ok_or(INVALID)? + 1;
+    let minor = line[version_at..].strip_prefix(b"HTTP/1.").ok_or(INVALID)?;
+    // HTTP-version is exactly one digit, a dot, one digit (RFC 9112 §2.3).
+    if !matches!(minor, [b'2'..=b'9']) {
+        return Err(INVALID);
+    }
+    let mut copy = buf.to_vec();
+    copy[blank + version_at + 7] = b'1';
+    parse(&copy)
 }
 
 fn reject_parse_error(e: httparse::Error) -> Reject {
@@ -91,23 +113,40 @@ fn parse_target(method: &Method, target: &str) -> Result<Uri, Reject> {
     if method == Method::CONNECT {
         return Err(Reject { status: StatusCode::NOT_IMPLEMENTED, reason: "CONNECT is not supported" });
     }
-    let form_ok = match target.as_bytes().first() {
-        Some(b'/') => true,
-        Some(b'*') => target == "*" && method == Method::OPTIONS,
-        // absolute-form, which servers must accept (RFC 9112 §3.2.2)
-        Some(_) => target.starts_with("http://") || target.starts_with("https://"),
-        None => false,
-    };
-    if !form_ok {
-        return Err(bad("invalid request target"));
+    const INVALID: Reject = bad("invalid request target");
+    // A fragment is never sent (RFC 9112 §3.2): refuse it rather than drop it.
+    if target.contains('#') {
+        return Err(bad("fragment in the request target"));
     }
-    Uri::try_from(target).map_err(|_| bad("invalid request target"))
+    match target.as_bytes().first() {
+        Some(b'/') => {}
+        Some(b'*') if target == "*" && method == Method::OPTIONS => {}
+        // absolute-form, which servers must accept (RFC 9112 §3.2.2); the
+        // scheme is case-insensitive (RFC 3986 §3.1).
+        Some(_) => {
+            let scheme_end = target.find("://").ok_or(INVALID)?;
+            let scheme = &target[..scheme_end];
+            if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+                return Err(INVALID);
+            }
+            let rest = &target[scheme_end + 3..];
+            let authority = &rest[..rest.find(['/', '?']).unwrap_or(rest.len())];
+            // The same rules as Host, so the two ways of naming the host agree:
+            // no userinfo (RFC 9110 §4.2.4), a port in range; and never empty (§4.2.1).
+            if authority.is_empty() || validate_host(authority.as_bytes()).is_err() {
+                return Err(INVALID);
+            }
+        }
+        None => return Err(INVALID),
+    }
+    Uri::try_from(target).map_err(|_| INVALID)
 }
 
 /// Applies RFC 9112's framing rules to the header lines and builds the map.
 fn validate(method: Method, uri: Uri, version: Version, lines: &[httparse::Header<'_>]) -> Result<RequestHead, Reject> {
     let mut headers = HeaderMap::with_capacity(lines.len());
     let mut content_length: Option<u64> = None;
+    let mut content_length_text: Option<&[u8]> = None;
     let mut transfer_encodings = 0;
     let mut hosts = 0;
     let mut close = false;
@@ -118,11 +157,12 @@ fn validate(method: Method, uri: Uri, version: Version, lines: &[httparse::Heade
         let name = HeaderName::from_bytes(line.name.as_bytes()).map_err(|_| bad("invalid header name"))?;
         let value = HeaderValue::from_bytes(line.value).map_err(|_| bad("invalid header value"))?;
         if name == header::CONTENT_LENGTH {
-            let n = parse_content_length(line.value)?;
-            if content_length.is_some_and(|prev| prev != n) {
+            let (n, text) = parse_content_length(line.value)?;
+            if content_length_text.is_some_and(|prev| prev != text) {
                 return Err(bad("conflicting Content-Length"));
             }
             content_length = Some(n);
+            content_length_text = Some(text);
         } else if name == header::TRANSFER_ENCODING {
             transfer_encodings += 1;
             parse_transfer_encoding(line.value)?;
@@ -174,20 +214,22 @@ pub(crate) fn list_items(value: &[u8]) -> impl Iterator<Item = &[u8]> {
     value.split(|&b| b == b',').map(|item| item.trim_ascii()).filter(|item| !item.is_empty())
 }
 
-/// `1*DIGIT`, possibly repeated as an identical list (`5, 5`); anything else is a 400.
-fn parse_content_length(value: &[u8]) -> Result<u64, Reject> {
-    let mut result = None;
+/// `1*DIGIT`, possibly repeated as a list of identical values (`5, 5`, RFC
+/// 9110 §8.6): identical as text, so `5, 05` is refused. Anything else is a
+/// 400. Returns the length and its text.
+fn parse_content_length(value: &[u8]) -> Result<(u64, &[u8]), Reject> {
+    let mut result: Option<&[u8]> = None;
     for item in value.split(|&b| b == b',').map(<[u8]>::trim_ascii) {
         if item.is_empty() || item.len() > 18 || !item.iter().all(u8::is_ascii_digit) {
             return Err(bad("invalid Content-Length"));
         }
-        let n = item.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
-        if result.is_some_and(|prev| prev != n) {
+        if result.is_some_and(|prev| prev != item) {
             return Err(bad("conflicting Content-Length"));
         }
-        result = Some(n);
+        result = Some(item);
     }
-    result.ok_or(bad("invalid Content-Length"))
+    let text = result.ok_or(bad("invalid Content-Length"))?;
+    Ok((text.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0')), text))
 }
 
 /// Accepts exactly `chunked`. A list whose last coding is not chunked cannot be
@@ -225,8 +267,15 @@ fn validate_host(value: &[u8]) -> Result<(), Reject> {
             (ok, &value[end..])
         }
     };
+    // A port, when given, is a number from 1 to 65535: 0 or more than 16 bits
+    // names no TCP port. An empty port is the default (RFC 3986 §3.2.3).
     let port_ok = match rest.strip_prefix(b":") {
-        Some(port) => port.len() <= 5 && port.iter().all(u8::is_ascii_digit),
+        Some([]) => true,
+        Some(port) => {
+            port.len() <= 5
+                && port.iter().all(u8::is_ascii_digit)
+                && (1..=65535).contains(&port.iter().fold(0u32, |n, d| n * 10 + u32::from(d - b'0')))
+        }
         None => rest.is_empty(),
     };
     if host_ok && port_ok { Ok(()) } else { Err(INVALID) }
@@ -340,6 +389,67 @@ mod tests {
         head("GET / HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n");
         head("GET / HTTP/1.1\r\nHost:\r\n\r\n");
         head("GET / HTTP/1.0\r\n\r\n");
+    }
+
+    #[test]
+    fn rfc9110_4_2_4_userinfo_in_an_absolute_target_is_400() {
+        for target in ["http://u:p@evil.example/", "http://u@h/x", "HTTP://u@h"] {
+            let raw = format!("GET {target} HTTP/1.1\r\nHost: h\r\n\r\n");
+            assert_eq!(status(&raw), StatusCode::BAD_REQUEST, "{target}");
+        }
+        // An empty host is invalid in an http URI (RFC 9110 §4.2.1).
+        assert_eq!(status("GET http:///x HTTP/1.1\r\nHost: h\r\n\r\n"), StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
+    fn rfc9110_4_2_1_ports_outside_1_to_65535_are_400() {
+        for port in ["0", "65536", "99999"] {
+            let in_host = format!("GET / HTTP/1.1\r\nHost: a:{port}\r\n\r\n");
+            assert_eq!(status(&in_host), StatusCode::BAD_REQUEST, "Host port {port}");
+            let in_target = format!("GET http://a:{port}/ HTTP/1.1\r\nHost: a\r\n\r\n");
+            assert_eq!(status(&in_target), StatusCode::BAD_REQUEST, "target port {port}");
+        }
+        head("GET / HTTP/1.1\r\nHost: a:65535\r\n\r\n");
+        head("GET http://a:1/ HTTP/1.1\r\nHost: a\r\n\r\n");
+    }
+
+    #[test]
+    fn rfc3986_3_1_the_scheme_of_an_absolute_target_is_case_insensitive() {
+        let h = head("GET HTTP://a/x HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!((h.uri.host(), h.uri.path()), (Some("a"), "/x"));
+        head("GET HttpS://a/x?q HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!(status("GET ftp://a/x HTTP/1.1\r\nHost: a\r\n\r\n"), StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
+    fn rfc9112_2_3_a_later_http_1_minor_version_is_served_as_1_1() {
+        let raw = b"\r\nGET /x HTTP/1.2\r\nHost: a\r\n\r\nNEXT";
+        let (h, used) = parse(raw).unwrap().unwrap();
+        assert_eq!((h.version, h.uri.path(), h.keep_alive), (Version::HTTP_11, "/x", true));
+        assert_eq!(&raw[used..], b"NEXT");
+        assert!(parse(b"GET / HTTP/1.2\r\nHost: a\r\n").unwrap().is_none(), "partial heads still wait");
+        for version in ["HTTP/2.0", "HTTP/1.x", "HTTP/1.23", "HTTP/1.10", "HTTP/0.9"] {
+            let raw = format!("GET / {version}\r\nHost: a\r\n\r\n");
+            assert_eq!(status(&raw), StatusCode::BAD_REQUEST, "{version}");
+        }
+    }
+
+    #[test]
+    fn rfc9112_3_2_a_fragment_in_the_target_is_400() {
+        assert_eq!(status("GET /t#frag HTTP/1.1\r\nHost: a\r\n\r\n"), StatusCode::BAD_REQUEST);
+        assert_eq!(status("GET http://a/t#f HTTP/1.1\r\nHost: a\r\n\r\n"), StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
+    fn rfc9110_8_6_content_length_values_must_be_identical_text() {
+        for raw in [
+            "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 0005\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 05\r\n\r\n",
+        ] {
+            assert_eq!(status(raw), StatusCode::BAD_REQUEST, "{raw:?}");
+        }
+        let same = head("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0005\r\nContent-Length: 0005\r\n\r\n");
+        assert_eq!(same.framing, RequestFraming::Length(5));
     }
 
     #[test]

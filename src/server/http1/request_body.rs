@@ -91,6 +91,11 @@ impl RequestBody {
         self.failure = None;
     }
 
+    /// Why reading the body failed, if it did.
+    pub(super) fn failure(&self) -> Option<(StatusCode, &'static str)> {
+        self.failure
+    }
+
     /// Every byte of the body has been read.
     pub(super) fn is_done(&self) -> bool {
         self.decoder.is_done()

@@ -72,6 +72,11 @@ impl<S: Io> Transport<S> {
         self.body.is_done()
     }
 
+    /// Why reading the current request's body failed, if it did.
+    pub(super) fn body_failure(&self) -> Option<(http::StatusCode, &'static str)> {
+        self.body.failure()
+    }
+
     /// The handler has answered: what the request body leaves for the connection.
     pub(super) fn settle_body(&mut self) -> Settled {
         self.body.settle()

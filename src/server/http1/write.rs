@@ -9,13 +9,15 @@ use http::{StatusCode, Version};
 
 use super::decode::{self, Reject};
 use super::encode;
-use super::transport::{SharedTransport, flush, write_all};
+use super::transport::{SharedTransport, flush, lock, write_all};
 use crate::rt::Io;
 use crate::web::{Body, Response, declared_length};
 
 /// Responses whose body is at most this long go out in the same write as the head.
 const COALESCE: usize = 16 * 1024;
 
+/// Writes a complete error response that closes the connection. A `503`
+/// carries `Retry-After: 1`: the condition is momentary.
 pub(super) async fn write_reject<S: Io>(
     shared: &SharedTransport<S>,
     out: &mut Vec<u8>,
@@ -24,6 +26,9 @@ pub(super) async fn write_reject<S: Io>(
     let body = format!("{}\n", reject.reason);
     let mut headers = HeaderMap::new();
     headers.insert(header::CONTENT_TYPE, http::HeaderValue::from_static("text/plain; charset=utf-8"));
+    if reject.status == StatusCode::SERVICE_UNAVAILABLE {
+        headers.insert(header::RETRY_AFTER, http::HeaderValue::from_static("1"));
+    }
     out.clear();
     encode::head(out, reject.status, &headers, encode::ResponseFraming::Length(body.len() as u64), Some("close"));
     out.extend_from_slice(body.as_bytes());
@@ -31,7 +36,9 @@ pub(super) async fn write_reject<S: Io>(
     flush(shared).await
 }
 
-/// Writes a response. Clears `keep_alive` when the response ends the connection.
+/// Writes a response. Clears `keep_alive` when the response ends the
+/// connection. Returns the status the client was sent: a streamed body that
+/// fails before anything went out is replaced by an error response.
 pub(super) async fn write_response<S>(
     shared: &SharedTransport<S>,
     out: &mut Vec<u8>,
@@ -39,7 +46,7 @@ pub(super) async fn write_response<S>(
     head_only: bool,
     version: Version,
     keep_alive: &mut bool,
-) -> io::Result<()>
+) -> io::Result<StatusCode>
 where
     S: Io,
 {
@@ -75,7 +82,8 @@ where
 
     if head_only || framing == encode::ResponseFraming::NoBody {
         write_all(shared, out).await?;
-        return flush(shared).await;
+        flush(shared).await?;
+        return Ok(status);
     }
     if let Some(full) = body.as_full() {
         if full.len() <= COALESCE {
@@ -85,21 +93,45 @@ where
             write_all(shared, out).await?;
             write_all(shared, full).await?;
         }
-        return flush(shared).await;
+        flush(shared).await?;
+        return Ok(status);
     }
-    write_stream(shared, out, status, &mut body, framing).await
+    match write_stream(shared, out, status, &mut body, framing).await? {
+        Streamed::Complete => Ok(status),
+        Streamed::Failed { sent } => {
+            // The connection ends here, lingering, whatever kind of target
+            // produced the body: the framing of what follows is lost.
+            *keep_alive = false;
+            Ok(sent)
+        }
+    }
+}
+
+/// How a streamed body ended.
+enum Streamed {
+    Complete,
+    /// The body failed; `sent` is the status the client got (the response's
+    /// own when its head had gone out and the rest is cut).
+    Failed {
+        sent: StatusCode,
+    },
 }
 
 /// Streams a body: each chunk goes out as soon as the stream has no more ready.
-/// A failure before anything was sent becomes a `500`; after that, the
-/// connection is closed so the client sees a truncated response.
+///
+/// When the body fails before anything was sent, the client gets an error
+/// response instead: the request body's own failure when reading it is what
+/// failed (`413`, `400`, `408` — a handler echoing a bad upload, say), else
+/// `500`. After something was sent, the response is cut (no last chunk, or
+/// fewer bytes than its `Content-Length`) so the client cannot take it for
+/// complete. Either way the connection then closes.
 async fn write_stream<S>(
     shared: &SharedTransport<S>,
     out: &mut Vec<u8>,
     status: StatusCode,
     body: &mut Body,
     framing: encode::ResponseFraming,
-) -> io::Result<()>
+) -> io::Result<Streamed>
 where
     S: Io,
 {
@@ -125,12 +157,22 @@ where
             None => break,
             Some(Ok(data)) => data,
             Some(Err(e)) => {
-                log::error!(target: "squall::server", "response body failed after status {status}: {e}");
-                if !sent_any {
-                    let reject = Reject { status: StatusCode::INTERNAL_SERVER_ERROR, reason: "response body failed" };
-                    write_reject(shared, out, reject).await?;
+                let failure = lock(shared).body_failure();
+                let reject = match failure {
+                    Some((status, reason)) => {
+                        log::warn!(target: "squall::server", "{} {reason}, while streaming the response", status.as_u16());
+                        Reject { status, reason }
+                    }
+                    None => {
+                        log::error!(target: "squall::server", "response body failed after status {status}: {e}");
+                        Reject { status: StatusCode::INTERNAL_SERVER_ERROR, reason: "response body failed" }
+                    }
+                };
+                if sent_any {
+                    return Ok(Streamed::Failed { sent: status });
                 }
-                return Err(io::Error::other("response body failed"));
+                write_reject(shared, out, reject).await?;
+                return Ok(Streamed::Failed { sent: reject.status });
             }
         };
         if data.is_empty() {
@@ -142,7 +184,7 @@ where
                 log::error!(target: "squall::server", "response body longer than its Content-Length");
                 out.extend_from_slice(&data[..remaining as usize]);
                 write_all(shared, out).await?;
-                return Err(io::Error::other("response body longer than its Content-Length"));
+                return Ok(Streamed::Failed { sent: status });
             }
             _ => {
                 remaining -= data.len() as u64;
@@ -160,11 +202,12 @@ where
         encode::ResponseFraming::Length(_) if remaining > 0 => {
             write_all(shared, out).await?;
             log::error!(target: "squall::server", "response body shorter than its Content-Length");
-            return Err(io::Error::other("response body shorter than its Content-Length"));
+            return Ok(Streamed::Failed { sent: status });
         }
         _ => {}
     }
     write_all(shared, out).await?;
     out.clear();
-    flush(shared).await
+    flush(shared).await?;
+    Ok(Streamed::Complete)
 }
