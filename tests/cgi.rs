@@ -413,7 +413,13 @@ fn large_chunked_bodies_spool_to_a_file_within_the_limit() {
     conn.send(&chunked_post("/cgi-bin/app.cgi", 2_000_000)).unwrap();
     assert_eq!(conn.read_response(false).unwrap().text(), "length=2000000 read=2000000\n");
 
-    let server = serve(CgiProgram::new(s).max_spool(1_500_000));
+    // The container reads bodies whole and gives their length; a container
+    // that streams them leaves the program to spool, up to its own limit.
+    let streamed = GatewayContainer::builder(CgiProgram::new(s).max_spool(1_500_000))
+        .executor(Executor::thread_pool(4))
+        .stream_request_body(true)
+        .build();
+    let server = TestServer::start(Router::new().mount("/cgi-bin/app.cgi", streamed));
     let mut conn = server.connect();
     conn.send(&chunked_post("/cgi-bin/app.cgi", 2_000_000)).unwrap();
     assert_eq!(conn.read_response(false).unwrap().status, 413);

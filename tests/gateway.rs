@@ -175,9 +175,26 @@ fn multithread_flag_tells_the_truth() {
     assert_eq!(environ_of(&server.get("/legacy/").text())["multithread"], "true");
 }
 
+const CHUNKED_POST: &[u8] =
+    b"POST /legacy/ HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n";
+
+#[test]
+fn a_chunked_request_body_is_read_whole_and_its_length_given() {
+    for (name, executor) in strategies() {
+        let server = serve(executor, environ_app);
+        let mut conn = server.connect();
+        conn.send(CHUNKED_POST).unwrap();
+        let env = environ_of(&conn.read_response(false).unwrap().text());
+        assert_eq!((env["input"].as_str(), env["CONTENT_LENGTH"].as_str()), ("7", "7"), "{name}");
+        assert!(!env.contains_key("HTTP_TRANSFER_ENCODING"), "{name}: the body is no longer chunked");
+    }
+}
+
 #[test]
 fn chunked_request_body_streams_to_the_app() {
-    let server = serve(Executor::thread_pool(2), environ_app);
+    let container =
+        GatewayContainer::builder(environ_app).executor(Executor::thread_pool(2)).stream_request_body(true).build();
+    let server = TestServer::start(Router::new().mount("/legacy", container));
     let mut conn = server.connect();
     conn.send(
         b"POST /legacy/ HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n",
@@ -578,4 +595,82 @@ fn the_default_executor_is_inline_and_logs_its_warning() {
     // first inline container; it must be there.
     let warned = support::log_lines_with("inline on the event loop");
     assert!(!warned.is_empty() && warned.iter().all(|(level, _, _)| *level == log::Level::Warn), "{warned:?}");
+}
+
+/// Counts the requests whose answer has started: the wrapped target's
+/// future has been polled once, so a pooled call has passed (or been refused)
+/// its admission by then, unless it is still reading the body.
+struct Started<T> {
+    count: Arc<AtomicUsize>,
+    target: T,
+}
+
+impl<T: squall::Target> squall::Target for Started<T> {
+    fn call(&self, req: squall::Request) -> squall::Dispatch<'_> {
+        match self.target.call(req) {
+            squall::Dispatch::Answer(answer) => {
+                let count = self.count.clone();
+                squall::Dispatch::answer(async move {
+                    count.fetch_add(1, Ordering::SeqCst);
+                    answer.await
+                })
+            }
+            declined => declined,
+        }
+    }
+}
+
+/// Twenty clients send a body's first bytes and stop, to a pool of 4
+/// threads with room for 16 more calls; then twenty other requests come.
+/// Returns the statuses of those twenty, and of the twenty slow ones once
+/// they finish their bodies.
+fn twenty_drippers_then_twenty_callers(stream_request_body: bool) -> (Vec<u16>, Vec<u16>) {
+    support::init_logger();
+    let container = GatewayContainer::builder(environ_app)
+        .executor(Executor::thread_pool(4))
+        .stream_request_body(stream_request_body)
+        .build();
+    let started = Arc::new(AtomicUsize::new(0));
+    let target = Started { count: started.clone(), target: container };
+    let server = TestServer::start(Router::new().mount("/legacy", target));
+    let mut drippers: Vec<TcpStream> = (0..20)
+        .map(|_| {
+            let mut stream = TcpStream::connect(server.addr()).unwrap();
+            stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            stream
+                .write_all(b"POST /legacy/upload HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nfirst bytes")
+                .unwrap();
+            stream
+        })
+        .collect();
+    support::wait_until("every slow request has reached the container", || started.load(Ordering::SeqCst) >= 20);
+    let callers: Vec<u16> = (0..20).map(|_| server.get("/legacy/hello").status.as_u16()).collect();
+    let rest = vec![b'x'; 1000 - b"first bytes".len()];
+    let finished: Vec<u16> = drippers
+        .iter_mut()
+        .map(|stream| {
+            stream.write_all(&rest).unwrap();
+            let mut head = [0u8; 12];
+            stream.read_exact(&mut head).unwrap();
+            String::from_utf8_lossy(&head[9..12]).parse().unwrap()
+        })
+        .collect();
+    (callers, finished)
+}
+
+#[test]
+fn slow_request_bodies_never_hold_the_pool_that_runs_the_app() {
+    // The bodies are read on the event loop before a call takes a slot: the
+    // twenty callers are served while twenty bodies trickle in.
+    let (callers, finished) = twenty_drippers_then_twenty_callers(false);
+    assert_eq!(callers, vec![200; 20], "callers locked out by slow bodies");
+    assert_eq!(finished, vec![200; 20], "the slow requests are served once their bodies are in");
+}
+
+#[test]
+fn streamed_request_bodies_let_slow_clients_hold_the_pool() {
+    // What the opt-in streaming mode trades away, as its documentation warns:
+    // the twenty slow calls hold all 4 threads and the 16 queue places.
+    let (callers, _) = twenty_drippers_then_twenty_callers(true);
+    assert_eq!(callers, vec![503; 20]);
 }

@@ -3,9 +3,9 @@
 //! memory up to 1 MiB, in an unlinked temporary file past that.
 
 use std::io::{self, Read, Write};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::gateway::Input;
+use crate::gateway::buffer::temp_file;
 
 /// Spooled bodies up to this size stay in memory; larger ones go to a file.
 const SPOOL_MEMORY: usize = 1024 * 1024;
@@ -37,17 +37,6 @@ pub(super) fn spool(input: &mut Input, max: u64) -> io::Result<Option<(Stdin, u6
     }
     io::Seek::rewind(&mut file)?;
     Ok(Some((Stdin::File(file), length)))
-}
-
-/// A new file in the temporary directory, already unlinked: it vanishes
-/// with its last descriptor, whatever happens to the request.
-fn temp_file() -> io::Result<std::fs::File> {
-    static COUNT: AtomicU64 = AtomicU64::new(0);
-    let n = COUNT.fetch_add(1, Ordering::Relaxed);
-    let path = std::env::temp_dir().join(format!("squall-cgi-spool-{}-{n}", std::process::id()));
-    let file = std::fs::OpenOptions::new().read(true).write(true).create_new(true).open(&path)?;
-    std::fs::remove_file(&path)?;
-    Ok(file)
 }
 
 #[cfg(test)]

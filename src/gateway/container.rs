@@ -13,6 +13,7 @@ use bytes::Bytes;
 use http::StatusCode;
 use http::header::{self, HeaderValue};
 
+use super::buffer;
 use super::driver::{Msg, assemble, run_app};
 use super::environ::{self, Input};
 use super::executor::Bound;
@@ -25,6 +26,17 @@ use crate::web::{Body, Dispatch, IntoResponse, Request, Response, Target};
 /// Chunks in flight between the app's thread and the connection, each way.
 const CHANNEL_BOUND: usize = 4;
 
+/// Request bodies up to this size are buffered in memory, larger ones in a file.
+const IN_MEMORY: usize = 64 * 1024;
+
+/// How the request body reaches the app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BodyMode {
+    /// Read whole first (memory, then a temporary file): the default.
+    Buffered { in_memory: usize },
+    /// Streamed into the app's reader as it arrives (pools only).
+    Streamed,
+}
 /// Mounts a synchronous [`App`] as a route target, running it on an
 /// [`Executor`] (squall's `WSGIContainer`).
 ///
@@ -79,6 +91,7 @@ impl std::fmt::Debug for GatewayContainer {
 struct ContainerState {
     app: Arc<dyn App>,
     executor: Executor,
+    body: BodyMode,
     /// `None` runs the app inline.
     pool: Option<Pool>,
     /// Calls allowed to run or wait for a thread (pools only).
@@ -117,6 +130,7 @@ pub struct ChosenExecutor;
 pub struct GatewayBuilder<E = DefaultExecutor> {
     app: Arc<dyn App>,
     executor: Executor,
+    body: BodyMode,
     chosen: PhantomData<E>,
 }
 
@@ -129,7 +143,38 @@ impl<E> std::fmt::Debug for GatewayBuilder<E> {
 impl<E> GatewayBuilder<E> {
     /// Chooses the executor; see [`Executor`].
     pub fn executor(self, executor: Executor) -> GatewayBuilder<ChosenExecutor> {
-        GatewayBuilder { app: self.app, executor, chosen: PhantomData }
+        GatewayBuilder { app: self.app, executor, body: self.body, chosen: PhantomData }
+    }
+
+    /// How much of a request body is buffered in memory before the rest goes
+    /// to a temporary file. Default: 64 KiB.
+    ///
+    /// By default the container reads every request body whole, on the
+    /// event loop, before it admits the call to the executor: a client that
+    /// sends its body slowly then costs a buffer, never one of the app's
+    /// threads, and the app always finds `CONTENT_LENGTH` set (a chunked body
+    /// loses its `HTTP_TRANSFER_ENCODING`). The server's `max_body_size` bounds
+    /// it (`413`), and its `body_timeout` (`408`).
+    pub fn buffer_in_memory(mut self, bytes: usize) -> Self {
+        self.body = BodyMode::Buffered { in_memory: bytes };
+        self
+    }
+
+    /// Streams each request body into the app as it arrives, instead of
+    /// reading it whole first. Default: `false`. Pools only: `Inline` always
+    /// reads the body first.
+    ///
+    /// # Warning
+    ///
+    /// The app's thread is taken as soon as the request head arrives and is
+    /// held while the client sends its body: a handful of clients sending
+    /// one byte a second (a slow-body attack) then hold every thread of the
+    /// pool, and every other caller gets `503`, until the body timeout. Turn
+    /// it on only for an app that must see the body as it comes (uploads
+    /// larger than the disk, say), behind a proxy that buffers bodies.
+    pub fn stream_request_body(mut self, yes: bool) -> Self {
+        self.body = if yes { BodyMode::Streamed } else { BodyMode::Buffered { in_memory: IN_MEMORY } };
+        self
     }
 }
 
@@ -138,7 +183,7 @@ impl GatewayBuilder<DefaultExecutor> {
     #[deprecated = "runs the app inline on the event loop; choose an executor first, e.g. \
                     .executor(Executor::thread_pool(16))"]
     pub fn build(self) -> GatewayContainer {
-        GatewayContainer::start(self.app, self.executor)
+        GatewayContainer::start(self.app, self.executor, self.body)
     }
 }
 
@@ -150,7 +195,7 @@ impl GatewayBuilder<ChosenExecutor> {
     /// If the executor is a rayon pool the container creates and the
     /// operating system refuses its threads.
     pub fn build(self) -> GatewayContainer {
-        GatewayContainer::start(self.app, self.executor)
+        GatewayContainer::start(self.app, self.executor, self.body)
     }
 }
 
@@ -182,15 +227,17 @@ impl GatewayContainer {
     #[deprecated = "runs the app inline on the event loop; use \
                     GatewayContainer::builder(app).executor(Executor::thread_pool(16)).build()"]
     pub fn new(app: impl App) -> Self {
-        Self::start(Arc::new(app), Executor::default())
+        let builder = Self::builder(app);
+        Self::start(builder.app, builder.executor, builder.body)
     }
 
     /// A builder for a container of `app`.
     pub fn builder(app: impl App) -> GatewayBuilder {
-        GatewayBuilder { app: Arc::new(app), executor: Executor::default(), chosen: PhantomData }
+        let body = BodyMode::Buffered { in_memory: IN_MEMORY };
+        GatewayBuilder { app: Arc::new(app), executor: Executor::default(), body, chosen: PhantomData }
     }
 
-    fn start(app: Arc<dyn App>, executor: Executor) -> Self {
+    fn start(app: Arc<dyn App>, executor: Executor, body: BodyMode) -> Self {
         let pool = Pool::for_executor(&executor);
         if pool.is_none() {
             static WARNED: AtomicBool = AtomicBool::new(false);
@@ -206,6 +253,7 @@ impl GatewayContainer {
         let state = ContainerState {
             app,
             executor,
+            body,
             pool,
             bound,
             admitted: AtomicUsize::new(0),
@@ -248,21 +296,39 @@ impl Drop for Admission {
 }
 
 impl ContainerState {
+    /// Takes a slot for a pooled call, if one of the bound's is free.
+    fn admit(self: &Arc<Self>) -> Option<Admission> {
+        if self.admitted.fetch_add(1, Ordering::AcqRel) >= self.bound.threads + self.bound.queue {
+            self.admitted.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        Some(Admission(Arc::clone(self)))
+    }
+
     /// The environ for `req`, its body as the app's input: read whole first
-    /// when the app runs inline, streamed to the app's thread otherwise.
+    /// (see [`GatewayBuilder::buffer_in_memory`]), or streamed to the app's
+    /// thread as it arrives when the container was built to (pools only).
     async fn environ_for(&self, mut req: Request) -> Result<Environ, Response> {
         let mut environ = environ::build(&req, self.pool.is_some());
-        if self.pool.is_none() {
-            let body = req.bytes().await.map_err(IntoResponse::into_response)?;
-            environ.set_input(Input::buffered(body));
+        let body = req.take_body();
+        if body.size_hint() == Some(0) {
             return Ok(environ);
         }
-        let body = req.take_body();
-        if body.size_hint() != Some(0) {
-            let (to_app, from_conn) = async_channel::bounded(CHANNEL_BOUND);
-            environ.set_input(Input::stream(from_conn));
-            drop(rt::spawn(pump(body, to_app)));
-        }
+        let in_memory = match self.body {
+            BodyMode::Streamed if self.pool.is_some() => {
+                let (to_app, from_conn) = async_channel::bounded(CHANNEL_BOUND);
+                environ.set_input(Input::stream(from_conn));
+                drop(rt::spawn(pump(body, to_app)));
+                return Ok(environ);
+            }
+            BodyMode::Streamed => IN_MEMORY,
+            BodyMode::Buffered { in_memory } => in_memory,
+        };
+        let (input, length) = buffer::read_whole(body, in_memory).await.map_err(IntoResponse::into_response)?;
+        environ.set_input(input);
+        // The length is known now, and the body no longer chunked.
+        environ.set("CONTENT_LENGTH", length.to_string());
+        environ.remove("HTTP_TRANSFER_ENCODING");
         Ok(environ)
     }
 
@@ -281,17 +347,26 @@ impl ContainerState {
     }
 
     async fn serve_pooled(self: &Arc<Self>, pool: &Pool, req: Request) -> Response {
-        let bound = self.bound;
-        if self.admitted.fetch_add(1, Ordering::AcqRel) >= bound.threads + bound.queue {
-            self.admitted.fetch_sub(1, Ordering::AcqRel);
-            log::warn!(target: "squall::gateway", "{} calls running or queued: answering 503", bound.threads + bound.queue);
-            return busy();
+        let limit = self.bound.threads + self.bound.queue;
+        // Full already: answer at once, without reading the body.
+        if self.admitted.load(Ordering::Acquire) >= limit {
+            return busy(limit);
         }
-        let admission = Admission(Arc::clone(self));
+        // A streamed body needs the thread from the start; a buffered one is
+        // read before the call takes a slot, so a slow client holds a buffer
+        // here, never a thread.
+        let early = match self.body {
+            BodyMode::Streamed => match self.admit() {
+                Some(admission) => Some(admission),
+                None => return busy(limit),
+            },
+            BodyMode::Buffered { .. } => None,
+        };
         let environ = match self.environ_for(req).await {
             Ok(environ) => environ,
             Err(response) => return response,
         };
+        let Some(admission) = early.or_else(|| self.admit()) else { return busy(limit) };
         let (to_conn, from_app) = async_channel::bounded(CHANNEL_BOUND);
         let app = self.app.clone();
         pool.run(Box::new(move || {
@@ -313,7 +388,9 @@ impl ContainerState {
     }
 }
 
-fn busy() -> Response {
+/// The answer when `limit` calls are already running or queued.
+fn busy(limit: usize) -> Response {
+    log::warn!(target: "squall::gateway", "{limit} calls running or queued: answering 503");
     HttpError::new(StatusCode::SERVICE_UNAVAILABLE)
         .with_message("the legacy app is busy; retry shortly")
         .into_response()

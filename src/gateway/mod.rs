@@ -12,6 +12,7 @@
 //! What does not live here: CGI programs (`cgi`), the HTTP/1.1 server.
 
 mod app;
+pub(crate) mod buffer;
 mod container;
 pub(crate) mod driver;
 pub(crate) mod environ;

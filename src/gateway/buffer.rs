@@ -1,0 +1,111 @@
+//! A request body read whole before a gateway app is called: in memory up to
+//! a threshold, then in an unlinked temporary file. The body arrives at the
+//! client's pace on the event loop, so a client sending slowly costs a buffer
+//! and never holds one of the app's threads; the app then reads it at disk
+//! speed and always knows its length.
+
+use std::io::{self, Seek};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use futures_lite::AsyncWriteExt;
+
+use super::Input;
+use crate::error::HttpError;
+use crate::web::Body;
+
+/// Reads `body` to its end: `(input, length)`. Past `in_memory` bytes the
+/// body goes to a temporary file (written on the `blocking` pool, never on
+/// the event loop).
+///
+/// # Errors
+///
+/// The body's own failure (`413` over the server's limit, `400` malformed,
+/// `408` too slow), or `500` when the temporary file cannot be written.
+pub(super) async fn read_whole(mut body: Body, in_memory: usize) -> Result<(Input, u64), HttpError> {
+    let mut memory = Vec::new();
+    while let Some(chunk) = body.chunk().await {
+        let chunk = chunk?;
+        if memory.len() + chunk.len() > in_memory {
+            // A body fault keeps its status; a file that cannot be written is a 500.
+            return spill(memory, chunk, body).await.map_err(HttpError::from);
+        }
+        memory.extend_from_slice(&chunk);
+    }
+    let length = memory.len() as u64;
+    Ok((Input::buffered(memory.into()), length))
+}
+
+/// Goes on in a temporary file: what was read so far, `chunk`, and the rest.
+async fn spill(memory: Vec<u8>, chunk: bytes::Bytes, mut body: Body) -> io::Result<(Input, u64)> {
+    let file = blocking::unblock(temp_file).await?;
+    let mut file = blocking::Unblock::new(file);
+    file.write_all(&memory).await?;
+    file.write_all(&chunk).await?;
+    let mut length = (memory.len() + chunk.len()) as u64;
+    drop(memory);
+    while let Some(chunk) = body.chunk().await {
+        let chunk = chunk?;
+        file.write_all(&chunk).await?;
+        length += chunk.len() as u64;
+    }
+    file.flush().await?;
+    let mut file = file.into_inner().await;
+    blocking::unblock(move || file.rewind().map(|()| file)).await.map(|file| (Input::reader(Box::new(file)), length))
+}
+
+/// A new file in the temporary directory, already unlinked: it vanishes
+/// with its last descriptor, whatever happens to the request.
+pub(crate) fn temp_file() -> io::Result<std::fs::File> {
+    static COUNT: AtomicU64 = AtomicU64::new(0);
+    let n = COUNT.fetch_add(1, Ordering::Relaxed);
+    let path = std::env::temp_dir().join(format!("squall-body-{}-{n}", std::process::id()));
+    let file = std::fs::OpenOptions::new().read(true).write(true).create_new(true).open(&path)?;
+    std::fs::remove_file(&path)?;
+    Ok(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+
+    use super::*;
+
+    fn chunks(sizes: &[usize]) -> Body {
+        let parts: Vec<io::Result<bytes::Bytes>> =
+            sizes.iter().enumerate().map(|(i, &n)| Ok(vec![b'a' + i as u8; n].into())).collect();
+        Body::from_stream(futures_lite::stream::iter(parts))
+    }
+
+    fn read(mut input: Input) -> Vec<u8> {
+        let mut all = Vec::new();
+        input.read_to_end(&mut all).unwrap();
+        all
+    }
+
+    #[test]
+    fn a_small_body_stays_in_memory_a_large_one_goes_to_a_file_intact() {
+        crate::rt::block_on(async {
+            let (input, length) = read_whole(chunks(&[3, 4]), 16).await.unwrap();
+            assert_eq!((read(input), length), (b"aaabbbb".to_vec(), 7));
+
+            let (input, length) = read_whole(chunks(&[10, 10, 10]), 16).await.unwrap();
+            let mut expected = vec![b'a'; 10];
+            expected.extend([b'b'; 10]);
+            expected.extend([b'c'; 10]);
+            assert_eq!((read(input), length), (expected, 30));
+        });
+    }
+
+    #[test]
+    fn a_failing_body_keeps_its_status_in_memory_and_on_file() {
+        crate::rt::block_on(async {
+            for in_memory in [1024, 4] {
+                let fault = crate::error::BodyError { status: http::StatusCode::PAYLOAD_TOO_LARGE, reason: "too big" };
+                let parts = vec![Ok(bytes::Bytes::from_static(b"hello")), Err(fault.into_io())];
+                let body = Body::from_stream(futures_lite::stream::iter(parts));
+                let err = read_whole(body, in_memory).await.unwrap_err();
+                assert_eq!(err.status(), 413, "in_memory {in_memory}");
+            }
+        });
+    }
+}
