@@ -80,11 +80,5 @@ pub use web::{
 struct ReadmeDoctests;
 
 #[doc(hidden)]
-pub mod __private {
-    //! Internals exposed for squall's own benchmarks; not part of the API.
-
-    /// Parses one request head; true when it is complete and valid.
-    pub fn parse_head(buf: &[u8]) -> bool {
-        matches!(crate::server::http1::decode::parse(buf), Ok(Some(_)))
-    }
-}
+#[path = "internals.rs"]
+pub mod __private;
