@@ -34,7 +34,8 @@ fn legacy_app(environ: &mut Environ, start: &StartResponse) -> Result<AppIter, A
         p if p.starts_with("/environ") => {
             let mut input = Vec::new();
             environ.input().read_to_end(&mut input)?;
-            let mut lines: Vec<String> = environ.vars().iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let mut lines: Vec<String> =
+                environ.vars().iter().map(|(k, v)| format!("{k}={}", String::from_utf8_lossy(v))).collect();
             lines.push(format!("input={} bytes", input.len()));
             start.start("200 OK", text)?;
             Ok(AppIter::once(lines.join("\n") + "\n"))

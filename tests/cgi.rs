@@ -477,3 +477,20 @@ fn no_zombies_and_no_leaked_descriptors() {
     }
     assert!(zombies.is_empty(), "unreaped children: {zombies:?}");
 }
+
+#[test]
+fn a_program_sees_the_raw_bytes_of_the_path_and_of_header_values() {
+    // `%EF` is the byte 0xEF, not U+FFFD; a Latin-1 header value its own bytes.
+    let s = script(
+        "bytes",
+        r#"printf 'Content-Type: text/plain\n\n'; printf '%s|%s' "$PATH_INFO" "$HTTP_X_NAME" | /usr/bin/od -An -tx1"#,
+    );
+    let server = serve(CgiProgram::new(s));
+    let mut conn = server.connect();
+    conn.send(b"GET /cgi-bin/app.cgi/na%EFve.txt HTTP/1.1\r\nHost: x\r\nX-Name: caf\xe9\r\n\r\n").unwrap();
+    let text = conn.read_response(false).unwrap().text();
+    let hex: Vec<&str> = text.split_whitespace().collect();
+    // "/na" 0xEF "ve.txt" "|" "caf" 0xE9
+    let expected = "2f 6e 61 ef 76 65 2e 74 78 74 7c 63 61 66 e9";
+    assert_eq!(hex.join(" "), expected);
+}

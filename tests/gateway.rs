@@ -102,7 +102,8 @@ fn barrier_inside_a_streaming_body_meets_only_on_pools() {
 fn environ_app(environ: &mut Environ, start: &StartResponse) -> AppResult {
     let mut body = Vec::new();
     environ.input().read_to_end(&mut body)?;
-    let mut lines: Vec<String> = environ.vars().iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let mut lines: Vec<String> =
+        environ.vars().iter().map(|(k, v)| format!("{k}={}", String::from_utf8_lossy(v))).collect();
     lines.push(format!("input={}", body.len()));
     lines.push(format!("multithread={}", environ.multithread()));
     lines.push(format!("url_scheme={}", environ.url_scheme()));

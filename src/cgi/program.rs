@@ -6,6 +6,7 @@
 
 use std::ffi::OsString;
 use std::io::{self, BufReader, Write};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -147,10 +148,12 @@ impl CgiProgram {
             if key == "HTTP_PROXY" || (key == "HTTP_AUTHORIZATION" && !self.pass_authorization) {
                 continue;
             }
-            cmd.env(key.as_ref(), value);
+            // Bytes as they are: a path with `%EF` reaches the program as the byte 0xEF.
+            cmd.env(key.as_ref(), std::ffi::OsStr::from_bytes(value));
         }
-        if let (Some(root), Some(path_info)) = (&self.document_root, environ.get("PATH_INFO")) {
-            cmd.env("PATH_TRANSLATED", root.join(path_info.trim_start_matches('/')));
+        if let (Some(root), Some(path_info)) = (&self.document_root, environ.get_bytes("PATH_INFO")) {
+            let relative = path_info.strip_prefix(b"/").unwrap_or(path_info);
+            cmd.env("PATH_TRANSLATED", root.join(std::ffi::OsStr::from_bytes(relative)));
         }
         for (key, value) in &self.env {
             cmd.env(key, value);
@@ -215,7 +218,7 @@ fn redirect_within(environ: &mut Environ, location: &str) -> bool {
     let Some(rest) = path.strip_prefix(script.as_str()).filter(|r| r.is_empty() || r.starts_with('/')) else {
         return false;
     };
-    let path_info = crate::web::decode_path_arg(rest);
+    let path_info = crate::web::percent_decode(rest.as_bytes(), false).into_owned();
     environ.set("PATH_INFO", path_info);
     environ.set("QUERY_STRING", query.to_owned());
     environ.set("REQUEST_URI", location.to_owned());

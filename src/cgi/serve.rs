@@ -30,7 +30,7 @@ use crate::web::StatusLine;
 /// }
 /// ```
 pub fn serve(app: impl App) -> io::Result<()> {
-    let environ = from_cgi(std::env::vars(), Input::reader(Box::new(io::stdin())));
+    let environ = from_cgi(std::env::vars_os(), Input::reader(Box::new(io::stdin())));
     let mut out = io::BufWriter::new(io::stdout().lock());
     let mut result = Ok(());
     let mut head_written = false;

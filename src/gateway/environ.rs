@@ -8,12 +8,17 @@ use std::io::{self, Read, Write};
 use bytes::{Buf, Bytes};
 use http::header;
 
-use crate::web::{Request, decode_path_arg, split_host_port};
+use crate::web::{Request, percent_decode, split_host_port};
 
 /// What a gateway app receives: CGI meta-variables (`REQUEST_METHOD`,
 /// `SCRIPT_NAME`, `PATH_INFO`, `HTTP_*`, …), the request body as a blocking
 /// reader, an error stream to the log, and flags that tell the truth about
 /// the executor.
+///
+/// Values are bytes where HTTP carries bytes: a path with `%EF` gives a
+/// `PATH_INFO` holding the byte `0xEF`, a header value its bytes as sent.
+/// [`get`](Self::get) answers the values that are UTF-8 (nearly all are);
+/// [`get_bytes`](Self::get_bytes) answers every value as it is.
 ///
 /// # Examples
 ///
@@ -34,10 +39,14 @@ use crate::web::{Request, decode_path_arg, split_host_port};
 /// assert_eq!(environ.get("SERVER_PORT"), Some("8080"));
 /// assert_eq!(environ.get("HTTP_X_TAG"), Some("a"));
 /// assert!(environ.multithread());
+///
+/// let raw = container.environ(&Request::get("/na%EFve.txt"));
+/// assert_eq!(raw.get_bytes("PATH_INFO"), Some(&b"/na\xefve.txt"[..]));
+/// assert_eq!(raw.get("PATH_INFO"), None); // not UTF-8
 /// ```
 #[derive(Debug)]
 pub struct Environ {
-    vars: BTreeMap<Cow<'static, str>, String>,
+    vars: BTreeMap<Cow<'static, str>, Vec<u8>>,
     input: Input,
     url_scheme: String,
     multithread: bool,
@@ -46,23 +55,28 @@ pub struct Environ {
 }
 
 impl Environ {
-    /// One meta-variable.
+    /// One meta-variable as text, when it is present and UTF-8.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.vars.get(key).map(String::as_str)
+        self.vars.get(key).and_then(|v| std::str::from_utf8(v).ok())
     }
 
-    /// Sets a meta-variable (to override what squall computed).
-    pub fn set(&mut self, key: impl Into<Cow<'static, str>>, value: impl Into<String>) {
+    /// One meta-variable's bytes, as they came.
+    pub fn get_bytes(&self, key: &str) -> Option<&[u8]> {
+        self.vars.get(key).map(Vec::as_slice)
+    }
+
+    /// Sets a meta-variable (to override what squall computed): text or bytes.
+    pub fn set(&mut self, key: impl Into<Cow<'static, str>>, value: impl Into<Vec<u8>>) {
         self.vars.insert(key.into(), value.into());
     }
 
-    /// Removes a meta-variable.
-    pub fn remove(&mut self, key: &str) -> Option<String> {
+    /// Removes a meta-variable, returning its bytes.
+    pub fn remove(&mut self, key: &str) -> Option<Vec<u8>> {
         self.vars.remove(key)
     }
 
-    /// Every meta-variable, sorted by name.
-    pub fn vars(&self) -> &BTreeMap<Cow<'static, str>, String> {
+    /// Every meta-variable and its bytes, sorted by name.
+    pub fn vars(&self) -> &BTreeMap<Cow<'static, str>, Vec<u8>> {
         &self.vars
     }
 
@@ -113,9 +127,12 @@ impl Environ {
 /// An environ from meta-variables a CGI server set, and the body on `input`
 /// (one process per request: multiprocess and run-once).
 #[cfg(all(unix, feature = "cgi"))]
-pub(crate) fn from_cgi(vars: impl Iterator<Item = (String, String)>, input: Input) -> Environ {
-    let vars: BTreeMap<Cow<'static, str>, String> = vars.map(|(k, v)| (Cow::Owned(k), v)).collect();
-    let https = vars.get("HTTPS").is_some_and(|v| v.eq_ignore_ascii_case("on") || v == "1");
+pub(crate) fn from_cgi(vars: impl Iterator<Item = (std::ffi::OsString, std::ffi::OsString)>, input: Input) -> Environ {
+    use std::os::unix::ffi::OsStringExt;
+    // Names are ASCII by CGI's rules; a variable whose name is not is not one of them.
+    let vars: BTreeMap<Cow<'static, str>, Vec<u8>> =
+        vars.filter_map(|(k, v)| Some((Cow::Owned(k.into_string().ok()?), v.into_vec()))).collect();
+    let https = vars.get("HTTPS").is_some_and(|v| v.eq_ignore_ascii_case(b"on") || v == b"1");
     Environ {
         vars,
         input,
@@ -129,33 +146,33 @@ pub(crate) fn from_cgi(vars: impl Iterator<Item = (String, String)>, input: Inpu
 /// Builds the environ for `req`; `multithread` describes the executor.
 pub(crate) fn build(req: &Request, multithread: bool) -> Environ {
     let mut vars = BTreeMap::new();
-    let mut set = |k: Cow<'static, str>, v: String| {
+    let mut set = |k: Cow<'static, str>, v: Vec<u8>| {
         vars.insert(k, v);
     };
-    set(Cow::Borrowed("GATEWAY_INTERFACE"), "CGI/1.1".to_owned());
-    set(Cow::Borrowed("SERVER_SOFTWARE"), "squall".to_owned());
-    set(Cow::Borrowed("REQUEST_METHOD"), req.method().as_str().to_owned());
-    set(Cow::Borrowed("SCRIPT_NAME"), decode_path_arg(req.script_name()));
-    set(Cow::Borrowed("PATH_INFO"), decode_path_arg(req.path_info()));
-    set(Cow::Borrowed("QUERY_STRING"), req.query().to_owned());
+    set(Cow::Borrowed("GATEWAY_INTERFACE"), b"CGI/1.1".to_vec());
+    set(Cow::Borrowed("SERVER_SOFTWARE"), b"squall".to_vec());
+    set(Cow::Borrowed("REQUEST_METHOD"), req.method().as_str().into());
+    set(Cow::Borrowed("SCRIPT_NAME"), percent_decode(req.script_name().as_bytes(), false).into_owned());
+    set(Cow::Borrowed("PATH_INFO"), percent_decode(req.path_info().as_bytes(), false).into_owned());
+    set(Cow::Borrowed("QUERY_STRING"), req.query().into());
     let raw_target = req.uri().path_and_query().map_or_else(|| req.path().to_owned(), |pq| pq.as_str().to_owned());
-    set(Cow::Borrowed("REQUEST_URI"), raw_target);
-    set(Cow::Borrowed("SERVER_PROTOCOL"), format!("{:?}", req.version()));
+    set(Cow::Borrowed("REQUEST_URI"), raw_target.into_bytes());
+    set(Cow::Borrowed("SERVER_PROTOCOL"), format!("{:?}", req.version()).into_bytes());
     let (name, port) = server_name_and_port(req);
-    set(Cow::Borrowed("SERVER_NAME"), name);
-    set(Cow::Borrowed("SERVER_PORT"), port);
+    set(Cow::Borrowed("SERVER_NAME"), name.into_bytes());
+    set(Cow::Borrowed("SERVER_PORT"), port.into_bytes());
     if let Some(peer) = req.remote_addr() {
-        set(Cow::Borrowed("REMOTE_ADDR"), peer.ip().to_string());
+        set(Cow::Borrowed("REMOTE_ADDR"), peer.ip().to_string().into_bytes());
         // Port 0: a proxy reported the client's address without its port.
         if peer.port() != 0 {
-            set(Cow::Borrowed("REMOTE_PORT"), peer.port().to_string());
+            set(Cow::Borrowed("REMOTE_PORT"), peer.port().to_string().into_bytes());
         }
     }
-    if let Some(ct) = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) {
-        set(Cow::Borrowed("CONTENT_TYPE"), ct.to_owned());
+    if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
+        set(Cow::Borrowed("CONTENT_TYPE"), ct.as_bytes().to_vec());
     }
-    if let Some(cl) = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()) {
-        set(Cow::Borrowed("CONTENT_LENGTH"), cl.to_owned());
+    if let Some(cl) = req.headers().get(header::CONTENT_LENGTH) {
+        set(Cow::Borrowed("CONTENT_LENGTH"), cl.as_bytes().to_vec());
     }
     for name in req.headers().keys() {
         let name = name.as_str();
@@ -164,9 +181,8 @@ pub(crate) fn build(req: &Request, multithread: bool) -> Environ {
         if name.contains('_') || name == "proxy" || name == "content-type" || name == "content-length" {
             continue;
         }
-        let values: Vec<String> =
-            req.headers().get_all(name).iter().map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()).collect();
-        set(Cow::Owned(format!("HTTP_{}", name.to_ascii_uppercase().replace('-', "_"))), values.join(", "));
+        let values: Vec<&[u8]> = req.headers().get_all(name).iter().map(|v| v.as_bytes()).collect();
+        set(Cow::Owned(format!("HTTP_{}", name.to_ascii_uppercase().replace('-', "_"))), values.join(&b", "[..]));
     }
     Environ {
         vars,

@@ -10,7 +10,7 @@ use http::{Method, Uri, Version};
 
 use super::{App, AppError, AppIter, Environ, StartResponse};
 use crate::routing::{Target, answer};
-use crate::web::{Body, Origin, PathArgs, Request, StatusLine, encode_path_arg};
+use crate::web::{Body, Origin, PathArgs, Request, StatusLine, encode_path_bytes};
 
 /// A squall app — a [`Router`](crate::Router), a handler, any [`Target`] —
 /// as a gateway [`App`], so it runs inside any gateway host: squall's own
@@ -80,7 +80,9 @@ fn request_from(environ: &mut Environ) -> Result<Request, String> {
     let target = match environ.get("REQUEST_URI").filter(|u| u.starts_with('/')) {
         Some(raw) => raw.to_owned(),
         None => {
-            let path = encode_path_arg(&format!("{script_name}{}", environ.get("PATH_INFO").unwrap_or("")));
+            let mut raw = script_name.as_bytes().to_vec();
+            raw.extend_from_slice(environ.get_bytes("PATH_INFO").unwrap_or_default());
+            let path = encode_path_bytes(&raw);
             let path = if path.is_empty() { "/".to_owned() } else { path };
             match environ.get("QUERY_STRING").filter(|q| !q.is_empty()) {
                 Some(query) => format!("{path}?{query}"),
@@ -103,7 +105,7 @@ fn request_from(environ: &mut Environ) -> Result<Request, String> {
                 None => continue,
             },
         };
-        if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value.as_str())) {
+        if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::from_bytes(value)) {
             headers.append(name, value);
         }
     }

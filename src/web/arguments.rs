@@ -166,8 +166,13 @@ pub(crate) fn decode_lossy(input: &str, plus: bool) -> String {
 /// Percent-encodes a path argument: everything but RFC 3986 unreserved
 /// characters and `/` (as Tornado's `url_escape(plus=False)`).
 pub(crate) fn encode_path_arg(input: &str) -> String {
+    encode_path_bytes(input.as_bytes())
+}
+
+/// Percent-encodes path bytes, as [`encode_path_arg`] does text.
+pub(crate) fn encode_path_bytes(input: &[u8]) -> String {
     let mut out = String::with_capacity(input.len());
-    for &b in input.as_bytes() {
+    for &b in input {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/') {
             out.push(b as char);
         } else {

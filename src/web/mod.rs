@@ -14,7 +14,7 @@ mod response;
 mod target;
 
 pub use arguments::{Arguments, PathArgs};
-pub(crate) use arguments::{decode_path_arg, encode_path_arg};
+pub(crate) use arguments::{decode_path_arg, encode_path_arg, encode_path_bytes, percent_decode};
 pub use body::Body;
 pub use handler::{HandlerFuture, RequestHandler, request_handler};
 pub use request::Request;
