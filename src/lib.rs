@@ -55,6 +55,8 @@
 pub mod cgi;
 mod error;
 pub mod gateway;
+#[cfg(feature = "python")]
+pub mod python;
 pub mod routing;
 mod rt;
 pub mod server;

@@ -22,9 +22,12 @@ pub struct StartResponse {
     state: Arc<Mutex<State>>,
 }
 
+/// Header names and their values' bytes, as the app gave them.
+type Headers = Vec<(String, Vec<u8>)>;
+
 #[derive(Debug, Default)]
 struct State {
-    head: Option<(String, Vec<(String, String)>)>,
+    head: Option<(String, Headers)>,
     committed: bool,
     written: Vec<Bytes>,
 }
@@ -57,12 +60,8 @@ impl StartResponse {
         K: Into<String>,
         V: Into<String>,
     {
-        let mut state = self.state();
-        if state.head.is_some() {
-            return Err("start_response called twice without error information".into());
-        }
-        state.head = Some((status.to_owned(), headers.into_iter().map(|(k, v)| (k.into(), v.into())).collect()));
-        Ok(())
+        let headers = headers.into_iter().map(|(k, v)| (k.into(), v.into().into_bytes())).collect();
+        self.start_raw(status.to_owned(), headers, None)
     }
 
     /// Replaces the status and headers after an error (PEP 3333's `exc_info`).
@@ -77,11 +76,23 @@ impl StartResponse {
         K: Into<String>,
         V: Into<String>,
     {
+        let headers = headers.into_iter().map(|(k, v)| (k.into(), v.into().into_bytes())).collect();
+        self.start_raw(status.to_owned(), headers, Some(error))
+    }
+
+    /// `start` with header values as bytes (a Python app's Latin-1 text);
+    /// with `error`, `start_after_error`.
+    pub(crate) fn start_raw(&self, status: String, headers: Headers, error: Option<AppError>) -> Result<(), AppError> {
         let mut state = self.state();
-        if state.committed {
-            return Err(error);
+        match error {
+            Some(error) if state.committed => return Err(error),
+            Some(_) => {}
+            None if state.head.is_some() => {
+                return Err("start_response called twice without error information".into());
+            }
+            None => {}
         }
-        state.head = Some((status.to_owned(), headers.into_iter().map(|(k, v)| (k.into(), v.into())).collect()));
+        state.head = Some((status, headers));
         Ok(())
     }
 
@@ -119,8 +130,7 @@ impl StartResponse {
         let mut map = HeaderMap::with_capacity(headers.len());
         for (name, value) in headers {
             let name = HeaderName::try_from(name.as_str()).map_err(|_| format!("invalid header name {name:?}"))?;
-            let value =
-                HeaderValue::try_from(value.as_str()).map_err(|_| format!("invalid value for header {name}"))?;
+            let value = HeaderValue::from_bytes(value).map_err(|_| format!("invalid value for header {name}"))?;
             map.append(name, value);
         }
         Ok(ResponseHead { status, headers: map })

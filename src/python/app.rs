@@ -1,0 +1,222 @@
+//! [`WsgiApp`]: a Python WSGI callable as a gateway app.
+
+use std::path::PathBuf;
+
+use bytes::Bytes;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyString};
+
+use super::streams::{WsgiErrors, WsgiInput, WsgiStartResponse};
+use crate::error::Error;
+use crate::gateway::{App, AppError, AppIter, Environ, StartResponse};
+
+/// A Python WSGI app (PEP 3333) as a gateway [`App`]: Flask, Django, or any
+/// `module:callable`, in the interpreter embedded in this process.
+///
+/// # Examples
+///
+/// ```no_run
+/// use squall::gateway::{Executor, GatewayContainer};
+/// use squall::python::WsgiApp;
+/// use squall::{get, Router};
+///
+/// # fn main() -> squall::Result<()> {
+/// let flask = WsgiApp::builder("app:app").path("/srv/legacy").load()?;
+/// let router = Router::new()
+///     .route("/squall/hello", get(|_req| async { "Hello from squall" }))
+///     .mount("/", GatewayContainer::builder(flask).executor(Executor::thread_pool(16)).build());
+/// # let _ = router;
+/// # Ok(())
+/// # }
+/// ```
+///
+/// # Warning
+///
+/// Python runs one thread at a time per process (the GIL): `thread_pool(n)`
+/// gives `n` calls in flight, which helps an app that waits on I/O, not one
+/// that computes. Use worker processes for more cores.
+#[derive(Debug, Clone)]
+pub struct WsgiApp {
+    callable: std::sync::Arc<Py<PyAny>>,
+    name: String,
+}
+
+/// Where to find a WSGI app; see [`WsgiApp::builder`].
+#[derive(Debug, Clone)]
+pub struct WsgiAppBuilder {
+    target: String,
+    paths: Vec<PathBuf>,
+    virtualenv: Option<PathBuf>,
+}
+
+impl WsgiApp {
+    /// The app `target` names, as `module:callable` (`module` alone means
+    /// its `application`, as gunicorn reads it).
+    pub fn builder(target: impl Into<String>) -> WsgiAppBuilder {
+        WsgiAppBuilder { target: target.into(), paths: Vec::new(), virtualenv: None }
+    }
+}
+
+impl WsgiAppBuilder {
+    /// Puts `dir` at the front of `sys.path` (`PYTHONPATH` is honoured as by
+    /// `python` itself).
+    pub fn path(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.paths.push(dir.into());
+        self
+    }
+
+    /// Uses the packages of the virtualenv at `dir`, as its `python` would.
+    pub fn virtualenv(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.virtualenv = Some(dir.into());
+        self
+    }
+
+    /// Starts the interpreter if it is not running, and imports the app.
+    ///
+    /// # Errors
+    ///
+    /// A configuration error carrying the Python traceback when the module
+    /// cannot be imported or has no such callable.
+    pub fn load(self) -> Result<WsgiApp, Error> {
+        let (module, attribute) = match self.target.split_once(':') {
+            Some((module, attribute)) => (module.to_owned(), attribute.to_owned()),
+            None => (self.target.clone(), "application".to_owned()),
+        };
+        Python::attach(|py| {
+            let fail = |e: PyErr| Error::config(format!("cannot load {}: {}", self.target, describe(py, &e)));
+            let sys = py.import("sys").map_err(fail)?;
+            let path = sys.getattr("path").map_err(fail)?;
+            if let Some(venv) = &self.virtualenv {
+                add_virtualenv(py, venv).map_err(fail)?;
+            }
+            for dir in self.paths.iter().rev() {
+                path.call_method1("insert", (0, dir.to_string_lossy().as_ref())).map_err(fail)?;
+            }
+            let mut callable = py.import(module.as_str()).map_err(fail)?.into_any();
+            for part in attribute.split('.') {
+                callable = callable.getattr(part).map_err(fail)?;
+            }
+            if !callable.is_callable() {
+                return Err(Error::config(format!("{} is not callable", self.target)));
+            }
+            Ok(WsgiApp { callable: std::sync::Arc::new(callable.unbind()), name: self.target.clone() })
+        })
+    }
+}
+
+/// Adds a virtualenv's `site-packages` the way `site` does for its `python`.
+fn add_virtualenv(py: Python<'_>, venv: &std::path::Path) -> PyResult<()> {
+    let version = py.version_info();
+    let site_packages = venv.join(format!("lib/python{}.{}/site-packages", version.major, version.minor));
+    py.import("site")?.call_method1("addsitedir", (site_packages.to_string_lossy().as_ref(),))?;
+    Ok(())
+}
+
+/// A Python exception with its traceback, for the log.
+fn describe(py: Python<'_>, e: &PyErr) -> String {
+    let formatted = py
+        .import("traceback")
+        .and_then(|tb| tb.call_method1("format_exception", (e.get_type(py), e.value(py), e.traceback(py))))
+        .and_then(|lines| lines.extract::<Vec<String>>());
+    match formatted {
+        Ok(lines) => lines.concat().trim_end().to_owned(),
+        Err(_) => e.to_string(),
+    }
+}
+
+/// `bytes` as Python's Latin-1 "bytes as str" (PEP 3333's native strings).
+fn latin1_str<'py>(py: Python<'py>, bytes: &[u8]) -> Bound<'py, PyString> {
+    match std::str::from_utf8(bytes) {
+        Ok(ascii) if ascii.is_ascii() => PyString::new(py, ascii),
+        _ => PyString::new(py, &bytes.iter().map(|&b| char::from(b)).collect::<String>()),
+    }
+}
+
+impl WsgiApp {
+    fn environ<'py>(&self, py: Python<'py>, environ: &mut Environ) -> PyResult<Bound<'py, PyDict>> {
+        let dict = PyDict::new(py);
+        for (key, value) in environ.vars() {
+            dict.set_item(key.as_ref(), latin1_str(py, value))?;
+        }
+        dict.set_item("wsgi.version", (1, 0))?;
+        dict.set_item("wsgi.url_scheme", environ.url_scheme())?;
+        dict.set_item("wsgi.input", Py::new(py, WsgiInput::new(environ.take_input()))?)?;
+        dict.set_item("wsgi.errors", Py::new(py, WsgiErrors::new(environ.errors()))?)?;
+        dict.set_item("wsgi.multithread", environ.multithread())?;
+        dict.set_item("wsgi.multiprocess", environ.multiprocess())?;
+        dict.set_item("wsgi.run_once", environ.run_once())?;
+        dict.set_item("wsgi.file_wrapper", py.import("wsgiref.util")?.getattr("FileWrapper")?)?;
+        Ok(dict)
+    }
+}
+
+impl App for WsgiApp {
+    fn call(&self, environ: &mut Environ, start: &StartResponse) -> Result<AppIter, AppError> {
+        Python::attach(|py| {
+            let fault =
+                |what: &str, e: PyErr| -> AppError { format!("{}: {what}: {}", self.name, describe(py, &e)).into() };
+            let env = self.environ(py, environ).map_err(|e| fault("building the environ", e))?;
+            let start_response =
+                Py::new(py, WsgiStartResponse::new(start.clone())).map_err(|e| fault("start_response", e))?;
+            let result = self.callable.bind(py).call1((env, start_response)).map_err(|e| fault("the app raised", e))?;
+            let iterator = result.try_iter().map_err(|e| fault("its result is not iterable", e))?;
+            let body = Body { iterator: Some(iterator.into_any().unbind()), name: self.name.clone() };
+            let result = result.unbind();
+            Ok(AppIter::new(body).on_close(move || close(result)))
+        })
+    }
+}
+
+/// Calls the result's `close()`, if it has one (PEP 3333: on every path).
+fn close(result: Py<PyAny>) {
+    Python::attach(|py| {
+        let result = result.bind(py);
+        if let Ok(true) = result.hasattr("close") {
+            if let Err(e) = result.call_method0("close") {
+                log::error!(target: "squall::python", "the app's close() raised: {}", describe(py, &e));
+            }
+        }
+    });
+}
+
+/// The app's result, iterated chunk by chunk with the GIL held only while
+/// Python produces the next one.
+struct Body {
+    iterator: Option<Py<PyAny>>,
+    name: String,
+}
+
+impl Iterator for Body {
+    type Item = Result<Bytes, AppError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let iterator = self.iterator.as_ref()?;
+        let next = Python::attach(|py| -> Option<Result<Bytes, AppError>> {
+            let iterator = iterator.bind(py);
+            match next_item(iterator) {
+                Ok(None) => None,
+                Ok(Some(chunk)) => Some(match chunk.cast::<PyBytes>() {
+                    Ok(bytes) => Ok(Bytes::copy_from_slice(bytes.as_bytes())),
+                    Err(_) => {
+                        let kind = chunk.get_type().name().map_or_else(|_| "?".to_owned(), |n| n.to_string());
+                        Err(format!("{}: the body yielded {kind}, not bytes", self.name).into())
+                    }
+                }),
+                Err(e) => Some(Err(format!("{}: iterating the body raised: {}", self.name, describe(py, &e)).into())),
+            }
+        });
+        if !matches!(next, Some(Ok(_))) {
+            self.iterator = None;
+        }
+        next
+    }
+}
+
+/// The iterator's next item: `Ok(None)` at its end.
+fn next_item<'py>(iterator: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyAny>>> {
+    match iterator.call_method0("__next__") {
+        Ok(item) => Ok(Some(item)),
+        Err(e) if e.is_instance_of::<pyo3::exceptions::PyStopIteration>(iterator.py()) => Ok(None),
+        Err(e) => Err(e),
+    }
+}

@@ -1,0 +1,184 @@
+//! Python WSGI apps in the embedded interpreter, over loopback: PEP 3333
+//! checked by the stdlib's validator, bytes as Latin-1 text, lazy
+//! `start_response`, `write`, `exc_info`, `close`, bad app output, and the
+//! barrier test for the executors.
+#![cfg(feature = "python")]
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns unwrap too: a panic is the test failing
+
+mod support;
+
+use std::path::PathBuf;
+
+use squall::gateway::{Executor, GatewayContainer};
+use squall::python::WsgiApp;
+use squall::testing::TestServer;
+use squall::{Router, get};
+
+fn apps_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests").join("python")
+}
+
+fn load(callable: &str) -> WsgiApp {
+    WsgiApp::builder(format!("apps:{callable}")).path(apps_dir()).load().unwrap()
+}
+
+/// `apps:callable` mounted at `/py` beside a native route, on `executor`.
+fn serve_on(callable: &str, executor: Executor) -> TestServer {
+    support::init_logger();
+    let container = GatewayContainer::builder(load(callable)).executor(executor).build();
+    let router = Router::new().route("/native", get(|_req| async { "native" })).mount("/py", container);
+    TestServer::start(router)
+}
+
+fn serve(callable: &str) -> TestServer {
+    serve_on(callable, Executor::thread_pool(4))
+}
+
+fn environ_of(text: &str) -> std::collections::HashMap<String, String> {
+    text.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_owned(), v.to_owned())).collect()
+}
+
+#[test]
+fn a_validated_app_answers_beside_a_native_route() {
+    let server = serve("validated");
+    let resp = server.get("/py/");
+    assert_eq!((resp.status.as_u16(), resp.text().as_str()), (200, "Hello, world!"));
+    assert_eq!(server.get("/native").text(), "native");
+    let resp = server.request("POST", "/py/echo", &[], b"posted body");
+    assert_eq!(resp.text(), "posted body");
+}
+
+#[test]
+fn pep3333_environ_values_are_latin1_text_of_the_request_bytes() {
+    let server = serve("validated");
+    let mut conn = server.connect();
+    conn.send(b"GET /py/environ?q=%EF HTTP/1.1\r\nHost: x\r\nX-Name: caf\xe9\r\nX-Utf8: caf\xc3\xa9\r\n\r\n").unwrap();
+    let resp = conn.read_response(false).unwrap();
+    // The app answers its environ encoded as Latin-1: each byte as it came.
+    let env = environ_of(&resp.body.iter().map(|&b| char::from(b)).collect::<String>());
+    assert_eq!(env["SCRIPT_NAME"], "/py");
+    assert_eq!(env["PATH_INFO"], "/environ");
+    assert_eq!(env["QUERY_STRING"], "q=%EF");
+    assert_eq!(env["HTTP_X_NAME"], "caf\u{e9}");
+    assert_eq!(env["HTTP_X_UTF8"], "caf\u{c3}\u{a9}", "UTF-8 bytes arrive as two Latin-1 characters");
+    assert_eq!(env["wsgi.url_scheme"], "http");
+
+    let raw = server.get("/py/environ/na%EFve");
+    let env = environ_of(&raw.body.iter().map(|&b| char::from(b)).collect::<String>());
+    assert_eq!(env["PATH_INFO"], "/environ/na\u{ef}ve", "%EF is the byte 0xEF, never U+FFFD");
+}
+
+#[test]
+fn wsgi_input_reads_lines_and_chunked_bodies_to_their_end() {
+    let server = serve("validated");
+    let mut conn = server.connect();
+    conn.send(b"POST /py/lines HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n4\r\none\n\r\n8\r\ntwo\nthre\r\n2\r\ne\n\r\n0\r\n\r\n")
+        .unwrap();
+    assert_eq!(conn.read_response(false).unwrap().text(), "one\n|two\n|three\n");
+    let big = vec![b'z'; 300_000]; // past the in-memory part: read back from a file
+    let resp = server.request("POST", "/py/echo", &[], &big);
+    assert_eq!(resp.body.len(), big.len());
+    assert!(resp.body.iter().all(|&b| b == b'z'));
+}
+
+#[test]
+fn wsgi_errors_lines_reach_the_log() {
+    assert_eq!(serve("validated").get("/py/errors").text(), "logged");
+    assert!(!support::wait_for_log("python-error-marker-7731").is_empty());
+}
+
+#[test]
+fn start_response_may_be_called_in_the_first_iteration() {
+    let resp = serve("lazy").get("/py/");
+    assert_eq!((resp.status.as_u16(), resp.header("x-lazy"), resp.text().as_str()), (200, Some("yes"), "lazy body"));
+}
+
+#[test]
+fn the_write_callable_sends_before_the_returned_body() {
+    assert_eq!(serve("legacy_write").get("/py/").text(), "written then returned");
+}
+
+#[test]
+fn header_values_are_sent_as_latin1_bytes() {
+    let server = serve("latin1_header");
+    let mut conn = server.connect();
+    conn.send(b"GET /py/ HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let resp = conn.read_response(false).unwrap();
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.headers["x-name"].as_bytes(), b"caf\xe9");
+}
+
+#[test]
+fn exc_info_before_the_first_byte_replaces_the_status() {
+    let resp = serve("exc_info_before_body").get("/py/");
+    assert_eq!((resp.status.as_u16(), resp.text().as_str()), (503, "replaced by the error page"));
+}
+
+#[test]
+fn close_is_called_on_every_path() {
+    let server = serve("closing");
+    assert_eq!(server.get("/py/done?done-tag").text(), "complete");
+    // Failing mid-body: the response is cut, and close still runs.
+    let mut conn = server.connect();
+    conn.send(b"GET /py/fails?failed-tag HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let _ = conn.read_to_close();
+    let closed = load("closed");
+    let check = GatewayContainer::builder(closed).executor(Executor::thread_pool(1)).build();
+    let checker = TestServer::start(Router::new().mount("/", check));
+    support::wait_until("both results were closed", || {
+        let text = checker.get("/").text();
+        text.contains("done-tag") && text.contains("failed-tag")
+    });
+}
+
+#[test]
+fn bad_app_output_is_a_500_with_a_log_line_never_a_panic() {
+    let server = serve("broken");
+    for (path, needle) in [
+        ("/py/str-body", "yielded str, not bytes"),
+        ("/py/bytes-status", "status must be str"),
+        ("/py/crlf-header", "holds CR, LF or NUL"),
+        ("/py/non-latin1-header", "is not Latin-1"),
+        ("/py/raises", "python-raise-marker-4410"),
+        ("/py/no-start", "never called start_response"),
+    ] {
+        let resp = server.get(path);
+        assert_eq!(resp.status, 500, "{path}: {}", resp.text());
+        assert!(!support::wait_for_log(needle).is_empty(), "{path}: no log line with {needle:?}");
+    }
+    assert_eq!(server.get("/native").text(), "native", "the server lives on");
+}
+
+#[test]
+fn an_import_error_is_a_clear_startup_error_with_the_traceback() {
+    let err = WsgiApp::builder("no_such_module_xyz:app").path(apps_dir()).load().unwrap_err();
+    assert!(err.is_config());
+    let text = err.to_string();
+    assert!(text.contains("ModuleNotFoundError") && text.contains("no_such_module_xyz"), "{text}");
+    let err = WsgiApp::builder("apps:missing_callable").path(apps_dir()).load().unwrap_err();
+    assert!(err.to_string().contains("AttributeError"), "{err}");
+}
+
+#[test]
+fn barrier_python_calls_meet_on_pools_never_inline() {
+    // Two concurrent calls wait for each other at a 2-party barrier: they
+    // can only meet if the executor really runs them at once.
+    for (name, executor, expected) in [
+        ("inline", Executor::Inline, "alone"),
+        ("pool", Executor::thread_pool(4), "met"),
+        ("rayon", Executor::rayon(4), "met"),
+    ] {
+        let server = serve_on("barrier", executor);
+        let addr = server.addr();
+        let calls: Vec<_> = (0..2)
+            .map(|_| {
+                std::thread::spawn(move || {
+                    let mut conn = squall::testing::TestConnection::open(addr).unwrap();
+                    conn.request("GET", "/py/", &[], b"").unwrap().text()
+                })
+            })
+            .collect();
+        let bodies: Vec<String> = calls.into_iter().map(|c| c.join().unwrap()).collect();
+        assert_eq!(bodies, [expected, expected], "{name}");
+    }
+}
