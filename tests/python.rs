@@ -182,3 +182,103 @@ fn barrier_python_calls_meet_on_pools_never_inline() {
         assert_eq!(bodies, [expected, expected], "{name}");
     }
 }
+
+/// The virtualenv with the pinned frameworks (`tests/python/requirements.txt`):
+/// `target/python-venv`, made by `.ci/run`, or here when it is missing.
+fn framework_venv() -> PathBuf {
+    static VENV: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    VENV.get_or_init(|| {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let venv = root.join("target").join("python-venv");
+        let requirements = apps_dir().join("requirements.txt");
+        let marker = venv.join("installed-requirements.txt");
+        let wanted = std::fs::read_to_string(&requirements).unwrap();
+        if std::fs::read_to_string(&marker).ok().as_deref() != Some(wanted.as_str()) {
+            let run = |program: &std::path::Path, args: &[&str]| {
+                let status = std::process::Command::new(program).args(args).status().unwrap();
+                assert!(status.success(), "{} {args:?} failed", program.display());
+            };
+            run("/usr/bin/python3".as_ref(), &["-m", "venv", venv.to_str().unwrap()]);
+            let pip = venv.join("bin").join("pip");
+            run(&pip, &["install", "--quiet", "--disable-pip-version-check", "-r", requirements.to_str().unwrap()]);
+            std::fs::write(&marker, wanted).unwrap();
+        }
+        venv
+    })
+    .clone()
+}
+
+fn load_framework(target: &str) -> WsgiApp {
+    WsgiApp::builder(target).path(apps_dir()).virtualenv(framework_venv()).load().unwrap()
+}
+
+/// A Flask app at `/flask` and a native route at `/native`, on one server.
+fn flask_server() -> TestServer {
+    support::init_logger();
+    let flask = GatewayContainer::builder(load_framework("flask_app:app")).executor(Executor::thread_pool(4)).build();
+    TestServer::start(Router::new().route("/native", get(|_req| async { "native" })).mount("/flask", flask))
+}
+
+#[test]
+fn flask_json_form_and_urls_under_the_mount() {
+    let server = flask_server();
+    let resp = server.get("/flask/json");
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.header("content-type"), Some("application/json"));
+    let json: serde_json::Value = serde_json::from_slice(&resp.body).unwrap();
+    assert_eq!(json, serde_json::json!({"framework": "flask", "script_name": "/flask", "path": "/json"}));
+    let form =
+        server.request("POST", "/flask/form", &[("Content-Type", "application/x-www-form-urlencoded")], b"name=ada");
+    assert_eq!(form.text(), "hello ada");
+    let mut conn = server.connect();
+    conn.send(b"GET /flask/url HTTP/1.1\r\nHost: example.org:8080\r\n\r\n").unwrap();
+    assert_eq!(conn.read_response(false).unwrap().text(), "http://example.org:8080/flask/json");
+    assert_eq!(server.get("/native").text(), "native");
+}
+
+#[test]
+fn flask_multipart_upload_and_a_chunked_request_stream() {
+    let server = flask_server();
+    let file = vec![b'q'; 100_000];
+    let mut body = b"--XyZ\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhi\r\n--XyZ\r\n\
+Content-Disposition: form-data; name=\"file\"; filename=\"data.bin\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+        .to_vec();
+    body.extend_from_slice(&file);
+    body.extend_from_slice(b"\r\n--XyZ--\r\n");
+    let resp = server.request("POST", "/flask/upload", &[("Content-Type", "multipart/form-data; boundary=XyZ")], &body);
+    assert_eq!(resp.text(), "data.bin 100000 hi");
+
+    // A chunked body reaches request.stream whole, with the length squall measured.
+    let mut conn = server.connect();
+    conn.send(b"POST /flask/stream-in HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
+        .unwrap();
+    assert_eq!(conn.read_response(false).unwrap().text(), "11 11");
+}
+
+#[test]
+fn flask_streaming_response_chunks_arrive_before_it_ends() {
+    use std::io::{Read, Write};
+    let server = flask_server();
+    let mut stream = std::net::TcpStream::connect(server.addr()).unwrap();
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    stream.write_all(b"GET /flask/generate HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    // The generator waits after its first chunk until told to go on: the
+    // first chunk must reach the client before the response ends.
+    let mut got = support::read_until_contains(&mut stream, "first\n");
+    assert_eq!(server.get("/flask/release").text(), "released");
+    stream.read_to_end(&mut got).unwrap();
+    let text = String::from_utf8_lossy(&got);
+    let (first, second, third) =
+        (text.find("first").unwrap(), text.find("second").unwrap(), text.find("third").unwrap());
+    assert!(first < second && second < third, "{text}");
+}
+
+#[test]
+fn flask_404_405_and_500_are_flask_s_own() {
+    let server = flask_server();
+    assert_eq!(server.get("/flask/nowhere").status, 404);
+    let resp = server.get("/flask/only-post");
+    assert_eq!((resp.status.as_u16(), resp.header("allow").is_some()), (405, true));
+    assert_eq!(server.get("/flask/boom").status, 500);
+    assert!(!support::wait_for_log("flask-boom-marker-2291").is_empty(), "Flask logs its exception to wsgi.errors");
+}
