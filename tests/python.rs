@@ -282,3 +282,68 @@ fn flask_404_405_and_500_are_flask_s_own() {
     assert_eq!(server.get("/flask/boom").status, 500);
     assert!(!support::wait_for_log("flask-boom-marker-2291").is_empty(), "Flask logs its exception to wsgi.errors");
 }
+
+/// The cookie `name` a response sets, as `name=value`.
+fn set_cookie(resp: &squall::testing::TestResponse, name: &str) -> String {
+    resp.headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.split(';').next().filter(|pair| pair.starts_with(&format!("{name}="))))
+        .unwrap_or_else(|| panic!("no {name} cookie in {:?}", resp.headers))
+        .to_owned()
+}
+
+/// A Django project (admin, sessions, CSRF, SQLite) at `/django`, beside a native route.
+fn django_server() -> TestServer {
+    static DATABASE: std::sync::Once = std::sync::Once::new();
+    support::init_logger();
+    let venv = framework_venv();
+    DATABASE.call_once(|| {
+        let setup = apps_dir().join("django_site").join("setup_db.py");
+        let status = std::process::Command::new(venv.join("bin").join("python")).arg(setup).status().unwrap();
+        assert!(status.success(), "the Django test database could not be made");
+    });
+    let django = GatewayContainer::builder(load_framework("django_site.wsgi:application"))
+        .executor(Executor::thread_pool(4))
+        .build();
+    TestServer::start(Router::new().route("/native", get(|_req| async { "native" })).mount("/django", django))
+}
+
+#[test]
+fn django_sees_its_mount_and_streams() {
+    let server = django_server();
+    let mut conn = server.connect();
+    conn.send(b"GET /django/where/ HTTP/1.1\r\nHost: example.org\r\n\r\n").unwrap();
+    assert_eq!(conn.read_response(false).unwrap().text(), "/django /where/ http://example.org/django/where/");
+    assert_eq!(server.get("/django/stream/").text(), "part 0\npart 1\npart 2\n");
+    assert_eq!(server.get("/native").text(), "native");
+}
+
+#[test]
+fn django_admin_login_with_its_csrf_token() {
+    let server = django_server();
+    let page = server.get("/django/admin/login/?next=/django/admin/");
+    assert_eq!(page.status, 200);
+    let csrf_cookie = set_cookie(&page, "csrftoken");
+    let html = page.text();
+    let marker = "name=\"csrfmiddlewaretoken\" value=\"";
+    let start = html.find(marker).expect("a CSRF field in the form") + marker.len();
+    let token = &html[start..start + html[start..].find('"').unwrap()];
+
+    let form = format!("csrfmiddlewaretoken={token}&username=admin&password=squall-test-pw&next=/django/admin/");
+    let headers = [("Content-Type", "application/x-www-form-urlencoded"), ("Cookie", csrf_cookie.as_str())];
+    let login = server.request("POST", "/django/admin/login/?next=/django/admin/", &headers, form.as_bytes());
+    assert_eq!(login.status, 302, "{}", login.text());
+    assert_eq!(login.header("location"), Some("/django/admin/"));
+    let session = set_cookie(&login, "sessionid");
+
+    let admin = server.request("GET", "/django/admin/", &[("Cookie", session.as_str())], b"");
+    assert_eq!(admin.status, 200);
+    assert!(admin.text().contains("Site administration"), "{}", admin.text());
+
+    // Without the token, Django's CSRF check refuses the same form.
+    let forged = "username=admin&password=squall-test-pw";
+    let refused = server.request("POST", "/django/admin/login/", &headers, forged.as_bytes());
+    assert_eq!(refused.status, 403);
+}
