@@ -268,8 +268,8 @@ fn flask_streaming_response_chunks_arrive_before_it_ends() {
     assert_eq!(server.get("/flask/release").text(), "released");
     stream.read_to_end(&mut got).unwrap();
     let text = String::from_utf8_lossy(&got);
-    let (first, second, third) =
-        (text.find("first").unwrap(), text.find("second").unwrap(), text.find("third").unwrap());
+    let at = |part: &str| text.find(part).unwrap_or_else(|| panic!("no {part:?} in {text:?}"));
+    let (first, second, third) = (at("first"), at("second"), at("third"));
     assert!(first < second && second < third, "{text}");
 }
 

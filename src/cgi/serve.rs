@@ -31,7 +31,7 @@ use crate::web::StatusLine;
 /// ```
 pub fn serve(app: impl App) -> io::Result<()> {
     let environ = from_cgi(std::env::vars_os(), Input::reader(Box::new(io::stdin())));
-    let mut out = io::BufWriter::new(io::stdout().lock());
+    let mut out = io::BufWriter::new(io::stdout());
     let mut result = Ok(());
     let mut head_written = false;
     run_app(&app, environ, |message| {

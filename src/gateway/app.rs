@@ -35,6 +35,15 @@ pub trait App: Send + Sync + 'static {
     ///
     /// An error before the first body byte gives the client a `500`.
     fn call(&self, environ: &mut Environ, start_response: &StartResponse) -> Result<AppIter, AppError>;
+
+    /// Runs `request` — one whole request of this app: [`call`](App::call),
+    /// the body's iteration and its `close` — on the executor's thread. The
+    /// default runs it as it is; an app that keeps state on the thread for a
+    /// request's length overrides it (the Python app keeps the interpreter's
+    /// thread state, and with it the request's context variables).
+    fn around_request(&self, request: &mut (dyn FnMut() + Send)) {
+        request();
+    }
 }
 
 impl<F> App for F

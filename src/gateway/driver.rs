@@ -57,7 +57,16 @@ pub(super) async fn assemble(messages: impl futures_lite::Stream<Item = Msg> + S
 /// Calls the app and iterates its body on the current thread, sending the
 /// head with the first body chunk. `send` returns false once nobody listens
 /// (client gone, HEAD): iteration stops. The body is closed here, always.
-pub(crate) fn run_app(app: &dyn App, mut environ: Environ, mut send: impl FnMut(Msg) -> bool) {
+pub(crate) fn run_app(app: &dyn App, environ: Environ, mut send: impl FnMut(Msg) -> bool + Send) {
+    let mut environ = Some(environ);
+    app.around_request(&mut || {
+        if let Some(environ) = environ.take() {
+            drive(app, environ, &mut send);
+        }
+    });
+}
+
+fn drive(app: &dyn App, mut environ: Environ, mut send: impl FnMut(Msg) -> bool) {
     let start = StartResponse::new();
     let mut body = match catch_unwind(AssertUnwindSafe(|| app.call(&mut environ, &start))) {
         Ok(Ok(body)) => body,

@@ -151,6 +151,15 @@ impl WsgiApp {
 }
 
 impl App for WsgiApp {
+    /// Keeps this thread's interpreter state for the whole request, with the
+    /// GIL released outside Python: context variables and thread locals set
+    /// while the app is called survive into its body's iteration (Flask's
+    /// `stream_with_context` needs them), and each chunk does not create and
+    /// destroy a thread state of its own.
+    fn around_request(&self, request: &mut (dyn FnMut() + Send)) {
+        Python::attach(|py| py.detach(request));
+    }
+
     fn call(&self, environ: &mut Environ, start: &StartResponse) -> Result<AppIter, AppError> {
         Python::attach(|py| {
             let fault =
