@@ -44,6 +44,14 @@ pub trait App: Send + Sync + 'static {
     fn around_request(&self, request: &mut (dyn FnMut() + Send)) {
         request();
     }
+
+    /// Runs `thread` — the whole life of an executor thread the container
+    /// starts for this app (a pool worker), serving request after request.
+    /// The default runs it as it is; the Python app keeps the thread's
+    /// interpreter state for its whole life, instead of one per request.
+    fn around_thread(&self, thread: &mut (dyn FnMut() + Send)) {
+        thread();
+    }
 }
 
 impl<F> App for F

@@ -238,7 +238,7 @@ impl GatewayContainer {
     }
 
     fn start(app: Arc<dyn App>, executor: Executor, body: BodyMode) -> Self {
-        let pool = Pool::for_executor(&executor);
+        let pool = Pool::for_executor(&executor, &app);
         if pool.is_none() {
             static WARNED: AtomicBool = AtomicBool::new(false);
             if !WARNED.swap(true, Ordering::Relaxed) {

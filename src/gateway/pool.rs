@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
 
-use super::Executor;
+use super::{App, Executor};
 use crate::error::panic_message;
 
 /// A call of the app, ready to run on a pool thread.
@@ -26,20 +26,36 @@ impl Pool {
     ///
     /// If the executor is a rayon pool the container creates and the
     /// operating system refuses its threads.
-    pub(super) fn for_executor(executor: &Executor) -> Option<Pool> {
+    /// The threads this pool starts run their whole life inside
+    /// [`App::around_thread`] of `app`.
+    pub(super) fn for_executor(executor: &Executor, app: &Arc<dyn App>) -> Option<Pool> {
         match executor {
-            Executor::ThreadPool(bound) => Some(Pool::Blocking(Workers::new(bound.threads))),
+            Executor::ThreadPool(bound) => Some(Pool::Blocking(Workers::new(bound.threads, app.clone()))),
             Executor::Rayon(_, Some(pool)) => Some(Pool::Rayon(pool.clone())),
-            Executor::Rayon(bound, None) => Some(Pool::Rayon(Arc::new(
-                rayon::ThreadPoolBuilder::new()
+            Executor::Rayon(bound, None) => {
+                let app = app.clone();
+                let pool = rayon::ThreadPoolBuilder::new()
                     .num_threads(bound.threads)
                     .thread_name(|i| format!("squall-gateway-{i}"))
                     .panic_handler(
                         |p| log::error!(target: "squall::gateway", "rayon job panicked: {}", panic_message(&p)),
                     )
+                    .spawn_handler(move |thread| {
+                        let app = app.clone();
+                        let mut builder = std::thread::Builder::new();
+                        if let Some(name) = thread.name() {
+                            builder = builder.name(name.to_owned());
+                        }
+                        let mut thread = Some(thread);
+                        builder.spawn(move || {
+                            app.around_thread(&mut || thread.take().into_iter().for_each(|t| t.run()))
+                        })?;
+                        Ok(())
+                    })
                     .build()
-                    .unwrap_or_else(|e| panic!("cannot start the gateway's rayon pool: {e}")),
-            ))),
+                    .unwrap_or_else(|e| panic!("cannot start the gateway's rayon pool: {e}"));
+                Some(Pool::Rayon(Arc::new(pool)))
+            }
             Executor::Inline => None,
         }
     }
@@ -57,6 +73,7 @@ impl Pool {
 /// needed and fed through a lock-free queue. One `blocking` task per call
 /// would take the pool's mutex and condvar for every request.
 pub(super) struct Workers {
+    app: Arc<dyn App>,
     jobs: async_channel::Sender<Job>,
     queue: async_channel::Receiver<Job>,
     started: AtomicUsize,
@@ -93,9 +110,10 @@ fn next_job(queue: &async_channel::Receiver<Job>, spinning: &AtomicUsize) -> Res
 }
 
 impl Workers {
-    fn new(threads: usize) -> Self {
+    fn new(threads: usize, app: Arc<dyn App>) -> Self {
         let (jobs, queue) = async_channel::unbounded();
         Workers {
+            app,
             jobs,
             queue,
             started: AtomicUsize::new(0),
@@ -110,14 +128,17 @@ impl Workers {
             || self.started.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < self.threads).then_some(n + 1));
         if self.free.fetch_sub(1, Ordering::AcqRel) <= 0 && start_one().is_ok() {
             let (queue, free, spinning) = (self.queue.clone(), self.free.clone(), self.spinning.clone());
+            let app = self.app.clone();
             blocking::unblock(move || {
-                loop {
-                    free.fetch_add(1, Ordering::AcqRel);
-                    match next_job(&queue, &spinning) {
-                        Ok(job) => job(),
-                        Err(_) => return, // the container is gone
+                app.around_thread(&mut || {
+                    loop {
+                        free.fetch_add(1, Ordering::AcqRel);
+                        match next_job(&queue, &spinning) {
+                            Ok(job) => job(),
+                            Err(_) => return, // the container is gone
+                        }
                     }
-                }
+                })
             })
             .detach();
         }
@@ -135,7 +156,10 @@ mod tests {
 
     #[test]
     fn workers_start_no_more_threads_than_allowed_and_run_every_job() {
-        let workers = Workers::new(2);
+        let app: Arc<dyn App> = Arc::new(|_: &mut super::super::Environ, _: &super::super::StartResponse| {
+            Ok(super::super::AppIter::empty())
+        });
+        let workers = Workers::new(2, app);
         let (done, finished) = mpsc::channel();
         for i in 0..20 {
             let done = done.clone();

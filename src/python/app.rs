@@ -38,7 +38,15 @@ use crate::gateway::{App, AppError, AppIter, Environ, StartResponse};
 #[derive(Debug, Clone)]
 pub struct WsgiApp {
     callable: std::sync::Arc<Py<PyAny>>,
+    /// `wsgiref.util.FileWrapper`, looked up once.
+    file_wrapper: std::sync::Arc<Py<PyAny>>,
     name: String,
+}
+
+std::thread_local! {
+    /// This thread keeps its interpreter state for its whole life
+    /// ([`App::around_thread`]): requests need not keep one of their own.
+    static ANCHORED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 /// Where to find a WSGI app; see [`WsgiApp::builder`].
@@ -99,7 +107,12 @@ impl WsgiAppBuilder {
             if !callable.is_callable() {
                 return Err(Error::config(format!("{} is not callable", self.target)));
             }
-            Ok(WsgiApp { callable: std::sync::Arc::new(callable.unbind()), name: self.target.clone() })
+            let file_wrapper = py.import("wsgiref.util").and_then(|m| m.getattr("FileWrapper")).map_err(fail)?;
+            Ok(WsgiApp {
+                callable: std::sync::Arc::new(callable.unbind()),
+                file_wrapper: std::sync::Arc::new(file_wrapper.unbind()),
+                name: self.target.clone(),
+            })
         })
     }
 }
@@ -143,9 +156,14 @@ impl WsgiApp {
         dict.set_item("wsgi.input", Py::new(py, WsgiInput::new(environ.take_input()))?)?;
         dict.set_item("wsgi.errors", Py::new(py, WsgiErrors::new(environ.errors()))?)?;
         dict.set_item("wsgi.multithread", environ.multithread())?;
-        dict.set_item("wsgi.multiprocess", environ.multiprocess())?;
+        // Worker processes each run the app: other processes serve it too.
+        #[cfg(unix)]
+        let workers = crate::server::process::task_id().is_some();
+        #[cfg(not(unix))]
+        let workers = false;
+        dict.set_item("wsgi.multiprocess", environ.multiprocess() || workers)?;
         dict.set_item("wsgi.run_once", environ.run_once())?;
-        dict.set_item("wsgi.file_wrapper", py.import("wsgiref.util")?.getattr("FileWrapper")?)?;
+        dict.set_item("wsgi.file_wrapper", self.file_wrapper.bind(py))?;
         Ok(dict)
     }
 }
@@ -157,7 +175,24 @@ impl App for WsgiApp {
     /// `stream_with_context` needs them), and each chunk does not create and
     /// destroy a thread state of its own.
     fn around_request(&self, request: &mut (dyn FnMut() + Send)) {
-        Python::attach(|py| py.detach(request));
+        if ANCHORED.get() {
+            request();
+        } else {
+            Python::attach(|py| py.detach(request));
+        }
+    }
+
+    /// A pool thread keeps its interpreter state for its whole life, as a
+    /// Python server's threads do: a request then takes the GIL once for the
+    /// call and once per later chunk, and creates no thread state.
+    fn around_thread(&self, thread: &mut (dyn FnMut() + Send)) {
+        Python::attach(|py| {
+            py.detach(|| {
+                ANCHORED.set(true);
+                thread();
+                ANCHORED.set(false);
+            })
+        });
     }
 
     fn call(&self, environ: &mut Environ, start: &StartResponse) -> Result<AppIter, AppError> {
@@ -168,6 +203,17 @@ impl App for WsgiApp {
             let start_response =
                 Py::new(py, WsgiStartResponse::new(start.clone())).map_err(|e| fault("start_response", e))?;
             let result = self.callable.bind(py).call1((env, start_response)).map_err(|e| fault("the app raised", e))?;
+            // A list of bytes (most apps answer `[body]`) is taken whole now:
+            // no GIL per chunk, and a list has no `close`.
+            if let Ok(list) = result.cast_exact::<pyo3::types::PyList>() {
+                if let Some(chunks) = list
+                    .iter()
+                    .map(|c| c.cast::<PyBytes>().map(|b| Bytes::copy_from_slice(b.as_bytes())).ok())
+                    .collect::<Option<Vec<_>>>()
+                {
+                    return Ok(AppIter::from_chunks(chunks));
+                }
+            }
             let iterator = result.try_iter().map_err(|e| fault("its result is not iterable", e))?;
             let body = Body { iterator: Some(iterator.into_any().unbind()), name: self.name.clone() };
             let result = result.unbind();
