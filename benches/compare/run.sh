@@ -36,8 +36,9 @@ if ! command -v wrk >/dev/null; then
 fi
 command -v taskset >/dev/null || { echo "taskset (util-linux) is needed" >&2; exit 1; }
 
-say "building squall's examples (release)"
+say "building squall's examples (release; wsgi with the python feature)"
 (cd "$repo" && cargo build --release --quiet --example hello --example mixed)
+(cd "$repo" && cargo build --release --quiet --features python --example wsgi)
 SQ=$repo/target/release/examples
 
 say "building the Rust peers (release; a cold build takes a few minutes)"
@@ -56,6 +57,8 @@ say "preparing the Python virtualenv"
 [[ -x $WORK/venv/bin/python ]] || python3 -m venv "$WORK/venv"
 "$WORK/venv/bin/pip" install --quiet --disable-pip-version-check -r "$here/python/requirements.txt"
 PY="$WORK/venv/bin/python $here/python/tornado_app.py"
+GRANIAN="$WORK/venv/bin/granian --interface wsgi --host 127.0.0.1 --working-dir $here/python"
+WSGI="$SQ/wsgi 127.0.0.1:{PORT} --app wsgi_app:app --path $here/python --executor pool"
 
 # Rows: scenario|label|path|command ({PORT} is replaced). squall's access log is
 # silenced (RUST_LOG=error) as Tornado's is left unconfigured.
@@ -67,6 +70,8 @@ rows=(
     "hello|tornado native|/|$PY {PORT} native"
     "hello|squall gateway, thread_pool(16)|/legacy/hello|$SQ/mixed 127.0.0.1:{PORT} --executor pool --threads 16"
     "hello|tornado WSGIContainer, ThreadPoolExecutor(16)|/|$PY {PORT} wsgi 16"
+    "hello|squall Python WSGI, thread_pool(16)|/|$WSGI --threads 16"
+    "hello|granian 2.8 WSGI, 1 worker|/|$GRANIAN --port {PORT} wsgi_app:app"
 )
 [[ -n $BASELINE ]] && rows+=("hello|squall native @ $rev|/|$WORK/target-baseline/release/examples/hello 127.0.0.1:{PORT}")
 if [[ $SLOW == 1 ]]; then
@@ -75,11 +80,16 @@ if [[ $SLOW == 1 ]]; then
         "slow 50 ms|squall gateway, Inline|/legacy/slow|$SQ/mixed 127.0.0.1:{PORT} --executor inline"
         "slow 50 ms|tornado WSGIContainer, ThreadPoolExecutor(64)|/slow|$PY {PORT} wsgi 64"
         "slow 50 ms|tornado WSGIContainer, inline|/slow|$PY {PORT} wsgi 0"
+        "slow 50 ms|squall Python WSGI, thread_pool(64)|/slow|$WSGI --threads 64"
+        "slow 50 ms|granian 2.8 WSGI, 64 blocking threads|/slow|$GRANIAN --blocking-threads 64 --port {PORT} wsgi_app:app"
     )
 fi
 
-# CPU time (user + system, all threads) of a process, in clock ticks.
-cpu_ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
+# CPU time (user + system, all threads) of every process in the server's
+# session (it is the session leader: worker processes count too), in clock ticks.
+cpu_ticks() {
+    cat /proc/[0-9]*/stat 2>/dev/null | awk -v sid="$1" '{ sub(/.*\) /, ""); if ($4 == sid) t += $12 + $13 } END { print t + 0 }'
+}
 
 # measure ROUND SCENARIO LABEL PATH COMMAND -> "req/s p99 cpu_us_per_req" on stdout
 measure() {

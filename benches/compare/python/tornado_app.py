@@ -4,27 +4,20 @@
     python tornado_app.py PORT wsgi THREADS      WSGIContainer; THREADS 0 runs the app on the
                                                  IOLoop (Tornado's default), else a thread pool
 
-The WSGI app answers Hello, world! at once, or after sleeping 50 ms on /slow.
+The WSGI app is wsgi_app.py's, the one every gateway row serves.
 One process, one IOLoop, no logging: the access log is left unconfigured.
 """
 
 import asyncio
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import tornado.httpserver
 import tornado.web
 import tornado.wsgi
 
-HELLO = b"Hello, world!"
-
-
-def wsgi_app(environ, start_response):
-    if environ.get("PATH_INFO") == "/slow":
-        time.sleep(0.05)
-    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(HELLO)))])
-    return [HELLO]
+from wsgi_app import HELLO
+from wsgi_app import app as wsgi_app
 
 
 class Hello(tornado.web.RequestHandler):
