@@ -347,3 +347,59 @@ fn django_admin_login_with_its_csrf_token() {
     let refused = server.request("POST", "/django/admin/login/", &headers, forged.as_bytes());
     assert_eq!(refused.status, 403);
 }
+
+#[test]
+fn exc_info_after_the_first_byte_raises_again_and_cuts_the_response() {
+    let server = serve("exc_info_after_body");
+    let mut conn = server.connect();
+    conn.send(b"GET /py/ HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let got = String::from_utf8_lossy(&conn.read_to_close().unwrap()).into_owned();
+    assert!(got.starts_with("HTTP/1.1 200 OK\r\n") && got.contains("first part"), "{got}");
+    assert!(!got.contains("never sent") && !got.ends_with("0\r\n\r\n"), "the response must be cut: {got}");
+    assert!(!support::wait_for_log("python-late-error-5150").is_empty());
+}
+
+/// Starts `examples/wsgi.rs` on a free port with `args`; its address.
+#[cfg(unix)]
+fn wsgi_process(args: &[&str]) -> (std::process::Child, std::net::SocketAddr) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(support::example_binary("wsgi", "python"))
+        .arg("127.0.0.1:0")
+        .args(["--path", apps_dir().to_str().unwrap()])
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let url = line.split(" on http://").nth(1).expect("the address it serves");
+    (child, url.split('/').next().unwrap().parse().unwrap())
+}
+
+#[cfg(unix)]
+#[test]
+fn sigterm_lets_the_python_call_in_flight_finish_then_exits() {
+    use rustix::process::{Pid, Signal, kill_process};
+    let (mut child, addr) = wsgi_process(&["--app", "apps:sleepy"]);
+    let mut busy = squall::testing::TestConnection::open(addr).unwrap();
+    busy.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(150)); // let the call start
+    kill_process(Pid::from_raw(child.id() as i32).unwrap(), Signal::TERM).unwrap();
+    let resp = busy.read_response(false).unwrap();
+    assert_eq!((resp.status.as_u16(), resp.text().as_str()), (200, "multiprocess=False"));
+    assert_eq!(resp.header("connection"), Some("close"));
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+}
+
+#[cfg(unix)]
+#[test]
+fn worker_processes_each_run_an_interpreter_and_say_so() {
+    let (mut child, addr) = wsgi_process(&["--app", "apps:sleepy", "--workers", "2"]);
+    let resp = squall::testing::TestConnection::open(addr).unwrap().request("GET", "/", &[], b"").unwrap();
+    assert_eq!(resp.text(), "multiprocess=True");
+    let supervisor = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+    rustix::process::kill_process(supervisor, rustix::process::Signal::TERM).unwrap();
+    assert!(child.wait().unwrap().success());
+}

@@ -131,3 +131,23 @@ def slow(environ, start_response):
     time.sleep(0.05)
     start_response("200 OK", [("Content-Type", "text/plain")])
     return [b"Hello, world!"]
+
+
+def exc_info_after_body(environ, start_response):
+    """Calls start_response with exc_info after the first chunk went out: PEP
+    3333 says it must raise the error again, so the response is cut."""
+    import sys
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    yield b"first part"
+    try:
+        raise ValueError("python-late-error-5150")
+    except ValueError:
+        start_response("500 Internal Server Error", [("Content-Type", "text/plain")], sys.exc_info())
+    yield b"never sent"
+
+
+def sleepy(environ, start_response):
+    time.sleep(0.7)
+    body = ("multiprocess=%s" % environ["wsgi.multiprocess"]).encode()
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [body]
