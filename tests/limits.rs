@@ -288,6 +288,20 @@ fn connections_over_the_cap_get_503() {
     assert_eq!(open[0].request("GET", "/", &[], b"").unwrap().status, 200);
 }
 
+/// Reads into `got` until the server ends the connection: `true` for a clean
+/// close (end of stream), `false` for a reset, which destroys unread data.
+fn read_to_end_of_connection(stream: &mut TcpStream, got: &mut Vec<u8>) -> bool {
+    let mut chunk = [0u8; 4096];
+    loop {
+        match stream.read(&mut chunk) {
+            Ok(0) => return true,
+            Ok(n) => got.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return false,
+            Err(e) => panic!("no end of the connection: {e}"),
+        }
+    }
+}
+
 /// Sends `raw` at once on a plain socket and reads until the server ends the
 /// connection: the response's status, and whether it ended with a clean close
 /// (end of stream) rather than a reset, which would have destroyed unread data.
@@ -296,15 +310,7 @@ fn status_and_clean_close(server: &TestServer, raw: &[u8]) -> (u16, bool, String
     stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     stream.write_all(raw).unwrap();
     let mut got = Vec::new();
-    let mut chunk = [0u8; 4096];
-    let clean = loop {
-        match stream.read(&mut chunk) {
-            Ok(0) => break true,
-            Ok(n) => got.extend_from_slice(&chunk[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break false,
-            Err(e) => panic!("no end of the connection: {e}"),
-        }
-    };
+    let clean = read_to_end_of_connection(&mut stream, &mut got);
     let text = String::from_utf8_lossy(&got).into_owned();
     let status = text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
     (status, clean, text)
@@ -398,14 +404,7 @@ fn a_body_failing_after_the_response_began_cuts_it_and_closes_cleanly() {
         got.extend_from_slice(&chunk[..n]);
     }
     stream.write_all(b"zz\r\n").unwrap(); // not a chunk size
-    let clean = loop {
-        match stream.read(&mut chunk) {
-            Ok(0) => break true,
-            Ok(n) => got.extend_from_slice(&chunk[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break false,
-            Err(e) => panic!("{e}"),
-        }
-    };
+    let clean = read_to_end_of_connection(&mut stream, &mut got);
     let text = String::from_utf8_lossy(&got);
     assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
     assert!(!text.ends_with("0\r\n\r\n"), "a cut response must not end with the last chunk: {text}");
