@@ -44,6 +44,10 @@ pub struct WsgiApp {
 }
 
 std::thread_local! {
+    /// The environ names squall sets, as Python strings, made once per thread.
+    static KEYS: std::cell::RefCell<std::collections::HashMap<&'static str, Py<PyString>>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+
     /// This thread keeps its interpreter state for its whole life
     /// ([`App::around_thread`]): requests need not keep one of their own.
     static ANCHORED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
@@ -148,22 +152,38 @@ fn latin1_str<'py>(py: Python<'py>, bytes: &[u8]) -> Bound<'py, PyString> {
 impl WsgiApp {
     fn environ<'py>(&self, py: Python<'py>, environ: &mut Environ) -> PyResult<Bound<'py, PyDict>> {
         let dict = PyDict::new(py);
-        for (key, value) in environ.vars() {
-            dict.set_item(key.as_ref(), latin1_str(py, value))?;
-        }
-        dict.set_item("wsgi.version", (1, 0))?;
-        dict.set_item("wsgi.url_scheme", environ.url_scheme())?;
-        dict.set_item("wsgi.input", Py::new(py, WsgiInput::new(environ.take_input()))?)?;
-        dict.set_item("wsgi.errors", Py::new(py, WsgiErrors::new(environ.errors()))?)?;
-        dict.set_item("wsgi.multithread", environ.multithread())?;
+        KEYS.with_borrow_mut(|keys| -> PyResult<()> {
+            for (key, value) in environ.vars() {
+                let key = match key {
+                    // The names squall sets are the same every request: made once per thread.
+                    std::borrow::Cow::Borrowed(name) => keys
+                        .entry(name)
+                        .or_insert_with(|| pyo3::types::PyString::intern(py, name).unbind())
+                        .bind(py)
+                        .clone(),
+                    std::borrow::Cow::Owned(name) => PyString::new(py, name),
+                };
+                dict.set_item(key, latin1_str(py, value))?;
+            }
+            Ok(())
+        })?;
+        dict.set_item(pyo3::intern!(py, "wsgi.version"), (1, 0))?;
+        let scheme = match environ.url_scheme() {
+            "https" => pyo3::intern!(py, "https"),
+            _ => pyo3::intern!(py, "http"),
+        };
+        dict.set_item(pyo3::intern!(py, "wsgi.url_scheme"), scheme)?;
+        dict.set_item(pyo3::intern!(py, "wsgi.input"), Py::new(py, WsgiInput::new(environ.take_input()))?)?;
+        dict.set_item(pyo3::intern!(py, "wsgi.errors"), Py::new(py, WsgiErrors::new(environ.errors()))?)?;
+        dict.set_item(pyo3::intern!(py, "wsgi.multithread"), environ.multithread())?;
         // Worker processes each run the app: other processes serve it too.
         #[cfg(unix)]
         let workers = crate::server::process::task_id().is_some();
         #[cfg(not(unix))]
         let workers = false;
-        dict.set_item("wsgi.multiprocess", environ.multiprocess() || workers)?;
-        dict.set_item("wsgi.run_once", environ.run_once())?;
-        dict.set_item("wsgi.file_wrapper", self.file_wrapper.bind(py))?;
+        dict.set_item(pyo3::intern!(py, "wsgi.multiprocess"), environ.multiprocess() || workers)?;
+        dict.set_item(pyo3::intern!(py, "wsgi.run_once"), environ.run_once())?;
+        dict.set_item(pyo3::intern!(py, "wsgi.file_wrapper"), self.file_wrapper.bind(py))?;
         Ok(dict)
     }
 }
