@@ -410,3 +410,19 @@ fn worker_processes_each_run_an_interpreter_and_say_so() {
     rustix::process::kill_process(supervisor, rustix::process::Signal::TERM).unwrap();
     assert!(child.wait().unwrap().success());
 }
+
+#[test]
+fn flask_reads_a_streamed_chunked_body_to_its_end() {
+    // With streaming on, a chunked body has no CONTENT_LENGTH: Werkzeug reads
+    // it because wsgi.input says it ends at the body's end.
+    support::init_logger();
+    let flask = GatewayContainer::builder(load_framework("flask_app:app"))
+        .executor(Executor::thread_pool(2))
+        .stream_request_body(true)
+        .build();
+    let server = TestServer::start(Router::new().mount("/flask", flask));
+    let mut conn = server.connect();
+    conn.send(b"POST /flask/stream-in HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
+        .unwrap();
+    assert_eq!(conn.read_response(false).unwrap().text(), "11 None");
+}

@@ -174,6 +174,9 @@ impl WsgiApp {
         };
         dict.set_item(pyo3::intern!(py, "wsgi.url_scheme"), scheme)?;
         dict.set_item(pyo3::intern!(py, "wsgi.input"), Py::new(py, WsgiInput::new(environ.take_input()))?)?;
+        // The input ends where the body ends, also without CONTENT_LENGTH (a
+        // streamed chunked body): the flag Werkzeug reads to trust that.
+        dict.set_item(pyo3::intern!(py, "wsgi.input_terminated"), true)?;
         dict.set_item(pyo3::intern!(py, "wsgi.errors"), Py::new(py, WsgiErrors::new(environ.errors()))?)?;
         dict.set_item(pyo3::intern!(py, "wsgi.multithread"), environ.multithread())?;
         // Worker processes each run the app: other processes serve it too.
