@@ -37,9 +37,9 @@ impl InputState {
         }
         let start = self.ahead.len();
         self.ahead.resize(start + LINE_READ, 0);
-        let n = self.input.read(&mut self.ahead[start..]);
-        self.ahead.truncate(start + *n.as_ref().unwrap_or(&0));
-        let n = n?;
+        let read = self.input.read(&mut self.ahead[start..]);
+        self.ahead.truncate(start + read.as_ref().map_or(0, |&n| n));
+        let n = read?;
         self.eof = n == 0;
         Ok(n > 0)
     }
@@ -256,5 +256,37 @@ impl WsgiWrite {
         self.start
             .write(bytes::Bytes::copy_from_slice(data.as_bytes()))
             .map_err(|e| PyValueError::new_err(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+
+    fn state(body: &'static [u8]) -> InputState {
+        InputState { input: Input::buffered(Bytes::from_static(body)), ahead: Vec::new(), eof: false }
+    }
+
+    #[test]
+    fn readline_stops_at_the_line_end_or_the_size_and_read_takes_the_rest() {
+        let mut input = state(b"one\ntwo is longer\nlast");
+        assert_eq!(input.readline(None).unwrap(), b"one\n");
+        assert_eq!(input.readline(Some(3)).unwrap(), b"two");
+        assert_eq!(input.readline(Some(100)).unwrap(), b" is longer\n");
+        assert_eq!(input.read(Some(2)).unwrap(), b"la");
+        assert_eq!(input.read(None).unwrap(), b"st");
+        assert_eq!(input.readline(None).unwrap(), b"", "end of the body");
+        assert_eq!(input.read(Some(5)).unwrap(), b"");
+    }
+
+    #[test]
+    fn a_line_longer_than_one_read_is_whole() {
+        let long: &'static [u8] =
+            Box::leak([vec![b'x'; LINE_READ * 2 + 5], b"\nnext".to_vec()].concat().into_boxed_slice());
+        let mut input = state(long);
+        assert_eq!(input.readline(None).unwrap().len(), LINE_READ * 2 + 6);
+        assert_eq!(input.readline(None).unwrap(), b"next");
     }
 }
