@@ -313,3 +313,16 @@ fn the_http_crate_is_reexported_for_naming_headers() {
     let resp = Response::text("x").with_header(name.clone(), HeaderValue::from_static("42"));
     assert_eq!(resp.headers()[&name], "42");
 }
+
+#[test]
+fn a_router_whose_default_handler_declines_gives_the_state_back() {
+    struct Name(&'static str);
+    // The inner router's default handler is itself a router that matches nothing.
+    let inner = Router::with_state(Name("inner")).default_handler(Router::new());
+    let app = Router::with_state(Name("outer"))
+        .rule(Rule::new(AnyMatches, inner))
+        .fallback(|req: Request| async move { req.state::<Name>().map(|n| n.0.to_owned()) });
+    run(async {
+        assert_eq!(text(&app, Request::get("/x")).await, (StatusCode::OK, "outer".into()));
+    });
+}

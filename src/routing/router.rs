@@ -224,7 +224,10 @@ impl Target for Router {
             req.leave_rule(before);
         }
         if let Some(default) = &self.default {
-            return default.call(req);
+            match default.call(req) {
+                Dispatch::Answer(answer) => return Dispatch::Answer(answer),
+                Dispatch::Decline(declined) => req = declined,
+            }
         }
         if let Some(outer) = outer {
             req.swap_state(outer);
