@@ -468,3 +468,93 @@ fn rfc9112_5_2_obs_fold_in_a_trailer_is_400() {
 fn rfc9110_8_6_content_length_values_that_differ_as_text_are_400() {
     assert_rejected("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 0005\r\n\r\nhello", &[400]);
 }
+
+/// A toy protocol for the upgrade tests: after `101`, every line is sent
+/// back upper-cased until `bye`.
+fn upgrading_app() -> squall::Router {
+    use futures_lite::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    squall::Router::new().route(
+        "/shout",
+        squall::get(|req: squall::Request| async move {
+            if !req.header("upgrade").is_some_and(|p| p.eq_ignore_ascii_case("shout")) {
+                return squall::Response::text("send Upgrade: shout\n").with_status(http::StatusCode::UPGRADE_REQUIRED);
+            }
+            squall::Response::upgrade("shout", |io| async move {
+                let mut io = BufReader::new(io);
+                let mut line = String::new();
+                while matches!(io.read_line(&mut line).await, Ok(1..)) {
+                    if line.trim() == "bye" {
+                        break;
+                    }
+                    let reply = line.to_uppercase();
+                    if io.get_mut().write_all(reply.as_bytes()).await.is_err() {
+                        break;
+                    }
+                    line.clear();
+                }
+            })
+        }),
+    )
+}
+
+#[test]
+fn rfc9110_7_8_an_upgraded_connection_carries_the_new_protocol_from_the_first_byte() {
+    use std::io::{Read, Write};
+    support::init_logger();
+    let server = TestServer::start(upgrading_app());
+    let mut stream = std::net::TcpStream::connect(server.addr()).unwrap();
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    // Bytes of the new protocol right behind the head must not be lost.
+    stream
+        .write_all(
+            b"GET /shout HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, Upgrade\r\nUpgrade: shout\r\n\r\nhello\n",
+        )
+        .unwrap();
+    let got = support::read_until_contains(&mut stream, "HELLO\n");
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("HTTP/1.1 101 Switching Protocols\r\n"), "{text}");
+    assert!(text.contains("\r\nConnection: Upgrade\r\n") && text.contains("\r\nupgrade: shout\r\n"), "{text}");
+    assert!(!text.contains("Content-Length") && !text.contains("Transfer-Encoding"), "{text}");
+    stream.write_all(b"again\n").unwrap();
+    support::read_until_contains(&mut stream, "AGAIN\n");
+    stream.write_all(b"bye\n").unwrap();
+    let mut rest = Vec::new();
+    stream.read_to_end(&mut rest).unwrap(); // the server closes when the protocol ends
+    assert!(rest.is_empty(), "{:?}", String::from_utf8_lossy(&rest));
+    // The handler said no: a normal response, and the connection stays HTTP.
+    let resp = server.get("/shout");
+    assert_eq!(resp.status, 426);
+}
+
+#[test]
+fn rfc9110_7_8_only_an_http11_request_without_a_body_is_upgraded() {
+    support::init_logger();
+    let server = TestServer::start(upgrading_app());
+    for raw in [
+        &b"GET /shout HTTP/1.0\r\nHost: x\r\nUpgrade: shout\r\nConnection: upgrade\r\n\r\n"[..],
+        b"GET /shout HTTP/1.1\r\nHost: x\r\nUpgrade: shout\r\nConnection: upgrade\r\nContent-Length: 3\r\n\r\nabc",
+    ] {
+        let out = raw_until_close(&server, raw);
+        assert!(out.starts_with("HTTP/1.1 400 "), "{out}");
+    }
+}
+
+#[test]
+fn closing_all_connections_cuts_an_upgraded_one() {
+    use std::io::{Read, Write};
+    support::init_logger();
+    let server = TestServer::start(upgrading_app());
+    let mut stream = std::net::TcpStream::connect(server.addr()).unwrap();
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    stream.write_all(b"GET /shout HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: shout\r\n\r\nping\n").unwrap();
+    support::read_until_contains(&mut stream, "PING\n");
+    squall::block_on(server.server().close_all_connections());
+    let mut rest = [0u8; 64];
+    // The end of the connection, not a read timeout: an upgraded connection
+    // is still the server's to cut.
+    match stream.read(&mut rest) {
+        Ok(0) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        other => panic!("the upgraded connection was left open: {other:?}"),
+    }
+}

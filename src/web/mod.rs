@@ -12,6 +12,7 @@ mod read;
 mod request;
 mod response;
 mod target;
+pub(crate) mod upgrade;
 
 pub use arguments::{Arguments, PathArgs};
 pub(crate) use arguments::{decode_path_arg, encode_path_arg, encode_path_bytes, percent_decode};
@@ -22,3 +23,4 @@ pub(crate) use request::{AppState, Origin, split_host_port};
 pub use response::{IntoResponse, Json, Response};
 pub(crate) use response::{StatusLine, declared_length, reason_phrase};
 pub use target::{BoxFuture, Dispatch, Target};
+pub use upgrade::Upgraded;

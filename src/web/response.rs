@@ -6,6 +6,7 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use serde::Serialize;
 
 use super::Body;
+use super::upgrade::{OnUpgrade, Upgraded};
 use crate::error::HttpError;
 
 /// An HTTP response: status, headers and a [`Body`].
@@ -36,12 +37,13 @@ pub struct Response {
     status: StatusCode,
     headers: HeaderMap,
     body: Body,
+    upgrade: Option<OnUpgrade>,
 }
 
 impl Response {
     /// An empty response with this status.
     pub fn new(status: StatusCode) -> Self {
-        Response { status, headers: HeaderMap::new(), body: Body::empty() }
+        Response { status, headers: HeaderMap::new(), body: Body::empty(), upgrade: None }
     }
 
     /// `200 OK` with a `text/plain; charset=utf-8` body.
@@ -65,7 +67,7 @@ impl Response {
 
     /// `200 OK` whose body is produced chunk by chunk (see [`Body::from_stream`]).
     pub fn stream(body: Body) -> Self {
-        Response { status: StatusCode::OK, headers: HeaderMap::new(), body }
+        Response { status: StatusCode::OK, headers: HeaderMap::new(), body, upgrade: None }
     }
 
     /// `302 Found` to `location`.
@@ -139,6 +141,56 @@ impl Response {
     /// The body, mutable.
     pub fn body_mut(&mut self) -> &mut Body {
         &mut self.body
+    }
+
+    /// `101 Switching Protocols` to `protocol` (the `Upgrade` header's
+    /// token); once it is written, the connection runs `on_upgrade` with the
+    /// [`Upgraded`] stream, and closes when it returns. The handler checks
+    /// the request's `Upgrade` header and answers otherwise when it does not
+    /// apply. The connection upgrades only an HTTP/1.1 request without a
+    /// body; for another it answers `400` instead.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use futures_lite::{AsyncReadExt, AsyncWriteExt};
+    /// use squall::{get, Request, Response, Router};
+    ///
+    /// // A toy protocol: the server echoes what it reads until the client leaves.
+    /// let app = Router::new().route(
+    ///     "/echo",
+    ///     get(|req: Request| async move {
+    ///         if !req.header("upgrade").is_some_and(|p| p.eq_ignore_ascii_case("echo")) {
+    ///             return Response::text("send Upgrade: echo\n").with_status(http::StatusCode::UPGRADE_REQUIRED);
+    ///         }
+    ///         Response::upgrade("echo", |mut io| async move {
+    ///             let mut buf = [0u8; 1024];
+    ///             while let Ok(n @ 1..) = io.read(&mut buf).await {
+    ///                 if io.write_all(&buf[..n]).await.is_err() {
+    ///                     break;
+    ///                 }
+    ///             }
+    ///         })
+    ///     }),
+    /// );
+    /// # let _ = app;
+    /// ```
+    pub fn upgrade<F, Fut>(protocol: &str, on_upgrade: F) -> Self
+    where
+        F: FnOnce(Upgraded) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let mut response = Response::new(StatusCode::SWITCHING_PROTOCOLS);
+        if let Ok(protocol) = HeaderValue::try_from(protocol) {
+            response.headers.insert(header::UPGRADE, protocol);
+        }
+        response.upgrade = Some(OnUpgrade(Box::new(move |io| Box::pin(on_upgrade(io)))));
+        response
+    }
+
+    /// The function to run on the upgraded connection, taken out.
+    pub(crate) fn take_upgrade(&mut self) -> Option<OnUpgrade> {
+        self.upgrade.take()
     }
 
     /// Splits into status, headers and body.

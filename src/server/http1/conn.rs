@@ -9,12 +9,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use futures_lite::FutureExt;
-use http::{Method, StatusCode};
+use http::{Method, StatusCode, Version};
 
 use super::decode::{Reject, RequestFraming, RequestHead};
+use super::encode;
 use super::request_body::Settled;
 use super::socket::HeadError;
-use super::transport::{Limits, SharedTransport, Transport, linger_close, lock, read_head};
+use super::transport::{
+    Limits, SharedTransport, Transport, UpgradedTransport, flush, linger_close, lock, read_head, write_all,
+};
 use super::write::{write_reject, write_response};
 use crate::error::HttpError;
 use crate::routing::Target;
@@ -23,7 +26,8 @@ use crate::server::proxy::{self, Client};
 use crate::server::watch::{Ending, Watch};
 use crate::server::{Config, Core};
 use crate::web::body::BodySource;
-use crate::web::{Body, IntoResponse, Origin, Request, Response, log as access_log};
+use crate::web::upgrade::OnUpgrade;
+use crate::web::{Body, IntoResponse, Origin, Request, Response, Upgraded, log as access_log};
 
 /// What the server knows about a connection.
 #[derive(Debug, Clone, Copy)]
@@ -75,8 +79,16 @@ where
         // Boxed: the exchange's state (over 2 KiB) lives only while a request
         // is in hand, so an idle connection's task stays under 1 KiB.
         match Box::pin(exchange(&shared, &mut out, &*server.app, config, info, head, seq)).await {
-            Ok(true) => {}
-            Ok(false) => {
+            Ok(Next::Request) => {}
+            Ok(Next::Close) => {
+                linger_close(&shared).await;
+                return;
+            }
+            Ok(Next::Upgrade(on_upgrade)) => {
+                // The connection is the handler's protocol's now: no idle
+                // deadline; the server's shutdown still cuts the task.
+                watch.read_within(None);
+                (on_upgrade.0)(Upgraded::new(UpgradedTransport::new(shared.clone()))).await;
                 linger_close(&shared).await;
                 return;
             }
@@ -92,7 +104,17 @@ where
     }
 }
 
-/// One request and its response. `Ok(true)` when the connection may carry another.
+/// What a connection does after an exchange.
+enum Next {
+    /// Read the next request.
+    Request,
+    /// Close, lingering.
+    Close,
+    /// Run this on the connection: it answered `101 Switching Protocols`.
+    Upgrade(OnUpgrade),
+}
+
+/// One request and its response, and what the connection does next.
 async fn exchange<S>(
     shared: &SharedTransport<S>,
     out: &mut Vec<u8>,
@@ -101,7 +123,7 @@ async fn exchange<S>(
     info: ConnInfo,
     head: RequestHead,
     seq: u64,
-) -> io::Result<bool>
+) -> io::Result<Next>
 where
     S: Io,
 {
@@ -143,16 +165,36 @@ where
     // Shutting down: this is the last response, unless the client has
     // already sent the next request, which is answered too.
     keep_alive &= !last;
+    if let Some(on_upgrade) = response.take_upgrade() {
+        // RFC 9110 §7.8: an HTTP/1.1 request, and no body left to frame.
+        if version == Version::HTTP_11
+            && framing == RequestFraming::None
+            && response.status() == StatusCode::SWITCHING_PROTOCOLS
+            && !last
+        {
+            let (status, headers, _) = response.into_parts();
+            out.clear();
+            encode::head(out, status, &headers, encode::ResponseFraming::NoBody, Some("Upgrade"));
+            let written = async {
+                write_all(shared, out).await?;
+                flush(shared).await
+            }
+            .await;
+            access_log::access(status, &log_method, &log_uri, client.addr.map(|p| p.ip()), started);
+            written?;
+            return Ok(Next::Upgrade(on_upgrade));
+        }
+        log::warn!(target: "squall::server", "{}: 400 an upgrade needs an HTTP/1.1 request without a body", peer(&info));
+        response = HttpError::bad_request("this request cannot switch protocols").into_response();
+        keep_alive = false;
+    }
     let head_only = log_method == Method::HEAD;
     let status = response.status();
     let result = write_response(shared, out, response, head_only, version, &mut keep_alive).await;
     let sent = result.as_ref().map_or(status, |sent| *sent);
     access_log::access(sent, &log_method, &log_uri, client.addr.map(|p| p.ip()), started);
     result?;
-    if keep_alive && !drain(shared, seq).await {
-        return Ok(false);
-    }
-    Ok(keep_alive)
+    if keep_alive && drain(shared, seq).await { Ok(Next::Request) } else { Ok(Next::Close) }
 }
 
 /// Calls the app, turning a declined request into `404` and a panic into `500`.

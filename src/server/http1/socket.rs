@@ -60,6 +60,19 @@ impl<S: Io> Socket<S> {
         }
     }
 
+    /// Reads what is buffered past the last request head, then from the
+    /// stream itself: an upgraded connection's reads.
+    pub(super) fn poll_read_through(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        let buffered = self.buffered();
+        if !buffered.is_empty() {
+            let n = buffered.len().min(buf.len());
+            buf[..n].copy_from_slice(&buffered[..n]);
+            self.consume(n);
+            return Poll::Ready(Ok(n));
+        }
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+
     /// The stream itself, for flushing, closing and lingering.
     pub(super) fn io(&mut self) -> &mut S {
         &mut self.io

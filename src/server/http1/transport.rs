@@ -99,6 +99,38 @@ impl<S: Io> BodySource for Transport<S> {
     }
 }
 
+/// The connection after `101 Switching Protocols`, as a byte stream: the
+/// bytes read past the request head first, then the socket.
+pub(super) struct UpgradedTransport<S> {
+    shared: SharedTransport<S>,
+}
+
+impl<S> UpgradedTransport<S> {
+    pub(super) fn new(shared: SharedTransport<S>) -> Self {
+        UpgradedTransport { shared }
+    }
+}
+
+impl<S: Io> futures_lite::io::AsyncRead for UpgradedTransport<S> {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        lock(&self.shared).socket.poll_read_through(cx, buf)
+    }
+}
+
+impl<S: Io> futures_lite::io::AsyncWrite for UpgradedTransport<S> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(lock(&self.shared).socket.io()).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(lock(&self.shared).socket.io()).poll_flush(cx)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(lock(&self.shared).socket.io()).poll_close(cx)
+    }
+}
+
 /// Reads and parses the next request head; `Ok(None)` on a clean close
 /// between requests. The whole head must arrive within `timeout` from now,
 /// however it trickles in.

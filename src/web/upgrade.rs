@@ -1,0 +1,66 @@
+//! Protocol upgrades (RFC 9110 §7.8): a handler answers `101 Switching
+//! Protocols` with [`Response::upgrade`](super::Response::upgrade), and the
+//! connection, once the `101` is written, hands itself over as an
+//! [`Upgraded`] stream to the function the handler gave. WebSocket and any
+//! other protocol that starts from HTTP/1.1 build on this.
+
+use std::fmt;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures_lite::io::{AsyncRead, AsyncWrite};
+
+use super::target::BoxFuture;
+
+/// A byte stream a connection can become.
+pub(crate) trait UpgradeStream: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> UpgradeStream for T {}
+
+/// The connection after `101 Switching Protocols`: the bytes the client sent
+/// after its request head first, then the socket itself. It no longer obeys
+/// the server's idle timeout; the server's shutdown still cuts it.
+pub struct Upgraded {
+    io: Box<dyn UpgradeStream>,
+}
+
+impl Upgraded {
+    pub(crate) fn new(io: impl UpgradeStream + 'static) -> Self {
+        Upgraded { io: Box::new(io) }
+    }
+}
+
+impl fmt::Debug for Upgraded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Upgraded").finish_non_exhaustive()
+    }
+}
+
+impl AsyncRead for Upgraded {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut *self.io).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Upgraded {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut *self.io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut *self.io).poll_flush(cx)
+    }
+
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut *self.io).poll_close(cx)
+    }
+}
+
+/// What runs on the connection once it is upgraded.
+pub(crate) struct OnUpgrade(pub(crate) Box<dyn FnOnce(Upgraded) -> BoxFuture<'static, ()> + Send>);
+
+impl fmt::Debug for OnUpgrade {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("OnUpgrade(..)")
+    }
+}
