@@ -4,9 +4,9 @@ use std::path::PathBuf;
 
 use bytes::Bytes;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyString};
+use pyo3::types::{PyBytes, PyDict, PyIterator, PyString};
 
-use super::streams::{WsgiErrors, WsgiInput, WsgiStartResponse};
+use super::streams::{WsgiErrors, WsgiInput, WsgiStartResponse, type_name};
 use crate::error::Error;
 use crate::gateway::{App, AppError, AppIter, Environ, StartResponse};
 
@@ -238,7 +238,7 @@ impl App for WsgiApp {
                 }
             }
             let iterator = result.try_iter().map_err(|e| fault("its result is not iterable", e))?;
-            let body = Body { iterator: Some(iterator.into_any().unbind()), name: self.name.clone() };
+            let body = Body { iterator: Some(iterator.unbind()), name: self.name.clone() };
             let result = result.unbind();
             Ok(AppIter::new(body).on_close(move || close(result)))
         })
@@ -260,7 +260,7 @@ fn close(result: Py<PyAny>) {
 /// The app's result, iterated chunk by chunk with the GIL held only while
 /// Python produces the next one.
 struct Body {
-    iterator: Option<Py<PyAny>>,
+    iterator: Option<Py<PyIterator>>,
     name: String,
 }
 
@@ -270,15 +270,10 @@ impl Iterator for Body {
     fn next(&mut self) -> Option<Self::Item> {
         let iterator = self.iterator.as_ref()?;
         let next = Python::attach(|py| -> Option<Result<Bytes, AppError>> {
-            let iterator = iterator.bind(py);
-            match next_item(iterator) {
-                Ok(None) => None,
-                Ok(Some(chunk)) => Some(match chunk.cast::<PyBytes>() {
+            match iterator.bind(py).clone().next()? {
+                Ok(chunk) => Some(match chunk.cast::<PyBytes>() {
                     Ok(bytes) => Ok(Bytes::copy_from_slice(bytes.as_bytes())),
-                    Err(_) => {
-                        let kind = chunk.get_type().name().map_or_else(|_| "?".to_owned(), |n| n.to_string());
-                        Err(format!("{}: the body yielded {kind}, not bytes", self.name).into())
-                    }
+                    Err(_) => Err(format!("{}: the body yielded {}, not bytes", self.name, type_name(&chunk)).into()),
                 }),
                 Err(e) => Some(Err(format!("{}: iterating the body raised: {}", self.name, describe(py, &e)).into())),
             }
@@ -287,14 +282,5 @@ impl Iterator for Body {
             self.iterator = None;
         }
         next
-    }
-}
-
-/// The iterator's next item: `Ok(None)` at its end.
-fn next_item<'py>(iterator: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyAny>>> {
-    match iterator.call_method0("__next__") {
-        Ok(item) => Ok(Some(item)),
-        Err(e) if e.is_instance_of::<pyo3::exceptions::PyStopIteration>(iterator.py()) => Ok(None),
-        Err(e) => Err(e),
     }
 }

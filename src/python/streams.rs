@@ -181,7 +181,8 @@ fn latin1(what: &str, text: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
     Ok(bytes)
 }
 
-fn type_name(value: &Bound<'_, PyAny>) -> String {
+/// The name of a value's type, for error messages.
+pub(super) fn type_name(value: &Bound<'_, PyAny>) -> String {
     value.get_type().name().map_or_else(|_| "?".to_owned(), |n| n.to_string())
 }
 
