@@ -47,6 +47,13 @@ pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send + 'static {
     fn try_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
         Pin::new(self).poll_read(cx, buf)
     }
+
+    /// Whether the end of this stream's input means the client has gone. An
+    /// in-memory stream's input simply ends; its "client" still wants the
+    /// whole response.
+    fn ends_when_peer_leaves(&self) -> bool {
+        true
+    }
 }
 
 /// Sockets wait on the reactor's readiness and read directly, so a read after

@@ -126,7 +126,7 @@ fn request_from(environ: &mut Environ) -> Result<Request, String> {
     .map_err(|e| format!("reading the request body: {e}"))?;
 
     let origin = Origin { peer, local: None, scheme: if https { "https" } else { "http" } };
-    let mut req = Request::arrived(method, uri, version, headers, Body::from(Bytes::from(body)), origin);
+    let mut req = Request::arrived(method, uri, version, headers, Body::from(Bytes::from(body)), origin, None);
     if req.path().starts_with(&script_name) {
         // Mounted for good: nothing routes it back out.
         let _mounted = req.enter_rule(PathArgs::default(), script_name.len());

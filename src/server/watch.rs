@@ -50,6 +50,8 @@ pub(crate) struct Watch {
     read_waker: WakerSlot,
     write_waker: WakerSlot,
     task_waker: WakerSlot,
+    /// Whoever waits for the drain to begin (an upgraded protocol saying goodbye).
+    drain_waker: WakerSlot,
 }
 
 #[derive(Default)]
@@ -81,6 +83,7 @@ impl Watch {
             read_waker: WakerSlot::default(),
             write_waker: WakerSlot::default(),
             task_waker: WakerSlot::default(),
+            drain_waker: WakerSlot::default(),
         }
     }
 
@@ -123,6 +126,13 @@ impl Watch {
         self.read_waker.wake();
         self.write_waker.wake();
         self.task_waker.wake();
+        self.drain_waker.wake();
+    }
+
+    /// Ready once the server has begun to wind down (drain or kill).
+    pub(crate) fn poll_ending(&self, cx: &Context<'_>) -> Poll<()> {
+        self.drain_waker.register(cx.waker());
+        if self.ending() == Ending::No { Poll::Pending } else { Poll::Ready(()) }
     }
 
     /// Resolves once the connection is to be cut at once.

@@ -55,6 +55,10 @@ impl Io for MemoryIo {
     fn shutdown_write(&mut self) -> io::Result<()> {
         Ok(())
     }
+
+    fn ends_when_peer_leaves(&self) -> bool {
+        false
+    }
 }
 
 pub(super) async fn serve(app: impl Target, input: &[u8]) -> Vec<u8> {

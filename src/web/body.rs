@@ -4,13 +4,13 @@ use std::fmt;
 use std::future::poll_fn;
 use std::io;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
 use futures_lite::Stream;
 use http::StatusCode;
 
+use super::client::ClientLink;
 use crate::error::HttpError;
 
 /// A body: empty, a buffer, a stream of chunks, or a request body still
@@ -46,8 +46,7 @@ enum BodyKind {
 
 /// A request body read from the connection that carried the request.
 pub(crate) struct Incoming {
-    source: Arc<Mutex<dyn BodySource>>,
-    seq: u64,
+    link: ClientLink,
     /// The most [`Body::bytes`] collects in memory (the server's `max_buffer_size`).
     buffer_limit: u64,
 }
@@ -59,6 +58,10 @@ pub(crate) trait BodySource: Send {
 
     /// Replaces the body size limit of request `seq`, if its body is unread.
     fn set_limit(&mut self, seq: u64, limit: u64);
+
+    /// Ready once the client of request `seq` has gone, or that request
+    /// has been answered.
+    fn poll_gone(&mut self, cx: &mut Context<'_>, seq: u64) -> Poll<()>;
 }
 
 impl Body {
@@ -75,15 +78,15 @@ impl Body {
         Body { kind: BodyKind::Stream(Box::pin(stream)) }
     }
 
-    pub(crate) fn incoming(source: Arc<Mutex<dyn BodySource>>, seq: u64, buffer_limit: u64) -> Self {
-        Body { kind: BodyKind::Incoming(Incoming { source, seq, buffer_limit }) }
+    pub(crate) fn incoming(link: ClientLink, buffer_limit: u64) -> Self {
+        Body { kind: BodyKind::Incoming(Incoming { link, buffer_limit }) }
     }
 
     /// Sets the size limit of a request body not yet read; see
     /// [`Request::set_max_body_size`](crate::Request::set_max_body_size).
     pub(crate) fn set_limit(&mut self, limit: u64) {
         if let BodyKind::Incoming(i) = &self.kind {
-            crate::rt::lock(&i.source).set_limit(i.seq, limit);
+            crate::rt::lock(&i.link.source).set_limit(i.link.seq, limit);
         }
     }
 
@@ -153,8 +156,8 @@ impl Stream for Body {
             },
             BodyKind::Stream(s) => s.as_mut().poll_next(cx),
             BodyKind::Incoming(i) => {
-                let mut source = crate::rt::lock(&i.source);
-                source.poll_chunk(cx, i.seq)
+                let mut source = crate::rt::lock(&i.link.source);
+                source.poll_chunk(cx, i.link.seq)
             }
         }
     }

@@ -6,6 +6,8 @@
 
 mod arguments;
 pub(crate) mod body;
+pub(crate) mod client;
+mod event_stream;
 mod handler;
 pub(crate) mod log;
 mod read;
@@ -17,6 +19,8 @@ pub(crate) mod upgrade;
 pub use arguments::{Arguments, PathArgs};
 pub(crate) use arguments::{decode_path_arg, encode_path_arg, encode_path_bytes, percent_decode};
 pub use body::Body;
+pub use client::Disconnected;
+pub use event_stream::{Event, EventSender, EventStream, StreamClosed};
 pub use handler::{HandlerFuture, RequestHandler, request_handler};
 pub use request::Request;
 pub(crate) use request::{AppState, Origin, split_host_port};

@@ -11,6 +11,7 @@ use http::{Extensions, Method, Uri, Version};
 
 use super::Body;
 use super::arguments::{Arguments, PathArgs, parse_argument};
+use super::client::{ClientLink, Disconnected};
 use crate::error::HttpError;
 
 /// An HTTP request: head, streamed body, path arguments from routing, and
@@ -42,6 +43,8 @@ pub struct Request {
     origin: Origin,
     state: Option<AppState>,
     extensions: Extensions,
+    /// The connection, when the request came over one of squall's own.
+    client: Option<ClientLink>,
 }
 
 /// The application state a router gives the requests it routes; see
@@ -95,7 +98,7 @@ impl Request {
 
     /// A request from its parts.
     pub fn from_parts(method: Method, uri: Uri, version: Version, headers: HeaderMap, body: Body) -> Self {
-        Self::arrived(method, uri, version, headers, body, Origin::LOCAL)
+        Self::arrived(method, uri, version, headers, body, Origin::LOCAL, None)
     }
 
     /// A request as it arrived from `origin`.
@@ -106,6 +109,7 @@ impl Request {
         headers: HeaderMap,
         body: Body,
         origin: Origin,
+        client: Option<ClientLink>,
     ) -> Self {
         Request {
             method,
@@ -118,6 +122,7 @@ impl Request {
             origin,
             state: None,
             extensions: Extensions::new(),
+            client,
         }
     }
 
@@ -402,6 +407,45 @@ impl Request {
     /// fails the first read before any body byte (or `100 Continue`) is sent.
     pub fn set_max_body_size(&mut self, bytes: u64) {
         self.body.set_limit(bytes);
+    }
+
+    /// The `Last-Event-ID` header: the id of the last server-sent event a
+    /// reconnecting browser received (see [`EventStream`](crate::web::EventStream)).
+    pub fn last_event_id(&self) -> Option<&str> {
+        self.header("last-event-id")
+    }
+
+    /// Resolves when the client goes away before this request is answered:
+    /// how a long poll or a slow computation learns that nobody is waiting
+    /// any more. The future owns what it needs: take it before the
+    /// `async` block that awaits it, rather than borrowing the request there.
+    ///
+    /// The server notices a close by reading ahead while the handler works;
+    /// what it reads (the rest of the body, a pipelined request) stays
+    /// buffered for whoever reads it next. A client that half-closes its
+    /// side after sending the request counts as gone.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use futures_lite::FutureExt;
+    /// use squall::{Request, Response};
+    ///
+    /// async fn wait_for_news(req: Request) -> Response {
+    ///     let news = async { squall::sleep(std::time::Duration::from_secs(30)).await; Some("news") };
+    ///     // Taken out first: a future borrowing `req` would not be `Send`.
+    ///     let disconnected = req.disconnected();
+    ///     let gone = async { disconnected.await; None };
+    ///     match news.or(gone).await {
+    ///         Some(news) => Response::text(news),
+    ///         None => Response::text(""), // nobody reads this
+    ///     }
+    /// }
+    /// let app = squall::Router::new().route("/news", squall::get(wait_for_news));
+    /// # let _ = app;
+    /// ```
+    pub fn disconnected(&self) -> Disconnected {
+        Disconnected::new(self.client.clone())
     }
 
     /// Takes the body out, leaving an empty one (to stream it elsewhere).

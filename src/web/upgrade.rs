@@ -14,12 +14,21 @@ use futures_lite::io::{AsyncRead, AsyncWrite};
 use super::target::BoxFuture;
 
 /// A byte stream a connection can become.
-pub(crate) trait UpgradeStream: AsyncRead + AsyncWrite + Send + Unpin {}
-impl<T: AsyncRead + AsyncWrite + Send + Unpin> UpgradeStream for T {}
+pub(crate) trait UpgradeStream: AsyncRead + AsyncWrite + Send + Unpin {
+    /// Ready once the server has begun to shut down gracefully.
+    fn poll_shutdown_begun(&self, cx: &mut Context<'_>) -> Poll<()>;
+}
 
 /// The connection after `101 Switching Protocols`: the bytes the client sent
-/// after its request head first, then the socket itself. It no longer obeys
-/// the server's idle timeout; the server's shutdown still cuts it.
+/// after its request head first, then the socket itself.
+///
+/// It no longer obeys the server's idle timeout (the protocol keeps its own
+/// liveness); a write that makes no progress for the server's write timeout
+/// fails with [`TimedOut`](io::ErrorKind::TimedOut). A graceful shutdown
+/// announces itself through [`shutdown_begun`](Upgraded::shutdown_begun), so
+/// the protocol can say goodbye before the deadline;
+/// [`close_all_connections`](crate::Server::close_all_connections) and the
+/// deadline cut it.
 pub struct Upgraded {
     io: Box<dyn UpgradeStream>,
 }
@@ -27,6 +36,12 @@ pub struct Upgraded {
 impl Upgraded {
     pub(crate) fn new(io: impl UpgradeStream + 'static) -> Self {
         Upgraded { io: Box::new(io) }
+    }
+
+    /// Resolves once the server has begun a graceful shutdown: the moment to
+    /// close the protocol's session politely before the deadline cuts it.
+    pub async fn shutdown_begun(&self) {
+        std::future::poll_fn(|cx| self.io.poll_shutdown_begun(cx)).await
     }
 }
 

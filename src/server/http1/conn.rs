@@ -26,6 +26,7 @@ use crate::server::proxy::{self, Client};
 use crate::server::watch::{Ending, Watch};
 use crate::server::{Config, Core};
 use crate::web::body::BodySource;
+use crate::web::client::ClientLink;
 use crate::web::upgrade::OnUpgrade;
 use crate::web::{Body, IntoResponse, Origin, Request, Response, Upgraded, log as access_log};
 
@@ -133,9 +134,10 @@ where
     let inflate =
         config.decompress_request && framing != RequestFraming::None && super::inflate::take_gzip(&mut headers);
     lock(shared).start_body(seq, framing, expect_continue, config.max_body_size, inflate);
+    let link = ClientLink { source: shared.clone(), seq };
     let body = match framing {
         RequestFraming::None => Body::empty(),
-        _ => Body::incoming(shared.clone(), seq, config.max_buffer_size),
+        _ => Body::incoming(link.clone(), config.max_buffer_size),
     };
     let mut client = Client { addr: info.peer, scheme: config.protocol.unwrap_or(info.scheme) };
     if config.xheaders {
@@ -143,7 +145,7 @@ where
     }
     let (log_method, log_uri) = (method.clone(), uri.clone());
     let origin = Origin { peer: client.addr, local: info.local, scheme: client.scheme };
-    let req = Request::arrived(method, uri, version, headers, body, origin);
+    let req = Request::arrived(method, uri, version, headers, body, origin, Some(link));
 
     let mut response = respond(app, req, &info).await;
 

@@ -70,7 +70,68 @@ impl<S: Io> Socket<S> {
             self.consume(n);
             return Poll::Ready(Ok(n));
         }
+        if !self.buf.is_empty() {
+            // Everything buffered has been handed over: the protocol reads
+            // into its own buffers from here on.
+            self.release_buffer();
+        }
         Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+
+    /// Writes some of `buf` under the write deadline: an upgraded
+    /// connection's writes, held to the same timeout as responses.
+    pub(super) fn poll_write_some(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        match Pin::new(&mut self.io).poll_write(cx, buf) {
+            Poll::Ready(result) => {
+                if self.watch.write_deadline_set() {
+                    self.watch.write_within(None);
+                }
+                Poll::Ready(result)
+            }
+            Poll::Pending => {
+                if !self.watch.write_deadline_set() {
+                    self.watch.write_within(self.write_timeout);
+                }
+                if self.watch.write_expired(cx) {
+                    return Poll::Ready(Err(io::ErrorKind::TimedOut.into()));
+                }
+                Poll::Pending
+            }
+        }
+    }
+
+    /// Ready once the peer has closed the connection (or it failed), found
+    /// by reading ahead into the buffer while a handler works: whatever
+    /// arrives meanwhile (the rest of a body, a pipelined request) stays
+    /// buffered for the reads that want it. Pending without a waker when the
+    /// buffer is full: a client that sent that much is still there.
+    pub(super) fn poll_gone(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if !self.io.ends_when_peer_leaves() {
+            return Poll::Pending;
+        }
+        let mut woke = false;
+        loop {
+            if self.end == self.buf.len() && !self.make_room(self.buf.len().max(INITIAL_BUFFER)) {
+                return Poll::Pending;
+            }
+            let end = self.end;
+            match Pin::new(&mut self.io).poll_read(cx, &mut self.buf[end..]) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(()),
+                Poll::Ready(Ok(n)) => {
+                    self.end += n;
+                    self.drained = false;
+                    if !woke {
+                        // Another future of this task may be waiting for
+                        // these bytes (a body read): let it look again.
+                        cx.waker().wake_by_ref();
+                        woke = true;
+                    }
+                }
+                Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+                Poll::Ready(Err(_)) => return Poll::Ready(()),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
     }
 
     /// The stream itself, for flushing, closing and lingering.
@@ -177,24 +238,11 @@ impl<S: Io> Socket<S> {
         written: &mut usize,
     ) -> Poll<io::Result<()>> {
         while *written < data.len() {
-            match Pin::new(&mut self.io).poll_write(cx, &data[*written..]) {
+            match self.poll_write_some(cx, &data[*written..]) {
                 Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
-                Poll::Ready(Ok(n)) => {
-                    *written += n;
-                    if self.watch.write_deadline_set() {
-                        self.watch.write_within(None);
-                    }
-                }
+                Poll::Ready(Ok(n)) => *written += n,
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Pending => {
-                    if !self.watch.write_deadline_set() {
-                        self.watch.write_within(self.write_timeout);
-                    }
-                    if self.watch.write_expired(cx) {
-                        return Poll::Ready(Err(io::ErrorKind::TimedOut.into()));
-                    }
-                    return Poll::Pending;
-                }
+                Poll::Pending => return Poll::Pending,
             }
         }
         Poll::Ready(Ok(()))

@@ -40,6 +40,8 @@ pub(super) struct Limits {
 pub(super) struct Transport<S> {
     socket: Socket<S>,
     body: RequestBody,
+    /// The request whose handler is at work, 0 between requests.
+    answering: u64,
 }
 
 /// The transport as the connection loop and the request body share it.
@@ -52,7 +54,7 @@ pub(super) fn lock<S>(shared: &SharedTransport<S>) -> MutexGuard<'_, Transport<S
 impl<S: Io> Transport<S> {
     pub(super) fn new(io: S, watch: Arc<Watch>, limits: Limits) -> Self {
         let socket = Socket::new(io, watch, limits.write_timeout);
-        Transport { socket, body: RequestBody::new(limits.chunk_size, limits.body_timeout) }
+        Transport { socket, body: RequestBody::new(limits.chunk_size, limits.body_timeout), answering: 0 }
     }
 
     /// Starts the body of request `seq`.
@@ -65,6 +67,7 @@ impl<S: Io> Transport<S> {
         gzip: bool,
     ) {
         self.body.start(seq, framing, expect_continue, limit, gzip);
+        self.answering = seq;
     }
 
     /// Whether the body of the current request has been read to its end.
@@ -79,7 +82,13 @@ impl<S: Io> Transport<S> {
 
     /// The handler has answered: what the request body leaves for the connection.
     pub(super) fn settle_body(&mut self) -> Settled {
+        self.answering = 0;
         self.body.settle()
+    }
+
+    /// Ready once the client has closed the connection; see [`Socket::poll_gone`].
+    pub(super) fn poll_peer_gone(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        self.socket.poll_gone(cx)
     }
 
     /// The server is winding down and the client has not already sent its
@@ -96,6 +105,13 @@ impl<S: Io> BodySource for Transport<S> {
 
     fn poll_chunk(&mut self, cx: &mut Context<'_>, seq: u64) -> Poll<Option<io::Result<Bytes>>> {
         self.body.poll_chunk(&mut self.socket, cx, seq)
+    }
+
+    fn poll_gone(&mut self, cx: &mut Context<'_>, seq: u64) -> Poll<()> {
+        if seq != self.answering {
+            return Poll::Ready(());
+        }
+        self.socket.poll_gone(cx)
     }
 }
 
@@ -117,9 +133,15 @@ impl<S: Io> futures_lite::io::AsyncRead for UpgradedTransport<S> {
     }
 }
 
+impl<S: Io> crate::web::upgrade::UpgradeStream for UpgradedTransport<S> {
+    fn poll_shutdown_begun(&self, cx: &mut Context<'_>) -> Poll<()> {
+        lock(&self.shared).socket.watch().poll_ending(cx)
+    }
+}
+
 impl<S: Io> futures_lite::io::AsyncWrite for UpgradedTransport<S> {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(lock(&self.shared).socket.io()).poll_write(cx, buf)
+        lock(&self.shared).socket.poll_write_some(cx, buf)
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

@@ -1,9 +1,10 @@
 //! Writing responses: the head and a buffered body in one write where they
 //! fit, streamed bodies chunk by chunk as they are produced.
 
+use std::future::poll_fn;
 use std::io;
 
-use futures_lite::future;
+use futures_lite::{FutureExt, future};
 use http::header::{self, HeaderMap};
 use http::{StatusCode, Version};
 
@@ -150,7 +151,19 @@ where
                     out.clear();
                     sent_any = true;
                 }
-                body.chunk().await
+                // Waiting for the stream (an event stream, say) is when a
+                // client that left is noticed, not at the next write.
+                let gone = async {
+                    poll_fn(|cx| lock(shared).poll_peer_gone(cx)).await;
+                    None
+                };
+                match gone.or(async { Some(body.chunk().await) }).await {
+                    Some(next) => next,
+                    None => {
+                        log::debug!(target: "squall::server", "client left during a streamed response");
+                        return Err(io::ErrorKind::ConnectionAborted.into());
+                    }
+                }
             }
         };
         let data = match next {
