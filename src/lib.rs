@@ -24,7 +24,7 @@
 //!
 //! | module | what lives there |
 //! |---|---|
-//! | [`web`] | [`Request`], [`Response`], [`Body`], [`Arguments`], the [`Target`] contract, [`RequestHandler`] |
+//! | [`web`] | [`Request`], [`Response`], [`Body`], [`Arguments`], the [`Target`] contract, [`RequestHandler`], server-sent events ([`EventStream`](web::EventStream)) |
 //! | [`routing`] | [`Router`] (with application state), [`Rule`], matchers, method dispatch |
 //! | [`server`] | [`Server`] and [`ServerBuilder`] over squall's own HTTP/1.1 engine |
 //! | [`gateway`] | [`GatewayContainer`](gateway::GatewayContainer): synchronous legacy apps on an executor |
@@ -36,6 +36,8 @@
 //! |---|---|
 //! | `cgi` | [`cgi::CgiProgram`](crate::cgi): CGI/1.1 programs as gateway apps (Unix) |
 //! | `tls` | HTTPS with rustls: [`ServerBuilder::tls`], [`ServerBuilder::tls_pem_files`] |
+//! | `websocket` | [`websocket`](crate::websocket): RFC 6455 handlers, Tornado's `WebSocketHandler` |
+//! | `python` | [`python`](crate::python): Python WSGI apps (Flask, Django) in an embedded interpreter |
 //!
 //! The server, routing, the gateway container and the testing helpers are
 //! always built. [`http`] is the `http` crate squall's types come from.
@@ -43,8 +45,8 @@
 //! # Layers
 //!
 //! Each module imports only from those below it: `rt` (the runtime) and
-//! `error`, then [`web`], [`routing`], then [`server`] and [`gateway`], then
-//! [`testing`] and `cgi`.
+//! `error`, then [`web`], then [`routing`] and `websocket`, then [`server`]
+//! and [`gateway`], then [`testing`], `cgi` and `python`.
 //!
 //! # Runtime
 //!
@@ -62,6 +64,8 @@ mod rt;
 pub mod server;
 pub mod testing;
 pub mod web;
+#[cfg(feature = "websocket")]
+pub mod websocket;
 
 pub use error::{Error, HttpError, Result};
 /// The `http` crate squall's types come from (`Method`, `StatusCode`,

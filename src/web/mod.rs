@@ -27,4 +27,4 @@ pub(crate) use request::{AppState, Origin, split_host_port};
 pub use response::{IntoResponse, Json, Response};
 pub(crate) use response::{StatusLine, declared_length, reason_phrase};
 pub use target::{BoxFuture, Dispatch, Target};
-pub use upgrade::Upgraded;
+pub use upgrade::{ShutdownBegun, Upgraded};

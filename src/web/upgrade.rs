@@ -15,9 +15,12 @@ use super::target::BoxFuture;
 
 /// A byte stream a connection can become.
 pub(crate) trait UpgradeStream: AsyncRead + AsyncWrite + Send + Unpin {
-    /// Ready once the server has begun to shut down gracefully.
-    fn poll_shutdown_begun(&self, cx: &mut Context<'_>) -> Poll<()>;
+    /// A poll that is ready once the server has begun to shut down gracefully.
+    fn shutdown_watch(&self) -> ShutdownPoll;
 }
+
+/// See [`UpgradeStream::shutdown_watch`].
+pub(crate) type ShutdownPoll = Box<dyn FnMut(&mut Context<'_>) -> Poll<()> + Send>;
 
 /// The connection after `101 Switching Protocols`: the bytes the client sent
 /// after its request head first, then the socket itself.
@@ -38,10 +41,32 @@ impl Upgraded {
         Upgraded { io: Box::new(io) }
     }
 
-    /// Resolves once the server has begun a graceful shutdown: the moment to
-    /// close the protocol's session politely before the deadline cuts it.
-    pub async fn shutdown_begun(&self) {
-        std::future::poll_fn(|cx| self.io.poll_shutdown_begun(cx)).await
+    /// A future that resolves once the server has begun a graceful
+    /// shutdown: the moment to close the protocol's session politely before
+    /// the deadline cuts it. It owns what it needs, so it can be awaited
+    /// beside reads and writes on the stream.
+    pub fn shutdown_begun(&self) -> ShutdownBegun {
+        ShutdownBegun { poll: self.io.shutdown_watch() }
+    }
+}
+
+/// See [`Upgraded::shutdown_begun`].
+#[must_use = "a future does nothing unless awaited"]
+pub struct ShutdownBegun {
+    poll: ShutdownPoll,
+}
+
+impl std::future::Future for ShutdownBegun {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        (self.poll)(cx)
+    }
+}
+
+impl fmt::Debug for ShutdownBegun {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ShutdownBegun")
     }
 }
 

@@ -134,8 +134,9 @@ impl<S: Io> futures_lite::io::AsyncRead for UpgradedTransport<S> {
 }
 
 impl<S: Io> crate::web::upgrade::UpgradeStream for UpgradedTransport<S> {
-    fn poll_shutdown_begun(&self, cx: &mut Context<'_>) -> Poll<()> {
-        lock(&self.shared).socket.watch().poll_ending(cx)
+    fn shutdown_watch(&self) -> crate::web::upgrade::ShutdownPoll {
+        let shared = self.shared.clone();
+        Box::new(move |cx| lock(&shared).socket.watch().poll_ending(cx))
     }
 }
 
