@@ -36,8 +36,8 @@
 //! |---|---|
 //! | `cgi` | [`cgi::CgiProgram`](crate::cgi): CGI/1.1 programs as gateway apps (Unix) |
 //! | `tls` | HTTPS with rustls: [`ServerBuilder::tls`], [`ServerBuilder::tls_pem_files`] |
-//! | `websocket` | [`websocket`](crate::websocket): RFC 6455 handlers, Tornado's `WebSocketHandler` |
-//! | `python` | [`python`](crate::python): Python WSGI apps (Flask, Django) in an embedded interpreter |
+//! | `websocket` | [`websocket`]: RFC 6455 handlers, Tornado's `WebSocketHandler` |
+//! | `python` | [`python`]: Python WSGI apps (Flask, Django) in an embedded interpreter |
 //!
 //! The server, routing, the gateway container and the testing helpers are
 //! always built. [`http`] is the `http` crate squall's types come from.

@@ -439,3 +439,77 @@ fn a_ping_from_the_client_reaches_the_handler() {
     assert_eq!(read_frame(&mut ws), (FIN | PONG, b"are you there".to_vec()));
     support::wait_until("on_ping", || journal.lock().unwrap().contains(&"ping are you there".to_owned()));
 }
+
+/// A raw HTTP/1.1 exchange with the chat example: (status, body).
+fn http(addr: std::net::SocketAddr, request: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut all = String::new();
+    stream.read_to_string(&mut all).unwrap();
+    let status = all[9..12].parse().unwrap();
+    let body = all.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    (status, body)
+}
+
+fn post_message(addr: std::net::SocketAddr, body: &str) {
+    let form = format!("body={body}");
+    let request = format!(
+        "POST /message HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
+        form.len()
+    );
+    assert_eq!(http(addr, &request).0, 204);
+}
+
+#[test]
+fn the_chat_example_reaches_sockets_pollers_and_streams_alike() {
+    support::init_logger();
+    let chat = support::example("chat", "websocket", &["--max-message", "64"]);
+    let (status, page) = http(chat.addr, "GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    assert_eq!(status, 200);
+    assert!(page.contains("new WebSocket(") && page.contains("/chatsocket"), "{page}");
+
+    let url = format!("ws://{}/chatsocket", chat.addr);
+    let (mut alice, _) = tungstenite::connect(url.as_str()).unwrap();
+    let (mut bob, _) = tungstenite::connect(url.as_str()).unwrap();
+    // An event stream and a long poll, waiting.
+    let mut events = TcpStream::connect(chat.addr).unwrap();
+    events.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    events.write_all(b"GET /events HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    support::read_until_contains(&mut events, "text/event-stream");
+    let addr = chat.addr;
+    let poller =
+        std::thread::spawn(move || http(addr, "GET /poll?cursor=0 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"));
+    std::thread::sleep(Duration::from_millis(200));
+
+    // A socket's message: every socket (the sender too), the poll, the stream.
+    alice.send(tungstenite::Message::text("hi from alice")).unwrap();
+    assert_eq!(alice.read().unwrap(), tungstenite::Message::text("hi from alice"));
+    assert_eq!(bob.read().unwrap(), tungstenite::Message::text("hi from alice"));
+    let (status, json) = poller.join().unwrap();
+    assert_eq!((status, json.as_str()), (200, r#"[{"id":1,"body":"hi from alice"}]"#));
+    support::read_until_contains(&mut events, "id: 1\ndata: hi from alice\n\n");
+
+    // A posted message: numbered 2, everywhere.
+    post_message(chat.addr, "posted+by+form");
+    assert_eq!(bob.read().unwrap(), tungstenite::Message::text("posted by form"));
+    support::read_until_contains(&mut events, "id: 2\ndata: posted by form\n\n");
+    let (_, json) = http(chat.addr, "GET /poll?cursor=1 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    assert_eq!(json, r#"[{"id":2,"body":"posted by form"}]"#, "only what is above the cursor, at once");
+    // A reconnecting stream gets what it missed after its Last-Event-ID.
+    let mut again = TcpStream::connect(chat.addr).unwrap();
+    again.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    again.write_all(b"GET /events HTTP/1.1\r\nHost: t\r\nLast-Event-ID: 1\r\n\r\n").unwrap();
+    let missed = String::from_utf8(support::read_until_contains(&mut again, "data: posted by form")).unwrap();
+    assert!(!missed.contains("hi from alice"), "{missed}");
+
+    // /echo keeps the type; --max-message is the socket's limit.
+    let (mut echo, _) = tungstenite::connect(format!("ws://{}/echo", chat.addr).as_str()).unwrap();
+    echo.send(tungstenite::Message::binary(vec![1u8, 2, 3])).unwrap();
+    assert_eq!(echo.read().unwrap(), tungstenite::Message::binary(vec![1u8, 2, 3]));
+    echo.send(tungstenite::Message::text("x".repeat(65))).unwrap();
+    match echo.read().unwrap() {
+        tungstenite::Message::Close(Some(frame)) => assert_eq!(u16::from(frame.code), 1009),
+        other => panic!("expected Close 1009, got {other:?}"),
+    }
+}

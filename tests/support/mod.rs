@@ -160,3 +160,35 @@ pub(crate) fn production(args: &[&str]) -> Production {
     let addr = line.trim().strip_prefix("serving on ").expect("first line names the address").parse().unwrap();
     Production { child, addr }
 }
+
+/// A running example, killed when dropped.
+pub(crate) struct Example {
+    pub(crate) child: std::process::Child,
+    pub(crate) addr: std::net::SocketAddr,
+}
+
+impl Drop for Example {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts example `name` (built with `features`) on a free loopback port,
+/// then `args`; its first line of output names its `http://` address.
+pub(crate) fn example(name: &str, features: &str, args: &[&str]) -> Example {
+    use std::io::BufRead;
+    let binary = example_binary(name, features);
+    let mut child = std::process::Command::new(binary)
+        .arg("127.0.0.1:0")
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("the example starts");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let url = line.split("http://").nth(1).unwrap_or_else(|| panic!("no address in {line:?}"));
+    let addr = url.split('/').next().unwrap().parse().unwrap();
+    Example { child, addr }
+}
