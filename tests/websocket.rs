@@ -513,3 +513,37 @@ fn the_chat_example_reaches_sockets_pollers_and_streams_alike() {
         other => panic!("expected Close 1009, got {other:?}"),
     }
 }
+
+#[test]
+fn idle_timeout_spares_sockets_and_write_timeout_cuts_a_client_that_stopped_reading() {
+    support::init_logger();
+    let flooded = Journal::default();
+    let journal = flooded.clone();
+    let flood = websocket_fn(move |socket: WebSocket, _message: Message| {
+        let journal = journal.clone();
+        async move {
+            // Sends until the connection gives up on the client.
+            let chunk = bytes::Bytes::from(vec![0u8; 64 * 1024]);
+            let mut sent = 0usize;
+            while socket.send(Message::Binary(chunk.clone())).await.is_ok() {
+                sent += 1;
+            }
+            journal.lock().unwrap().push(format!("stopped after {sent} messages"));
+        }
+    });
+    let app = app(Journal::default()).route("/flood", flood);
+    let builder = squall::Server::builder()
+        .idle_connection_timeout(Duration::from_millis(200))
+        .write_timeout(Duration::from_millis(500));
+    let server = TestServer::with_builder(builder, app);
+    // An idle socket outlives the idle timeout: a WebSocket is meant to wait.
+    let mut ws = open(&server, "/echo");
+    std::thread::sleep(Duration::from_millis(600));
+    ws.write_all(&frame(FIN | TEXT, b"still open", true)).unwrap();
+    assert_eq!(read_frame(&mut ws), (FIN | TEXT, b"still open".to_vec()));
+    // A client that reads nothing: the write timeout ends the connection.
+    let mut reader = open(&server, "/flood");
+    reader.write_all(&frame(FIN | TEXT, b"go", true)).unwrap();
+    support::wait_until("the flood stops", || !flooded.lock().unwrap().is_empty());
+    support::wait_until("the connection is gone", || server.server().connections() == 1);
+}

@@ -19,7 +19,10 @@ use crate::web::{Dispatch, IntoResponse, Request, Response, Target};
 ///
 /// The session awaits each method before reading the next frame, so a
 /// handler sees its messages one at a time and in order; while one is
-/// awaited, messages sent through the [`WebSocket`] handle still go out.
+/// awaited, messages sent through the [`WebSocket`] handle still go out. A
+/// method is never cancelled half-way: when the connection ends while one
+/// runs, it runs on to its end (its sends fail with
+/// [`SendError::Closed`](super::SendError::Closed)), then `on_close` is called.
 pub trait WebSocketHandler: Send + 'static {
     /// Runs before the handshake is answered; an error refuses the
     /// connection with that status (`403` for a missing login, say).

@@ -175,6 +175,7 @@ pub(super) async fn run<H: WebSocketHandler>(
 impl Conn {
     /// Runs a handler method while still writing what handles queue, so a
     /// handler that sends through its own handle cannot wait on itself.
+    /// The method is never cancelled half-way.
     async fn drive(&mut self, method: impl Future<Output = ()>) -> Flow {
         let mut method = pin!(method);
         loop {
@@ -189,6 +190,10 @@ impl Conn {
                 None => return Flow::Continue,
                 Some(command) => {
                     if self.apply(command).await == Flow::End {
+                        // The connection is gone: the method still runs to
+                        // its end, its sends failing with `Closed`.
+                        self.socket.shut();
+                        method.await;
                         return Flow::End;
                     }
                 }
