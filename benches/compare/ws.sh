@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# WebSocket: squall's chat example beside Tornado's WebSocketHandler and axum's
+# WebSocket (tokio-tungstenite), each serving /echo and a broadcast room at
+# /chatsocket. The server runs on CPU 0, the load generator (wsload, one
+# thread) on CPU 1. Three measurements, each on a freshly started server:
+#
+#   idle     IDLE sockets opened and held: the server's resident memory per socket
+#   echo     ECHO_CONNS sockets each sending a 32-byte text and awaiting its echo
+#            for DURATION seconds: round trips per second, server CPU per round trip
+#   fan-out  FANOUT receivers in the room; one sender sends MESSAGES messages, each
+#            once every receiver has the one before: deliveries per second, server
+#            CPU per delivery
+#
+#   benches/compare/ws.sh                   every server, 3 interleaved rounds (~4 min)
+#   ONLY='squall|axum' benches/compare/ws.sh
+#
+# Settings (environment): REPEAT=3, IDLE=10000, ECHO_CONNS=64, DURATION=10,
+# FANOUT=1000, MESSAGES=200, BENCH_WORK=/tmp/squall-compare (builds, the Python
+# virtualenv, raw output; nothing is written in the repository). Loopback only;
+# every server is started by this script in a session of its own and stopped by it.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+WORK=${BENCH_WORK:-/tmp/squall-compare}
+REPEAT=${REPEAT:-3}
+IDLE=${IDLE:-10000}
+ECHO_CONNS=${ECHO_CONNS:-64}
+DURATION=${DURATION:-10}
+FANOUT=${FANOUT:-1000}
+MESSAGES=${MESSAGES:-200}
+ONLY=${ONLY:-}
+PORT=${PORT:-18800}
+mkdir -p "$WORK/raw"
+# Both ends hold IDLE sockets at once.
+ulimit -n $((IDLE * 2 + 1024))
+
+say() { echo "== $*" >&2; }
+command -v taskset >/dev/null || { echo "taskset (util-linux) is needed" >&2; exit 1; }
+
+say "building squall's chat example (release, feature websocket)"
+(cd "$repo" && cargo build --release --quiet --features websocket --example chat)
+
+say "building axum's WebSocket peer and the load generator (release)"
+(cd "$here" && CARGO_TARGET_DIR="$WORK/target" cargo build --release --quiet --locked -p compare-axum-ws -p compare-wsload)
+LOAD=$WORK/target/release/compare-wsload
+
+say "preparing the Python virtualenv"
+[[ -x $WORK/venv/bin/python ]] || python3 -m venv "$WORK/venv"
+"$WORK/venv/bin/pip" install --quiet --disable-pip-version-check -r "$here/python/requirements.txt"
+
+rows=(
+    "squall (chat example)|$repo/target/release/examples/chat 127.0.0.1:{PORT}"
+    "axum 0.8 ws (tokio-tungstenite)|$WORK/target/release/compare-axum-ws 127.0.0.1:{PORT}"
+    "tornado 6.6 WebSocketHandler|$WORK/venv/bin/python $here/python/tornado_ws_app.py {PORT}"
+)
+
+# CPU time (user + system, all threads) of the processes in the server's session, in ticks.
+cpu_ticks() {
+    cat /proc/[0-9]*/stat 2>/dev/null | awk -v sid="$1" '{ sub(/.*\) /, ""); if ($4 == sid) t += $12 + $13 } END { print t + 0 }'
+}
+
+rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+
+# start LABEL COMMAND ROUND PHASE: starts the server on CPU 0; sets PID and URL.
+start() {
+    local cmd=${2//\{PORT\}/$PORT}
+    LOG="$WORK/raw/ws-$(tr -c 'a-zA-Z0-9' _ <<<"$1")-$3-$4"
+    RUST_LOG=error setsid taskset -c 0 $cmd >"$LOG.server" 2>&1 &
+    PID=$!
+    URL="ws://127.0.0.1:$PORT"
+    for _ in $(seq 100); do
+        curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$PORT/" && return 0
+        sleep 0.1
+    done
+    say "$1 did not start; see $LOG.server"
+    return 1
+}
+
+stop() {
+    kill -- -"$PID" 2>/dev/null || true
+    wait "$PID" 2>/dev/null || true
+    PORT=$((PORT + 1))
+}
+
+# measure ROUND LABEL COMMAND -> "kb_per_socket echo_per_s echo_cpu_us fanout_per_s fanout_cpu_us"
+measure() {
+    local round=$1 label=$2 cmd=$3 tck; tck=$(getconf CLK_TCK)
+    local kb=0 echo_rate=0 echo_cpu=0 fan_rate=0 fan_cpu=0
+
+    if start "$label" "$cmd" "$round" idle; then
+        sleep 0.5
+        local before; before=$(rss_kb "$PID")
+        taskset -c 1 "$LOAD" idle "$URL/echo" "$IDLE" 6 >"$LOG.load" 2>&1 &
+        local load=$!
+        for _ in $(seq 600); do grep -q ready "$LOG.load" && break; sleep 0.1; done
+        sleep 2
+        local after; after=$(rss_kb "$PID")
+        grep -q "ready $IDLE" "$LOG.load" && kb=$(awk -v a="$after" -v b="$before" -v n="$IDLE" 'BEGIN { printf "%.1f", (a - b) / n }')
+        wait "$load" || true
+        stop
+    fi
+
+    if start "$label" "$cmd" "$round" echo; then
+        local t0; t0=$(cpu_ticks "$PID")
+        taskset -c 1 "$LOAD" echo "$URL/echo" "$ECHO_CONNS" "$DURATION" >"$LOG.load" 2>&1 || true
+        local t1; t1=$(cpu_ticks "$PID")
+        read -r echo_rate echo_cpu < <(awk -v ticks=$((t1 - t0)) -v tck="$tck" '
+            /^roundtrips/ { printf "%.0f %.1f\n", $2 / $4, ($2 > 0 ? ticks / tck * 1e6 / $2 : 0); found = 1 }
+            END { if (!found) print "0 0" }' "$LOG.load")
+        stop
+    fi
+
+    if start "$label" "$cmd" "$round" fanout; then
+        local t0; t0=$(cpu_ticks "$PID")
+        timeout 300 taskset -c 1 "$LOAD" fanout "$URL/chatsocket" "$FANOUT" "$MESSAGES" >"$LOG.load" 2>&1 || true
+        local t1; t1=$(cpu_ticks "$PID")
+        read -r fan_rate fan_cpu < <(awk -v ticks=$((t1 - t0)) -v tck="$tck" '
+            /^deliveries/ { printf "%.0f %.2f\n", $2 / $4, ($2 > 0 ? ticks / tck * 1e6 / $2 : 0); found = 1 }
+            END { if (!found) print "0 0" }' "$LOG.load")
+        stop
+    fi
+    echo "$kb $echo_rate $echo_cpu $fan_rate $fan_cpu"
+}
+
+results=$WORK/ws-results.txt
+: >"$results"
+for round in $(seq "$REPEAT"); do
+    for row in "${rows[@]}"; do
+        IFS='|' read -r label cmd <<<"$row"
+        [[ -n $ONLY && ! $label =~ $ONLY ]] && continue
+        say "round $round/$REPEAT: $label"
+        echo "$label|$(measure "$round" "$label" "$cmd")" >>"$results"
+    done
+done
+
+echo
+echo "$(date -u +%F), $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(rustc --version | cut -d' ' -f1-2), Python $("$WORK/venv/bin/python" -c 'import platform; print(platform.python_version())'), server on CPU 0 and the load on CPU 1; idle: $IDLE sockets; echo: $ECHO_CONNS sockets for ${DURATION}s; fan-out: $MESSAGES messages to $FANOUT sockets; median of $REPEAT round(s)"
+echo
+echo "| server | idle: KB per socket | echo: round trips/s | echo: CPU µs per round trip | fan-out: deliveries/s | fan-out: CPU µs per delivery |"
+echo "|---|---:|---:|---:|---:|---:|"
+awk -F'|' '
+    { split($2, f, " "); key = $1; if (!(key in seen)) { order[++n] = key; seen[key] = 1 }
+      c = ++count[key]; for (i = 1; i <= 5; i++) v[key, i, c] = f[i] }
+    function median(key, col,    i, j, a, t, m) {
+        m = count[key]; for (i = 1; i <= m; i++) a[i] = v[key, col, i] + 0
+        for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+        return a[int((m + 1) / 2)]
+    }
+    END {
+        for (k = 1; k <= n; k++) {
+            key = order[k]
+            printf "| %s | %s | %s | %s | %s | %s |\n", key, median(key, 1), median(key, 2), median(key, 3), median(key, 4), median(key, 5)
+        }
+    }' "$results"
