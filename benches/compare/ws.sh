@@ -32,8 +32,8 @@ MESSAGES=${MESSAGES:-200}
 ONLY=${ONLY:-}
 PORT=${PORT:-18800}
 mkdir -p "$WORK/raw"
-# Both ends hold IDLE sockets at once.
-ulimit -n $((IDLE * 2 + 1024))
+# The server and the load generator each hold IDLE sockets at once.
+ulimit -n $((IDLE + 1024)) || { echo "cannot raise the open-files limit to $((IDLE + 1024)) (hard limit $(ulimit -Hn))" >&2; exit 1; }
 
 say() { echo "== $*" >&2; }
 command -v taskset >/dev/null || { echo "taskset (util-linux) is needed" >&2; exit 1; }

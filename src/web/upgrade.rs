@@ -17,6 +17,10 @@ use super::target::BoxFuture;
 pub(crate) trait UpgradeStream: AsyncRead + AsyncWrite + Send + Unpin {
     /// A poll that is ready once the server has begun to shut down gracefully.
     fn shutdown_watch(&self) -> ShutdownPoll;
+
+    /// Ready when a read may find bytes (or the end of the stream), without
+    /// reading: a protocol that knows its reader is starved waits on this.
+    fn poll_readable(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
 }
 
 /// See [`UpgradeStream::shutdown_watch`].
@@ -39,6 +43,13 @@ pub struct Upgraded {
 impl Upgraded {
     pub(crate) fn new(io: impl UpgradeStream + 'static) -> Self {
         Upgraded { io: Box::new(io) }
+    }
+
+    /// Ready when a read may find bytes, or the end of the stream, without
+    /// reading anything: for a protocol whose last read found nothing, a
+    /// cheaper wait than another read attempt.
+    pub fn poll_readable(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.io.poll_readable(cx)
     }
 
     /// A future that resolves once the server has begun a graceful

@@ -5,6 +5,7 @@
 use std::future::{Future, pending};
 use std::net::SocketAddr;
 use std::pin::{Pin, pin};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use async_tungstenite::WebSocketStream;
@@ -44,6 +45,9 @@ impl Default for Limits {
 /// for every open socket, idle or not.
 const READ_CHUNK: usize = 4 * 1024;
 
+/// Queued messages written in a row before the socket is read first again.
+const FAIR_RUN: u32 = 16;
+
 type Stream = WebSocketStream<Upgraded>;
 
 /// The session's side of the connection: the frame stream, the handles'
@@ -61,6 +65,10 @@ struct Conn {
     last_ping: Instant,
     /// A keep-alive ping is out, sent then.
     awaiting_pong: Option<Instant>,
+    /// Queued messages written since the last frame was read.
+    sends_in_a_row: u32,
+    /// The last read found nothing: wait for readiness before reading again.
+    starved: bool,
 }
 
 /// What woke the session.
@@ -104,14 +112,29 @@ pub(super) async fn run<H: WebSocketHandler>(
         peer_close: None,
         last_ping: Instant::now(),
         awaiting_pong: None,
+        sends_in_a_row: 0,
+        starved: false,
     };
     let mut alarm = Alarm::default();
     let mut flow = conn.drive(handler.open(&socket)).await;
     while flow == Flow::Continue {
         alarm.set(conn.next_deadline());
         let event = {
-            let (ws, rx) = (&mut conn.ws, &conn.rx);
-            let frame = async { Event::Frame(ws.next().await) };
+            let (ws, rx, starved) = (&mut conn.ws, &conn.rx, &mut conn.starved);
+            let frame = std::future::poll_fn(|cx| {
+                // The last read found the socket empty: wait for it to be
+                // readable rather than read again on every wake-up (each
+                // would cost a syscall, and tungstenite clears its buffer).
+                if *starved {
+                    if ws.get_mut().poll_readable(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    *starved = false;
+                }
+                let next = Pin::new(&mut *ws).poll_next(cx);
+                *starved = next.is_pending();
+                next.map(Event::Frame)
+            });
             let command = async {
                 match rx.recv().await {
                     Ok(command) => Event::Command(command),
@@ -129,8 +152,17 @@ pub(super) async fn run<H: WebSocketHandler>(
                 }
                 Event::Shutdown
             };
-            frame.or(command).or(timer).or(shutdown).await
+            // Queued messages first: a wake-up for one then costs no read
+            // that would find the socket empty (a broadcast wakes every
+            // socket). After a run of them, frames first, so a socket that
+            // is sent to without pause still reads.
+            if conn.sends_in_a_row < FAIR_RUN {
+                command.or(frame).or(timer).or(shutdown).await
+            } else {
+                frame.or(command).or(timer).or(shutdown).await
+            }
         };
+        conn.sends_in_a_row = if matches!(event, Event::Command(_)) { conn.sends_in_a_row + 1 } else { 0 };
         flow = match event {
             Event::Frame(Some(Ok(Frame::Text(text)))) => {
                 conn.deliver(handler.on_message(&socket, Message::Text(text))).await

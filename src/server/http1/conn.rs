@@ -186,8 +186,16 @@ where
             written?;
             return Ok(Next::Upgrade(on_upgrade));
         }
-        log::warn!(target: "squall::server", "{}: 400 an upgrade needs an HTTP/1.1 request without a body", peer(&info));
-        response = HttpError::bad_request("this request cannot switch protocols").into_response();
+        response = if last {
+            log::info!(target: "squall::server", "{}: 503 no upgrade while shutting down", peer(&info));
+            HttpError::new(StatusCode::SERVICE_UNAVAILABLE)
+                .with_message("shutting down; retry later")
+                .into_response()
+                .with_header(http::header::RETRY_AFTER, http::HeaderValue::from_static("1"))
+        } else {
+            log::warn!(target: "squall::server", "{}: 400 an upgrade needs an HTTP/1.1 request without a body", peer(&info));
+            HttpError::bad_request("this request cannot switch protocols").into_response()
+        };
         keep_alive = false;
     }
     let head_only = log_method == Method::HEAD;

@@ -134,6 +134,11 @@ impl<S: Io> futures_lite::io::AsyncRead for UpgradedTransport<S> {
 }
 
 impl<S: Io> crate::web::upgrade::UpgradeStream for UpgradedTransport<S> {
+    fn poll_readable(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let mut t = lock(&self.shared);
+        if t.socket.buffered().is_empty() { t.socket.io().poll_read_ready(cx) } else { Poll::Ready(Ok(())) }
+    }
+
     fn shutdown_watch(&self) -> crate::web::upgrade::ShutdownPoll {
         let shared = self.shared.clone();
         Box::new(move |cx| lock(&shared).socket.watch().poll_ending(cx))
