@@ -547,3 +547,32 @@ fn idle_timeout_spares_sockets_and_write_timeout_cuts_a_client_that_stopped_read
     support::wait_until("the flood stops", || !flooded.lock().unwrap().is_empty());
     support::wait_until("the connection is gone", || server.server().connections() == 1);
 }
+
+/// A handler whose handshake takes a while: time for the server to start draining.
+struct SlowHandshake;
+
+impl WebSocketHandler for SlowHandshake {
+    async fn prepare(&mut self, _req: &mut Request) -> Result<(), squall::HttpError> {
+        squall::sleep(Duration::from_millis(300)).await;
+        Ok(())
+    }
+
+    async fn on_message(&mut self, _socket: &WebSocket, _message: Message) {}
+}
+
+#[test]
+fn a_handshake_answered_while_the_server_drains_is_503() {
+    support::init_logger();
+    let server = TestServer::start(Router::new().route("/slow", websocket(|_req: &Request| SlowHandshake)));
+    let mut stream = TcpStream::connect(server.addr()).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream.write_all(opening("/slow", "").as_bytes()).unwrap();
+    support::wait_until("the handshake is in flight", || server.server().connections() == 1);
+    let handle = server.server().clone();
+    let drain = std::thread::spawn(move || squall::block_on(handle.shutdown(Duration::from_secs(10))));
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 503 "), "{answer}");
+    assert!(answer.contains("Retry-After: 1\r\n") || answer.contains("retry-after: 1\r\n"), "{answer}");
+    assert!(drain.join().unwrap());
+}
