@@ -51,19 +51,6 @@ pub(crate) struct Incoming {
     buffer_limit: u64,
 }
 
-/// The connection side of an incoming body.
-pub(crate) trait BodySource: Send {
-    /// The next chunk of request number `seq`, `None` at its end.
-    fn poll_chunk(&mut self, cx: &mut Context<'_>, seq: u64) -> Poll<Option<io::Result<Bytes>>>;
-
-    /// Replaces the body size limit of request `seq`, if its body is unread.
-    fn set_limit(&mut self, seq: u64, limit: u64);
-
-    /// Ready once the client of request `seq` has gone, or that request
-    /// has been answered.
-    fn poll_gone(&mut self, cx: &mut Context<'_>, seq: u64) -> Poll<()>;
-}
-
 impl Body {
     /// A body with no bytes.
     pub fn empty() -> Self {

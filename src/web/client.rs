@@ -5,11 +5,25 @@
 
 use std::fmt;
 use std::future::Future;
+use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
-use super::body::BodySource;
+use bytes::Bytes;
+
+/// The connection as a request sees it: its body, and whether its client is still there.
+pub(crate) trait BodySource: Send {
+    /// The next chunk of request number `seq`, `None` at its end.
+    fn poll_chunk(&mut self, cx: &mut Context<'_>, seq: u64) -> Poll<Option<io::Result<Bytes>>>;
+
+    /// Replaces the body size limit of request `seq`, if its body is unread.
+    fn set_limit(&mut self, seq: u64, limit: u64);
+
+    /// Ready once the client of request `seq` has gone, or that request
+    /// has been answered.
+    fn poll_gone(&mut self, cx: &mut Context<'_>, seq: u64) -> Poll<()>;
+}
 
 /// Request number `seq` of a connection.
 #[derive(Clone)]

@@ -67,10 +67,12 @@
 
 mod handler;
 mod handshake;
+mod route;
 mod session;
 mod socket;
 
-pub use handler::{FnHandler, WebSocketHandler, WebSocketRoute, websocket, websocket_fn};
+pub use handler::{FnHandler, WebSocketHandler};
+pub use route::{WebSocketRoute, websocket, websocket_fn};
 pub use socket::{CloseCode, Message, SendError, WebSocket};
 /// Text payloads: UTF-8 bytes, cheap to clone (a broadcast shares one buffer).
 pub use tungstenite::Utf8Bytes;

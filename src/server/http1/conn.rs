@@ -25,7 +25,7 @@ use crate::rt::Io;
 use crate::server::proxy::{self, Client};
 use crate::server::watch::{Ending, Watch};
 use crate::server::{Config, Core};
-use crate::web::body::BodySource;
+use crate::web::client::BodySource;
 use crate::web::client::ClientLink;
 use crate::web::upgrade::OnUpgrade;
 use crate::web::{Body, IntoResponse, Origin, Request, Response, Upgraded, log as access_log};

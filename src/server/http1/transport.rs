@@ -19,7 +19,7 @@ use super::request_body::{RequestBody, Settled};
 use super::socket::{HeadError, RELEASE_AFTER, Socket};
 use crate::rt::{self, Io};
 use crate::server::watch::{Ending, Watch};
-use crate::web::body::BodySource;
+use crate::web::client::BodySource;
 use bytes::Bytes;
 use futures_lite::FutureExt;
 
