@@ -15,7 +15,7 @@ use tungstenite::error::{Error as WsError, ProtocolError};
 use tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 
 use super::handler::WebSocketHandler;
-use super::socket::{CloseCode, Command, Message, WebSocket};
+use super::socket::{CloseCode, Command, Message, WebSocket, close_reason};
 use crate::web::Upgraded;
 
 /// A route's limits for each of its connections.
@@ -288,13 +288,8 @@ impl Conn {
         };
         log::warn!(target: "squall::websocket", "{}: closing with {code}: {e}", self.peer());
         if self.closing.is_none() && self.peer_close.is_none() {
-            let mut reason = e.to_string();
-            let mut end = reason.len().min(123);
-            while !reason.is_char_boundary(end) {
-                end -= 1;
-            }
-            reason.truncate(end);
-            let frame = CloseFrame { code: code.into(), reason: reason.into() };
+            let reason = e.to_string();
+            let frame = CloseFrame { code: code.into(), reason: close_reason(&reason).into() };
             let close = self.ws.close(Some(frame));
             let _ = crate::rt::timeout(self.limits.close_timeout, close).await;
         }

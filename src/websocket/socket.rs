@@ -152,6 +152,16 @@ impl fmt::Display for SendError {
 
 impl std::error::Error for SendError {}
 
+/// `reason` cut to the 123 bytes a Close frame has room for (RFC 6455
+/// §5.5: 125 bytes of payload, 2 of them the code), at a character boundary.
+pub(super) fn close_reason(reason: &str) -> &str {
+    let mut end = reason.len().min(123);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    &reason[..end]
+}
+
 /// What the session is asked to do by a handle.
 #[derive(Debug)]
 pub(super) enum Command {
@@ -233,11 +243,7 @@ impl WebSocket {
         if !tungstenite::protocol::frame::coding::CloseCode::from(code).is_allowed() {
             return Err(SendError::Invalid);
         }
-        let mut end = reason.len().min(123);
-        while !reason.is_char_boundary(end) {
-            end -= 1;
-        }
-        self.command(Command::Close(code, Utf8Bytes::from(&reason[..end]))).await
+        self.command(Command::Close(code, Utf8Bytes::from(close_reason(reason)))).await
     }
 
     /// Whether the connection has closed (or is closing): sends will fail.
@@ -280,5 +286,19 @@ impl fmt::Debug for WebSocket {
             .field("subprotocol", &self.shared.subprotocol)
             .field("closed", &self.is_closed())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::close_reason;
+
+    #[test]
+    fn rfc6455_5_5_close_reasons_fit_the_control_frame_at_a_char_boundary() {
+        assert_eq!(close_reason("bye"), "bye");
+        let long = "é".repeat(100); // 200 bytes
+        let cut = close_reason(&long);
+        assert_eq!(cut.len(), 122, "123 would split a character");
+        assert!(cut.chars().all(|c| c == 'é'));
     }
 }
