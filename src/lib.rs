@@ -53,6 +53,7 @@
 //! squall runs on async-std's executor. Start it from `main` with
 //! [`block_on`]; handlers may use any runtime-agnostic async library.
 
+pub mod app;
 #[cfg(all(unix, feature = "cgi"))]
 pub mod cgi;
 mod error;
@@ -67,6 +68,10 @@ pub mod web;
 #[cfg(feature = "websocket")]
 pub mod websocket;
 
+pub use app::App;
+/// The `cookie` crate squall parses and formats cookies with
+/// ([`Request::cookie`], [`Response::set_cookie`]), re-exported.
+pub use cookie;
 pub use error::{Error, HttpError, Result};
 /// The `http` crate squall's types come from (`Method`, `StatusCode`,
 /// `HeaderName`, …), re-exported so that apps need not depend on it.

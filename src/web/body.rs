@@ -4,6 +4,7 @@ use std::fmt;
 use std::future::poll_fn;
 use std::io;
 use std::pin::Pin;
+use std::sync::{Mutex, PoisonError};
 use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
@@ -40,7 +41,10 @@ pub struct Body {
 enum BodyKind {
     Empty,
     Full(Bytes),
-    Stream(Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>),
+    /// Behind a mutex only so that a body (and the request holding it) is
+    /// `Sync`: a handler's future may then borrow its request across an
+    /// await. It is never locked: polling has `&mut` access.
+    Stream(Mutex<Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>>),
     Incoming(Incoming),
 }
 
@@ -62,7 +66,7 @@ impl Body {
     where
         S: Stream<Item = io::Result<Bytes>> + Send + 'static,
     {
-        Body { kind: BodyKind::Stream(Box::pin(stream)) }
+        Body { kind: BodyKind::Stream(Mutex::new(Box::pin(stream))) }
     }
 
     pub(crate) fn incoming(link: ClientLink, buffer_limit: u64) -> Self {
@@ -141,7 +145,7 @@ impl Stream for Body {
                 BodyKind::Full(b) if !b.is_empty() => Poll::Ready(Some(Ok(b))),
                 _ => Poll::Ready(None),
             },
-            BodyKind::Stream(s) => s.as_mut().poll_next(cx),
+            BodyKind::Stream(s) => s.get_mut().unwrap_or_else(PoisonError::into_inner).as_mut().poll_next(cx),
             BodyKind::Incoming(i) => {
                 let mut source = crate::rt::lock(&i.link.source);
                 source.poll_chunk(cx, i.link.seq)

@@ -137,7 +137,15 @@ where
     }
 }
 
-async fn run<H: RequestHandler>(mut handler: H, mut req: Request) -> Response {
+async fn run<H: RequestHandler>(mut handler: H, req: Request) -> Response {
+    let mut req = if super::session::xsrf_guarded(&req) {
+        match super::session::check_xsrf(req).await {
+            Ok(req) => req,
+            Err(refused) => return refused.into_response(),
+        }
+    } else {
+        req
+    };
     let method = req.method().clone();
     let result = if !H::SUPPORTED_METHODS.contains(&method) {
         Err(HttpError::new(StatusCode::METHOD_NOT_ALLOWED))

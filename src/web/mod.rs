@@ -7,12 +7,15 @@
 mod arguments;
 pub(crate) mod body;
 pub(crate) mod client;
+mod cookies;
 mod event_stream;
 mod handler;
 pub(crate) mod log;
 mod read;
 mod request;
 mod response;
+pub(crate) mod session;
+pub(crate) mod signing;
 mod target;
 pub(crate) mod upgrade;
 
@@ -26,5 +29,6 @@ pub use request::Request;
 pub(crate) use request::{AppState, Origin, split_host_port};
 pub use response::{IntoResponse, Json, Response};
 pub(crate) use response::{StatusLine, declared_length, reason_phrase};
+pub use signing::CookieSecret;
 pub use target::{BoxFuture, Dispatch, Target};
 pub use upgrade::{ShutdownBegun, Upgraded};

@@ -417,8 +417,8 @@ impl Request {
 
     /// Resolves when the client goes away before this request is answered:
     /// how a long poll or a slow computation learns that nobody is waiting
-    /// any more. The future owns what it needs: take it before the
-    /// `async` block that awaits it, rather than borrowing the request there.
+    /// any more. The future owns what it needs, so it can also be taken out
+    /// first and moved.
     ///
     /// The server notices a close by reading ahead while the handler works;
     /// what it reads (the rest of the body, a pipelined request) stays
@@ -433,9 +433,7 @@ impl Request {
     ///
     /// async fn wait_for_news(req: Request) -> Response {
     ///     let news = async { squall::sleep(std::time::Duration::from_secs(30)).await; Some("news") };
-    ///     // Taken out first: a future borrowing `req` would not be `Send`.
-    ///     let disconnected = req.disconnected();
-    ///     let gone = async { disconnected.await; None };
+    ///     let gone = async { req.disconnected().await; None };
     ///     match news.or(gone).await {
     ///         Some(news) => Response::text(news),
     ///         None => Response::text(""), // nobody reads this
@@ -462,3 +460,10 @@ pub(crate) fn split_host_port(host: &str) -> (&str, Option<&str>) {
         _ => (host, None),
     }
 }
+
+// A handler's future may borrow its request across an await only if the
+// request is `Sync`; keep it so.
+const _: fn() = || {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<Request>();
+};

@@ -38,12 +38,24 @@ pub struct Response {
     headers: HeaderMap,
     body: Body,
     upgrade: Option<OnUpgrade>,
+    /// Set when the response answers an error ([`HttpError`], a panic, no
+    /// route): what an app's error page may show.
+    error: Option<Box<ErrorNote>>,
+}
+
+/// What an error response says beyond its status.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ErrorNote {
+    /// For the client ([`HttpError::with_message`]).
+    pub(crate) message: Option<String>,
+    /// For the log, and for the page only in debug.
+    pub(crate) detail: Option<String>,
 }
 
 impl Response {
     /// An empty response with this status.
     pub fn new(status: StatusCode) -> Self {
-        Response { status, headers: HeaderMap::new(), body: Body::empty(), upgrade: None }
+        Response { status, headers: HeaderMap::new(), body: Body::empty(), upgrade: None, error: None }
     }
 
     /// `200 OK` with a `text/plain; charset=utf-8` body.
@@ -67,7 +79,7 @@ impl Response {
 
     /// `200 OK` whose body is produced chunk by chunk (see [`Body::from_stream`]).
     pub fn stream(body: Body) -> Self {
-        Response { status: StatusCode::OK, headers: HeaderMap::new(), body, upgrade: None }
+        Response { status: StatusCode::OK, headers: HeaderMap::new(), body, upgrade: None, error: None }
     }
 
     /// `302 Found` to `location`.
@@ -188,6 +200,17 @@ impl Response {
         response
     }
 
+    /// Marks the response as the answer to an error.
+    pub(crate) fn with_error_note(mut self, note: ErrorNote) -> Self {
+        self.error = Some(Box::new(note));
+        self
+    }
+
+    /// What the error this response answers said, taken out.
+    pub(crate) fn take_error_note(&mut self) -> Option<ErrorNote> {
+        self.error.take().map(|b| *b)
+    }
+
     /// The function to run on the upgraded connection, taken out.
     pub(crate) fn take_upgrade(&mut self) -> Option<OnUpgrade> {
         self.upgrade.take()
@@ -304,7 +327,9 @@ impl IntoResponse for HttpError {
             Some(m) => m.to_owned(),
             None => status.canonical_reason().unwrap_or("Error").to_owned(),
         };
-        Response::text(body).with_status(status)
+        let note =
+            ErrorNote { message: self.message().map(str::to_owned), detail: self.log_message().map(str::to_owned) };
+        Response::text(body).with_status(status).with_error_note(note)
     }
 }
 

@@ -99,6 +99,14 @@ where
     Fut::Output: IntoResponse,
 {
     fn call(&self, req: Request) -> Dispatch<'_> {
+        if super::session::xsrf_guarded(&req) {
+            return Dispatch::answer(async move {
+                match super::session::check_xsrf(req).await {
+                    Ok(req) => self(req).await.into_response(),
+                    Err(refused) => refused.into_response(),
+                }
+            });
+        }
         let future = self(req);
         Dispatch::answer(async move { future.await.into_response() })
     }

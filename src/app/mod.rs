@@ -1,0 +1,249 @@
+//! [`App`]: what turns a router into a web application — Tornado's
+//! `Application` settings. A cookie secret for signed cookies, XSRF
+//! protection, a `current_user` hook and a login URL, error pages, and
+//! [`Middleware`] layers around every request.
+//!
+//! # Order
+//!
+//! For each request an app:
+//!
+//! 1. gives it the app's settings, reads its XSRF token from the `_xsrf`
+//!    cookie (or makes one), and runs the `current_user` hook;
+//! 2. renders error pages for whatever comes back from what follows (an
+//!    [`HttpError`](crate::HttpError), a panic, no route): the layers see the
+//!    plain error, the client the page;
+//! 3. runs the layers, in the order they were added (the first added sees
+//!    the request first and the response last);
+//! 4. routes to the target. Native handlers check the XSRF token of unsafe
+//!    requests before they run; gateway apps and routes wrapped in
+//!    [`xsrf_exempt`] are not checked;
+//!
+//! and on the way out sets the `_xsrf` cookie if a page used a token the
+//! client had no cookie for. Without an `App`, none of this runs and costs
+//! nothing.
+
+mod errors;
+mod login;
+mod middleware;
+
+use std::fmt;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+use cookie::{Cookie, SameSite};
+use futures_lite::FutureExt;
+use http::StatusCode;
+
+pub use errors::ErrorPage;
+pub use login::{Authenticated, RequireLogin, authenticated, local_path};
+pub use middleware::{FnMiddleware, Middleware, Next, middleware_fn};
+
+use crate::error::HttpError;
+use crate::web::session::{AppContext, CurrentUser, XsrfCookie, XsrfExempt, XsrfState};
+use crate::web::{BoxFuture, CookieSecret, Dispatch, IntoResponse, Request, Response, Target};
+use middleware::Chain;
+
+/// The hook that finds a request's user.
+type UserHook = dyn for<'a> Fn(&'a Request) -> BoxFuture<'a, Option<String>> + Send + Sync;
+/// A replacement error page.
+type ErrorRenderer = dyn Fn(&ErrorPage) -> Response + Send + Sync;
+
+/// A web application: a target (usually a [`Router`](crate::Router)) with
+/// settings and layers; see the [module](self) for the order things run in.
+///
+/// # Examples
+///
+/// ```
+/// use squall::app::{App, authenticated};
+/// use squall::web::CookieSecret;
+/// use squall::{Request, Router, get};
+///
+/// let router = Router::new().route("/", authenticated(get(|req: Request| async move {
+///     format!("Hello, {}", req.current_user().unwrap_or_default())
+/// })));
+/// let app = App::new(router)
+///     .cookie_secret(CookieSecret::new("change me: 32 random bytes"))
+///     .xsrf_cookies(true)
+///     .login_url("/login")
+///     .current_user(|req| Box::pin(async move { req.signed_cookie("user").ok().flatten() }));
+/// # let _ = app;
+/// ```
+pub struct App {
+    chain: Arc<Chain>,
+    /// One copy of the settings, shared by every request.
+    context: Arc<AppContext>,
+    current_user: Option<Box<UserHook>>,
+    error_page: Option<Box<ErrorRenderer>>,
+}
+
+impl App {
+    /// An app serving `target`, with no settings and no layers.
+    pub fn new(target: impl Target) -> Self {
+        App {
+            chain: Arc::new(Chain { layers: Vec::new(), target: Box::new(target) }),
+            context: Arc::new(AppContext::default()),
+            current_user: None,
+            error_page: None,
+        }
+    }
+
+    /// The secret for [signed cookies](crate::Request::signed_cookie)
+    /// (Tornado's `cookie_secret`, or its dict with `key_version` through
+    /// [`CookieSecret::rotating`]).
+    pub fn cookie_secret(mut self, secret: CookieSecret) -> Self {
+        Arc::make_mut(&mut self.context).cookie_secret = Some(secret);
+        self
+    }
+
+    /// XSRF protection (Tornado's `xsrf_cookies`): every `POST`, `PUT`,
+    /// `PATCH` and `DELETE` to a native handler must carry the `_xsrf` form
+    /// field or an `X-Xsrftoken` / `X-Csrftoken` header matching the `_xsrf`
+    /// cookie, else `403`. The cookie is `Path=/; SameSite=Lax` unless
+    /// [`xsrf_cookie`](Self::xsrf_cookie) says otherwise.
+    pub fn xsrf_cookies(mut self, on: bool) -> Self {
+        let context = Arc::make_mut(&mut self.context);
+        context.xsrf = on.then(|| context.xsrf.take().unwrap_or_else(default_xsrf_cookie));
+        self
+    }
+
+    /// XSRF protection with the `_xsrf` cookie shaped like `template`: its
+    /// name and attributes (`Secure`, `Domain`, `SameSite`, …) are used,
+    /// its value replaced by the token.
+    pub fn xsrf_cookie(mut self, template: Cookie<'static>) -> Self {
+        Arc::make_mut(&mut self.context).xsrf = Some(XsrfCookie { name: template.name().to_owned(), template });
+        self
+    }
+
+    /// Where [`authenticated`] sends a visitor without a user (default `/login`).
+    pub fn login_url(mut self, url: &str) -> Self {
+        Arc::make_mut(&mut self.context).login_url = Some(url.to_owned());
+        self
+    }
+
+    /// The hook that finds the user of each request (Tornado's
+    /// `get_current_user`), usually from a signed cookie; it runs once per
+    /// request, before the layers, and its answer is
+    /// [`Request::current_user`].
+    pub fn current_user<F>(mut self, hook: F) -> Self
+    where
+        F: for<'a> Fn(&'a Request) -> BoxFuture<'a, Option<String>> + Send + Sync + 'static,
+    {
+        self.current_user = Some(Box::new(hook));
+        self
+    }
+
+    /// Debug mode: error pages show the error's log message or the panic's,
+    /// and templates reload when they change. Never in production.
+    pub fn debug(mut self, on: bool) -> Self {
+        Arc::make_mut(&mut self.context).debug = on;
+        self
+    }
+
+    /// Replaces the error page (Tornado's `write_error`); the default is
+    /// [`ErrorPage::render_default`]. Headers the error set (`Allow`,
+    /// `Retry-After`, …) are kept.
+    pub fn error_page<F>(mut self, render: F) -> Self
+    where
+        F: Fn(&ErrorPage) -> Response + Send + Sync + 'static,
+    {
+        self.error_page = Some(Box::new(render));
+        self
+    }
+
+    /// Adds a layer around every request; see the [module](self) for the order.
+    ///
+    /// # Panics
+    ///
+    /// If the app is already serving (layers are added while building it).
+    pub fn layer(mut self, layer: impl Middleware) -> Self {
+        let chain = Arc::get_mut(&mut self.chain).expect("layers are added before the app serves");
+        chain.layers.push(Box::new(layer));
+        self
+    }
+
+    async fn serve(&self, mut req: Request) -> Response {
+        let context = &self.context;
+        let xsrf = context.xsrf.as_ref().map(|x| Arc::new(XsrfState::for_request(&req, &x.name)));
+        if let Some(state) = &xsrf {
+            req.extensions_mut().insert(state.clone());
+        }
+        req.extensions_mut().insert(context.clone());
+        if let Some(hook) = &self.current_user {
+            let user = hook(&req).await;
+            req.extensions_mut().insert(CurrentUser(user));
+        }
+        let wants_json = errors::prefers_json(req.headers());
+        let run = AssertUnwindSafe(Next::start(self.chain.clone()).run(req)).catch_unwind().await;
+        let mut response = run.unwrap_or_else(|panic| {
+            let what = crate::error::panic_message(&*panic);
+            log::error!(target: "squall::app", "handler panicked: {what}");
+            HttpError::new(StatusCode::INTERNAL_SERVER_ERROR).with_log(format!("panic: {what}")).into_response()
+        });
+        if let Some(note) = response.take_error_note() {
+            let page = ErrorPage {
+                status: response.status(),
+                message: note.message,
+                detail: if context.debug { note.detail } else { None },
+                wants_json,
+            };
+            let rendered = match &self.error_page {
+                Some(render) => render(&page),
+                None => page.render_default(),
+            };
+            response = errors::apply(response, rendered);
+        }
+        if let (Some(state), Some(settings)) = (xsrf, &context.xsrf) {
+            if let Some(cookie) = state.cookie_to_set(settings) {
+                response.set_cookie(cookie);
+            }
+        }
+        response
+    }
+}
+
+fn default_xsrf_cookie() -> XsrfCookie {
+    let template = Cookie::build(("_xsrf", "")).path("/").same_site(SameSite::Lax).build();
+    XsrfCookie { name: "_xsrf".to_owned(), template }
+}
+
+impl Target for App {
+    fn call(&self, req: Request) -> Dispatch<'_> {
+        Dispatch::answer(self.serve(req))
+    }
+
+    fn reverse_url(&self, name: &str, args: &[&str]) -> Option<String> {
+        self.chain.target.reverse_url(name, args)
+    }
+}
+
+impl fmt::Debug for App {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("App")
+            .field("layers", &self.chain.layers.len())
+            .field("context", &self.context)
+            .field("current_user", &self.current_user.is_some())
+            .field("error_page", &self.error_page.is_some())
+            .finish()
+    }
+}
+
+/// Exempts `target` from the XSRF check: an API called by other servers
+/// with their own authentication, a webhook.
+pub fn xsrf_exempt<T: Target>(target: T) -> XsrfExempted<T> {
+    XsrfExempted(target)
+}
+
+/// The target [`xsrf_exempt`] makes.
+#[derive(Debug)]
+pub struct XsrfExempted<T>(T);
+
+impl<T: Target> Target for XsrfExempted<T> {
+    fn call(&self, mut req: Request) -> Dispatch<'_> {
+        req.extensions_mut().insert(XsrfExempt);
+        self.0.call(req)
+    }
+
+    fn reverse_url(&self, name: &str, args: &[&str]) -> Option<String> {
+        self.0.reverse_url(name, args)
+    }
+}
