@@ -183,29 +183,8 @@ fn barrier_python_calls_meet_on_pools_never_inline() {
     }
 }
 
-/// The virtualenv with the pinned frameworks (`tests/python/requirements.txt`):
-/// `target/python-venv`, made by `.ci/run`, or here when it is missing.
 fn framework_venv() -> PathBuf {
-    static VENV: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    VENV.get_or_init(|| {
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-        let venv = root.join("target").join("python-venv");
-        let requirements = apps_dir().join("requirements.txt");
-        let marker = venv.join("installed-requirements.txt");
-        let wanted = std::fs::read_to_string(&requirements).unwrap();
-        if std::fs::read_to_string(&marker).ok().as_deref() != Some(wanted.as_str()) {
-            let run = |program: &std::path::Path, args: &[&str]| {
-                let status = std::process::Command::new(program).args(args).status().unwrap();
-                assert!(status.success(), "{} {args:?} failed", program.display());
-            };
-            run("/usr/bin/python3".as_ref(), &["-m", "venv", venv.to_str().unwrap()]);
-            let pip = venv.join("bin").join("pip");
-            run(&pip, &["install", "--quiet", "--disable-pip-version-check", "-r", requirements.to_str().unwrap()]);
-            std::fs::write(&marker, wanted).unwrap();
-        }
-        venv
-    })
-    .clone()
+    support::framework_venv()
 }
 
 fn load_framework(target: &str) -> WsgiApp {

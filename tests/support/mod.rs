@@ -192,3 +192,29 @@ pub(crate) fn example(name: &str, features: &str, args: &[&str]) -> Example {
     let addr = url.split('/').next().unwrap().parse().unwrap();
     Example { child, addr }
 }
+
+/// The virtualenv with the pinned Python packages (`tests/python/requirements.txt`):
+/// `target/python-venv`, made by `.ci/run`, or here when it is missing.
+pub(crate) fn framework_venv() -> std::path::PathBuf {
+    use std::path::PathBuf;
+    static VENV: OnceLock<PathBuf> = OnceLock::new();
+    VENV.get_or_init(|| {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let venv = root.join("target").join("python-venv");
+        let requirements = root.join("tests").join("python").join("requirements.txt");
+        let marker = venv.join("installed-requirements.txt");
+        let wanted = std::fs::read_to_string(&requirements).unwrap();
+        if std::fs::read_to_string(&marker).ok().as_deref() != Some(wanted.as_str()) {
+            let run = |program: &std::path::Path, args: &[&str]| {
+                let status = std::process::Command::new(program).args(args).status().unwrap();
+                assert!(status.success(), "{} {args:?} failed", program.display());
+            };
+            run("/usr/bin/python3".as_ref(), &["-m", "venv", venv.to_str().unwrap()]);
+            let pip = venv.join("bin").join("pip");
+            run(&pip, &["install", "--quiet", "--disable-pip-version-check", "-r", requirements.to_str().unwrap()]);
+            std::fs::write(&marker, wanted).unwrap();
+        }
+        venv
+    })
+    .clone()
+}
