@@ -1,192 +1,15 @@
 //! What a browser sees: headless Chromium, driven over the W3C WebDriver
-//! protocol by Debian's chromedriver, opens the chat example's page in two
-//! tabs; a message typed in one appears in the other, carried by squall's
-//! WebSocket. `.ci/run` installs `chromium` and `chromium-driver`.
-#![cfg(feature = "websocket")]
+//! protocol by Debian's chromedriver. The chat example's page in two tabs
+//! (a message typed in one appears in the other, carried by squall's
+//! WebSocket), and the webapp example's login (a redirect to the form, the
+//! XSRF-protected post, the signed cookie that keeps the user logged in).
+//! `.ci/run` installs `chromium` and `chromium-driver`.
+#![cfg(all(feature = "websocket", feature = "templates"))]
 #![allow(clippy::unwrap_used)] // helpers outside #[test] fns unwrap too: a panic is the test failing
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-use serde_json::{Value, json};
-
-const CHROMIUM: &str = "/usr/bin/chromium";
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
-
-/// A chromedriver of the test's own, on a free loopback port; killed when dropped.
-struct Driver {
-    child: Child,
-    addr: SocketAddr,
-    profile: std::path::PathBuf,
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.profile);
-    }
-}
-
-impl Driver {
-    fn start() -> Driver {
-        for program in [CHROMIUM, CHROMEDRIVER] {
-            assert!(
-                std::path::Path::new(program).exists(),
-                "{program} is missing: install Debian's chromium and chromium-driver (.ci/run does)"
-            );
-        }
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Command::new(CHROMEDRIVER)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver starts");
-        let profile = std::env::temp_dir().join(format!("squall-browser-{}-{port}", std::process::id()));
-        let driver = Driver { child, addr: SocketAddr::from(([127, 0, 0, 1], port)), profile };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while driver.call("GET", "/status", None).pointer("/value/ready") != Some(&Value::Bool(true)) {
-            assert!(Instant::now() < deadline, "chromedriver did not become ready");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        driver
-    }
-
-    /// One WebDriver command: an HTTP request with a JSON body; the JSON answer
-    /// (`Null` while the driver is not listening yet).
-    fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
-        let Ok(mut stream) = TcpStream::connect(self.addr) else {
-            return Value::Null;
-        };
-        stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-        let body = body.map(|b| b.to_string()).unwrap_or_default();
-        let request = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            self.addr,
-            body.len()
-        );
-        stream.write_all(request.as_bytes()).unwrap();
-        // The driver may keep the connection open: read by Content-Length.
-        let mut response = Vec::new();
-        let mut buf = [0u8; 4096];
-        loop {
-            let text = String::from_utf8_lossy(&response);
-            if let Some((head, body)) = text.split_once("\r\n\r\n") {
-                let length = head
-                    .lines()
-                    .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned()))
-                    .and_then(|v| v.parse::<usize>().ok());
-                if length.is_some_and(|n| body.len() >= n) {
-                    return serde_json::from_str(body).unwrap_or(Value::Null);
-                }
-            }
-            match stream.read(&mut buf).unwrap() {
-                0 => break,
-                n => response.extend_from_slice(&buf[..n]),
-            }
-        }
-        let text = String::from_utf8_lossy(&response);
-        serde_json::from_str(text.split_once("\r\n\r\n").map_or("", |(_, b)| b)).unwrap_or(Value::Null)
-    }
-}
-
-/// A browser session.
-struct Browser<'d> {
-    driver: &'d Driver,
-    session: String,
-}
-
-impl Drop for Browser<'_> {
-    fn drop(&mut self) {
-        self.driver.call("DELETE", &format!("/session/{}", self.session), None);
-    }
-}
-
-impl<'d> Browser<'d> {
-    fn open(driver: &'d Driver) -> Browser<'d> {
-        let args = [
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            &format!("--user-data-dir={}", driver.profile.display()),
-        ];
-        let capabilities = json!({"capabilities": {"alwaysMatch": {
-            "browserName": "chrome",
-            "goog:chromeOptions": {"binary": CHROMIUM, "args": args},
-        }}});
-        let answer = driver.call("POST", "/session", Some(capabilities));
-        let session = answer.pointer("/value/sessionId").and_then(Value::as_str);
-        let session = session.unwrap_or_else(|| panic!("no browser session: {answer}")).to_owned();
-        Browser { driver, session }
-    }
-
-    fn command(&self, method: &str, path: &str, body: Option<Value>) -> Value {
-        let answer = self.driver.call(method, &format!("/session/{}{path}", self.session), body);
-        assert!(answer.pointer("/value/error").is_none(), "{method} {path}: {answer}");
-        answer["value"].clone()
-    }
-
-    fn go(&self, url: &str) {
-        self.command("POST", "/url", Some(json!({"url": url})));
-    }
-
-    fn new_tab(&self) -> String {
-        let tab = self.command("POST", "/window/new", Some(json!({"type": "tab"})));
-        tab["handle"].as_str().unwrap().to_owned()
-    }
-
-    fn current_tab(&self) -> String {
-        self.command("GET", "/window", None).as_str().unwrap().to_owned()
-    }
-
-    fn switch_to(&self, tab: &str) {
-        self.command("POST", "/window", Some(json!({"handle": tab})));
-    }
-
-    fn element(&self, css: &str) -> String {
-        let found = self.command("POST", "/element", Some(json!({"using": "css selector", "value": css})));
-        let id = found.as_object().and_then(|o| o.values().next()).and_then(Value::as_str);
-        id.unwrap_or_else(|| panic!("no element {css}: {found}")).to_owned()
-    }
-
-    fn text(&self, css: &str) -> String {
-        let id = self.element(css);
-        self.command("GET", &format!("/element/{id}/text"), None).as_str().unwrap_or_default().to_owned()
-    }
-
-    fn type_into(&self, css: &str, text: &str) {
-        let id = self.element(css);
-        self.command("POST", &format!("/element/{id}/value"), Some(json!({"text": text})));
-    }
-
-    fn click(&self, css: &str) {
-        let id = self.element(css);
-        self.command("POST", &format!("/element/{id}/click"), Some(json!({})));
-    }
-
-    /// Waits (up to 10 s) until the text of `css` contains `needle`.
-    fn wait_for_text(&self, css: &str, needle: &str) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let text = self.text(css);
-            if text.contains(needle) {
-                return;
-            }
-            assert!(Instant::now() < deadline, "{css} never showed {needle:?}; it shows {text:?}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
+use support::browser::{Browser, Driver};
 
 #[test]
 fn a_message_typed_in_one_tab_appears_in_the_other() {
@@ -211,4 +34,28 @@ fn a_message_typed_in_one_tab_appears_in_the_other() {
     browser.switch_to(&first);
     browser.wait_for_text("#messages", "hello from the second tab");
     assert_eq!(browser.text("#status"), "connected");
+}
+
+#[test]
+fn logging_in_lands_on_the_greeting_and_a_reload_stays_logged_in() {
+    support::init_logger();
+    let webapp = support::example("webapp", "templates", &["--cookie-secret", "a secret for the browser test"]);
+    let driver = Driver::start();
+    let browser = Browser::open(&driver);
+
+    browser.go(&format!("http://{}/", webapp.addr));
+    assert!(browser.url().ends_with("/login?next=%2F"), "sent to the login page: {}", browser.url());
+    browser.type_into("input[name=username]", "Ada Lovelace");
+    browser.click("#login");
+    browser.wait_for_text("#user", "Ada Lovelace");
+    assert!(browser.url().ends_with(&format!("{}/", webapp.addr)), "back on /: {}", browser.url());
+
+    browser.type_into("input[name=text]", "<b>not bold</b>");
+    browser.click("form button");
+    browser.wait_for_text("#notes", "<b>not bold</b>"); // escaped: shown as text
+
+    browser.refresh();
+    browser.wait_for_text("#user", "Ada Lovelace");
+    browser.click("#logout");
+    browser.wait_for_text("h1", "Log in");
 }

@@ -10,7 +10,7 @@
 //! 1. gives it the app's settings, reads its XSRF token from the `_xsrf`
 //!    cookie (or makes one), and runs the `current_user` hook;
 //! 2. renders error pages for whatever comes back from what follows (an
-//!    [`HttpError`](crate::HttpError), a panic, no route): the layers see the
+//!    [`HttpError`], a panic, no route): the layers see the
 //!    plain error, the client the page;
 //! 3. runs the layers, in the order they were added (the first added sees
 //!    the request first and the response last);
@@ -25,6 +25,8 @@
 mod errors;
 mod login;
 mod middleware;
+#[cfg(feature = "templates")]
+mod templates;
 
 use std::fmt;
 use std::panic::AssertUnwindSafe;
@@ -37,6 +39,10 @@ use http::StatusCode;
 pub use errors::ErrorPage;
 pub use login::{Authenticated, RequireLogin, authenticated, local_path};
 pub use middleware::{FnMiddleware, Middleware, Next, middleware_fn};
+#[cfg(feature = "templates")]
+pub use minijinja::context;
+#[cfg(feature = "templates")]
+pub use templates::{Templates, render};
 
 use crate::error::HttpError;
 use crate::web::session::{AppContext, CurrentUser, XsrfCookie, XsrfExempt, XsrfState};
@@ -74,6 +80,10 @@ pub struct App {
     context: Arc<AppContext>,
     current_user: Option<Box<UserHook>>,
     error_page: Option<Box<ErrorRenderer>>,
+    #[cfg(feature = "templates")]
+    templates: Option<Arc<Templates>>,
+    #[cfg(feature = "templates")]
+    rendering: std::sync::OnceLock<templates::Rendering>,
 }
 
 impl App {
@@ -84,6 +94,10 @@ impl App {
             context: Arc::new(AppContext::default()),
             current_user: None,
             error_page: None,
+            #[cfg(feature = "templates")]
+            templates: None,
+            #[cfg(feature = "templates")]
+            rendering: std::sync::OnceLock::new(),
         }
     }
 
@@ -132,10 +146,22 @@ impl App {
         self
     }
 
+    /// Where static files live, for [`Request::static_url`] (and the
+    /// templates' `static_url`): URLs under `/static/`.
+    pub fn static_path(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        let statics = crate::web::session::StaticFiles::new(dir.into(), "static");
+        Arc::make_mut(&mut self.context).statics = Some(Arc::new(statics));
+        self
+    }
+
     /// Debug mode: error pages show the error's log message or the panic's,
     /// and templates reload when they change. Never in production.
     pub fn debug(mut self, on: bool) -> Self {
         Arc::make_mut(&mut self.context).debug = on;
+        #[cfg(feature = "templates")]
+        if let Some(templates) = self.templates.as_mut().and_then(Arc::get_mut) {
+            templates.reload_on_change(on);
+        }
         self
     }
 
@@ -147,6 +173,15 @@ impl App {
         F: Fn(&ErrorPage) -> Response + Send + Sync + 'static,
     {
         self.error_page = Some(Box::new(render));
+        self
+    }
+
+    /// The app's templates, for [`render`] (cargo feature `templates`). In
+    /// [debug](Self::debug), a template is reloaded when its file changes.
+    #[cfg(feature = "templates")]
+    pub fn templates(mut self, mut templates: Templates) -> Self {
+        templates.reload_on_change(self.context.debug);
+        self.templates = Some(Arc::new(templates));
         self
     }
 
@@ -168,6 +203,10 @@ impl App {
             req.extensions_mut().insert(state.clone());
         }
         req.extensions_mut().insert(context.clone());
+        #[cfg(feature = "templates")]
+        if let Some(rendering) = self.rendering() {
+            req.extensions_mut().insert(rendering.clone());
+        }
         if let Some(hook) = &self.current_user {
             let user = hook(&req).await;
             req.extensions_mut().insert(CurrentUser(user));
@@ -198,6 +237,19 @@ impl App {
             }
         }
         response
+    }
+}
+
+#[cfg(feature = "templates")]
+impl App {
+    /// The templates as requests carry them, made on first use (when the
+    /// app's settings are final).
+    fn rendering(&self) -> Option<&templates::Rendering> {
+        let templates = self.templates.as_ref()?;
+        Some(
+            self.rendering
+                .get_or_init(|| templates::Rendering { templates: templates.clone(), chain: self.chain.clone() }),
+        )
     }
 }
 

@@ -5,8 +5,11 @@
 //! lives in the `_xsrf` cookie, and every page gets it under a fresh random
 //! mask, so the token never repeats in a response body (BREACH).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
 use cookie::Cookie;
 use http::{Method, StatusCode};
@@ -22,6 +25,47 @@ pub(crate) struct AppContext {
     pub(crate) login_url: Option<String>,
     pub(crate) debug: bool,
     pub(crate) xsrf: Option<XsrfCookie>,
+    pub(crate) statics: Option<Arc<StaticFiles>>,
+}
+
+/// Where static files live, for [`Request::static_url`], with the content
+/// hash of each file looked up (kept until the file's size or time changes).
+#[derive(Debug)]
+pub(crate) struct StaticFiles {
+    pub(crate) dir: PathBuf,
+    pub(crate) prefix: String,
+    hashes: Mutex<HashMap<PathBuf, Versioned>>,
+}
+
+/// A file's modification time and size, and the version made from its content then.
+type Versioned = (Option<SystemTime>, u64, String);
+
+impl StaticFiles {
+    pub(crate) fn new(dir: PathBuf, prefix: &str) -> Self {
+        let prefix = format!("/{}/", prefix.trim_matches('/'));
+        StaticFiles { dir, prefix: prefix.replace("//", "/"), hashes: Mutex::new(HashMap::new()) }
+    }
+
+    /// The first 16 hex digits of the file's SHA-256, or `None` when it
+    /// cannot be read or lies outside the directory.
+    fn version(&self, path: &str) -> Option<String> {
+        use sha2::Digest;
+        if path.split('/').any(|part| part == ".." || part.contains('\\')) {
+            return None;
+        }
+        let file = self.dir.join(path.trim_start_matches('/'));
+        let meta = std::fs::metadata(&file).ok()?;
+        let stamp = (meta.modified().ok(), meta.len());
+        if let Some((time, len, hash)) = crate::rt::lock(&self.hashes).get(&file) {
+            if (*time, *len) == stamp {
+                return Some(hash.clone());
+            }
+        }
+        let digest = sha2::Sha256::digest(std::fs::read(&file).ok()?);
+        let hash = hex(&digest[..8]);
+        crate::rt::lock(&self.hashes).insert(file, (stamp.0, stamp.1, hash.clone()));
+        Some(hash)
+    }
 }
 
 /// How the `_xsrf` cookie is set.
@@ -70,7 +114,7 @@ impl XsrfState {
         Some(cookie)
     }
 
-    fn masked(&self) -> String {
+    pub(crate) fn masked(&self) -> String {
         self.used.store(true, Ordering::Relaxed);
         encode_token(&self.token, self.timestamp)
     }
@@ -190,6 +234,18 @@ pub(crate) fn escape_html(text: &str) -> String {
     out
 }
 
+/// See [`Request::static_url`].
+pub(crate) fn static_url(context: Option<&AppContext>, path: &str) -> String {
+    let Some(statics) = context.and_then(|c| c.statics.as_deref()) else {
+        return format!("/static/{}", path.trim_start_matches('/'));
+    };
+    let url = format!("{}{}", statics.prefix, path.trim_start_matches('/'));
+    match statics.version(path) {
+        Some(version) => format!("{url}?v={version}"),
+        None => url,
+    }
+}
+
 /// Signed cookies, the current user and XSRF tokens: these need the
 /// request to pass through an [`App`](crate::App) that has the settings.
 impl Request {
@@ -266,6 +322,15 @@ impl Request {
         self.extensions().get::<Arc<XsrfState>>().map(|s| s.masked()).ok_or_else(|| {
             HttpError::internal("xsrf_token needs App::xsrf_cookies, and the request to pass through that App")
         })
+    }
+
+    /// The URL of static file `path` with a version from its content
+    /// (`/static/app.css?v=…`), so that it can be cached for a long time and
+    /// still change when the file does. Without
+    /// [`App::static_path`](crate::App::static_path), or for a file that
+    /// cannot be read, the URL has no version.
+    pub fn static_url(&self, path: &str) -> String {
+        static_url(self.app_context(), path)
     }
 
     /// `<input type="hidden" name="_xsrf" value="…">` for a form.

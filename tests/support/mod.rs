@@ -1,6 +1,9 @@
 //! Shared by the integration tests: a capturing logger and a test app.
 #![allow(dead_code)]
 
+#[cfg(all(feature = "websocket", feature = "templates"))]
+pub(crate) mod browser;
+
 use std::sync::{Mutex, OnceLock};
 
 use http::StatusCode;

@@ -1,0 +1,126 @@
+//! A logged-in notes app: signed cookies, XSRF, login, templates, a layer.
+//!
+//! `cargo run --example webapp --features templates -- [ADDR] --cookie-secret SECRET [--static-dir DIR]`
+//! (ADDR defaults to `127.0.0.1:8888`).
+//!
+//! - `GET /` — logged in: your notes, greeting you by name; else `302` to `/login?next=%2F`
+//! - `GET /login` — the login form, with its `_xsrf` field and cookie
+//! - `POST /login` (`username`, `_xsrf`, optional `next`) — sets the signed
+//!   cookie `user` and redirects to `next` (a local path) or `/`; `403`
+//!   without a valid XSRF token
+//! - `POST /notes` (`text`) — adds a note; `POST /logout` — forgets the user
+//!
+//! Templates are in `examples/webapp/templates/`; `--static-dir` is where
+//! `static_url` looks for files to version.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use squall::app::{App, Next, authenticated, context, local_path, middleware_fn, render};
+use squall::web::CookieSecret;
+use squall::{HttpError, Request, Response, Router, Server, get, post};
+
+/// Each user's notes, in memory.
+#[derive(Default)]
+struct Notes(Mutex<HashMap<String, Vec<String>>>);
+
+impl Notes {
+    fn of(&self, user: &str) -> Vec<String> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).get(user).cloned().unwrap_or_default()
+    }
+
+    fn add(&self, user: &str, text: String) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).entry(user.to_owned()).or_default().push(text);
+    }
+}
+
+fn user(req: &Request) -> Result<String, HttpError> {
+    // Routes wrapped in `authenticated` only run with a user.
+    req.current_user().map(str::to_owned).ok_or_else(|| HttpError::new(http::StatusCode::FORBIDDEN))
+}
+
+// ANCHOR: handlers
+async fn home(req: Request) -> Result<Response, HttpError> {
+    let notes = req.state::<Arc<Notes>>()?.of(&user(&req)?);
+    render(&req, "home.html", context! { notes })
+}
+
+async fn login_form(req: Request) -> Result<Response, HttpError> {
+    let next = req.query_arguments().get("next").and_then(local_path).unwrap_or("/").to_owned();
+    render(&req, "login.html", context! { next })
+}
+
+async fn login(mut req: Request) -> Result<Response, HttpError> {
+    // The XSRF token was checked before this runs: a forged form never gets here.
+    let form = req.form().await?;
+    let name = form.require("username")?.trim().to_owned();
+    if name.is_empty() || name.len() > 64 {
+        return Err(HttpError::bad_request("a name of 1 to 64 characters, please"));
+    }
+    let next = form.get("next").and_then(local_path).unwrap_or("/").to_owned();
+    let cookie = req.signed_cookie_for("user", &name)?;
+    Ok(Response::redirect(&next).with_cookie(cookie))
+}
+
+async fn add_note(mut req: Request) -> Result<Response, HttpError> {
+    let user = user(&req)?;
+    let text = req.form().await?.require("text")?.to_owned();
+    req.state::<Arc<Notes>>()?.add(&user, text);
+    Ok(Response::redirect("/"))
+}
+
+async fn logout(_req: Request) -> Response {
+    let mut resp = Response::redirect("/login");
+    resp.clear_cookie("user", "/");
+    resp
+}
+// ANCHOR_END: handlers
+
+// ANCHOR: app
+fn app(secret: &str, static_dir: Option<&str>) -> App {
+    let router = Router::with_state(Arc::new(Notes::default()))
+        .named_route("home", "/", authenticated(get(home)))
+        .named_route("login", "/login", get(login_form).post(login))
+        .named_route("notes", "/notes", authenticated(post(add_note)))
+        .named_route("logout", "/logout", post(logout));
+    let security_headers = middleware_fn(|req: Request, next: Next| async move {
+        let mut resp = next.run(req).await;
+        let headers = resp.headers_mut();
+        headers.insert("x-content-type-options", http::HeaderValue::from_static("nosniff"));
+        headers.insert("x-frame-options", http::HeaderValue::from_static("DENY"));
+        headers.insert("referrer-policy", http::HeaderValue::from_static("same-origin"));
+        resp
+    });
+    let templates = squall::app::Templates::new(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/webapp/templates"));
+    let mut app = App::new(router)
+        .cookie_secret(CookieSecret::new(secret))
+        .xsrf_cookies(true)
+        .login_url("/login")
+        .current_user(|req| Box::pin(async move { req.signed_cookie("user").ok().flatten() }))
+        .templates(templates)
+        .layer(security_headers);
+    if let Some(dir) = static_dir {
+        app = app.static_path(dir);
+    }
+    app
+}
+// ANCHOR_END: app
+
+fn main() -> squall::Result<()> {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn,squall::access=info")).init();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let value = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).map(String::as_str);
+    let addr = args.first().filter(|a| !a.starts_with("--")).map_or("127.0.0.1:8888", String::as_str);
+    let Some(secret) = value("--cookie-secret").filter(|s| !s.is_empty()) else {
+        eprintln!("webapp: --cookie-secret SECRET is required (a long random string)");
+        std::process::exit(2);
+    };
+    squall::block_on(async {
+        let server = Server::new(app(secret, value("--static-dir")));
+        let bound = server.listen(addr)?;
+        server.shutdown_on_signals(std::time::Duration::from_secs(10))?;
+        println!("webapp on http://{bound}/");
+        server.wait().await;
+        Ok(())
+    })
+}
