@@ -26,6 +26,7 @@
 //! |---|---|
 //! | [`web`] | [`Request`], [`Response`], [`Body`], [`Arguments`], the [`Target`] contract, [`RequestHandler`], server-sent events ([`EventStream`](web::EventStream)) |
 //! | [`routing`] | [`Router`] (with application state), [`Rule`], matchers, method dispatch |
+//! | [`app`] | [`App`]: cookie secret, XSRF, login, error pages, middleware, templates (feature `templates`) |
 //! | [`server`] | [`Server`] and [`ServerBuilder`] over squall's own HTTP/1.1 engine |
 //! | [`gateway`] | [`GatewayContainer`](gateway::GatewayContainer): synchronous legacy apps on an executor |
 //! | [`testing`] | in-memory calls and a loopback test server with a client |
@@ -36,6 +37,7 @@
 //! |---|---|
 //! | `cgi` | [`cgi::CgiProgram`](crate::cgi): CGI/1.1 programs as gateway apps (Unix) |
 //! | `tls` | HTTPS with rustls: [`ServerBuilder::tls`], [`ServerBuilder::tls_pem_files`] |
+//! | `templates` | `app::Templates`: Jinja-style templates (minijinja) with the app's helpers |
 //! | `websocket` | [`websocket`]: RFC 6455 handlers, Tornado's `WebSocketHandler` |
 //! | `python` | [`python`]: Python WSGI apps (Flask, Django) in an embedded interpreter |
 //!
@@ -45,8 +47,8 @@
 //! # Layers
 //!
 //! Each module imports only from those below it: `rt` (the runtime) and
-//! `error`, then [`web`], then [`routing`] and `websocket`, then [`server`]
-//! and [`gateway`], then [`testing`], `cgi` and `python`.
+//! `error`, then [`web`], then [`routing`] and `websocket`, then [`app`],
+//! [`server`] and [`gateway`], then [`testing`], `cgi` and `python`.
 //!
 //! # Runtime
 //!

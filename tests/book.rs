@@ -45,12 +45,15 @@ fn includes(text: &str) -> Vec<(String, Option<String>)> {
     found
 }
 
-/// Files `cargo test` compiles: the library, examples, tests and benches.
+/// Files `cargo test` compiles (the library, examples, tests and benches),
+/// or renders: an example's templates, which its tests drive.
 fn is_compiled(path: &Path) -> bool {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).canonicalize().unwrap();
     let rel = path.strip_prefix(&root).unwrap_or(path);
-    path.extension().is_some_and(|e| e == "rs")
-        && ["src", "examples", "tests", "benches"].iter().any(|dir| rel.starts_with(dir))
+    let template = rel.starts_with("examples") && rel.components().any(|c| c.as_os_str() == "templates");
+    (path.extension().is_some_and(|e| e == "rs")
+        && ["src", "examples", "tests", "benches"].iter().any(|dir| rel.starts_with(dir)))
+        || (template && path.extension().is_some_and(|e| e == "html"))
 }
 
 #[test]
