@@ -65,6 +65,8 @@ pub mod python;
 pub mod routing;
 mod rt;
 pub mod server;
+#[cfg(unix)]
+pub mod static_files;
 pub mod testing;
 pub mod web;
 #[cfg(feature = "websocket")]

@@ -61,6 +61,10 @@ where
     }
     let framing = if encode::forbids_body(status) {
         encode::ResponseFraming::NoBody
+    } else if let Some(n) = declared_length(&headers).filter(|_| head_only) {
+        // RFC 9110 §9.3.2: HEAD says what GET would send; a handler that
+        // knows the length without producing the body declares it.
+        encode::ResponseFraming::Length(n)
     } else if let Some(n) = body.size_hint() {
         encode::ResponseFraming::Length(n)
     } else if let Some(n) = declared_length(&headers) {
