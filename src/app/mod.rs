@@ -22,6 +22,7 @@
 //! client had no cookie for. Without an `App`, none of this runs and costs
 //! nothing.
 
+mod compress;
 mod errors;
 mod login;
 mod middleware;
@@ -36,6 +37,7 @@ use cookie::{Cookie, SameSite};
 use futures_lite::FutureExt;
 use http::StatusCode;
 
+pub use compress::Compression;
 pub use errors::ErrorPage;
 pub use login::{Authenticated, RequireLogin, authenticated, local_path};
 pub use middleware::{FnMiddleware, Middleware, Next, middleware_fn};
