@@ -9,14 +9,22 @@
 //!   cookie `user` and redirects to `next` (a local path) or `/`; `403`
 //!   without a valid XSRF token
 //! - `POST /notes` (`text`) — adds a note; `POST /logout` — forgets the user
+//! - `GET /upload` — an upload form; `POST /upload` (logged in, with the XSRF
+//!   token, a multipart field `file`) — `200 application/json`
+//!   `{"name": …, "size": …, "sha256": …}`, hashed as it streams in
+//! - `/static/…` — the files of `--static-dir DIR`, with versioned URLs,
+//!   conditional requests and ranges
 //!
-//! Templates are in `examples/webapp/templates/`; `--static-dir` is where
-//! `static_url` looks for files to version.
+//! Responses are gzipped for clients that accept it. Templates are in
+//! `examples/webapp/templates/`; `examples/webapp/static/` is a static
+//! directory to try.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use squall::app::{App, Next, authenticated, context, local_path, middleware_fn, render};
+use sha2::{Digest, Sha256};
+use squall::app::{App, Compression, Next, authenticated, context, local_path, middleware_fn, render};
+use squall::static_files::StaticFiles;
 use squall::web::CookieSecret;
 use squall::{HttpError, Request, Response, Router, Server, get, post};
 
@@ -69,6 +77,29 @@ async fn add_note(mut req: Request) -> Result<Response, HttpError> {
     Ok(Response::redirect("/"))
 }
 
+async fn upload_form(req: Request) -> Result<Response, HttpError> {
+    render(&req, "upload.html", context! {})
+}
+
+/// Hashes the file part as it arrives: a 100 MB upload never sits in memory.
+async fn upload(mut req: Request) -> Result<Response, HttpError> {
+    let mut parts = req.multipart()?;
+    while let Some(mut part) = parts.next_part().await? {
+        if part.name() != Some("file") {
+            continue;
+        }
+        let name = part.file_name().unwrap_or_default().to_owned();
+        let (mut hasher, mut size) = (Sha256::new(), 0u64);
+        while let Some(chunk) = part.chunk().await? {
+            hasher.update(&chunk);
+            size += chunk.len() as u64;
+        }
+        let sha256: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        return Ok(Response::json(&serde_json::json!({ "name": name, "size": size, "sha256": sha256 })));
+    }
+    Err(HttpError::bad_request("no file field in the form"))
+}
+
 async fn logout(_req: Request) -> Response {
     let mut resp = Response::redirect("/login");
     resp.clear_cookie("user", "/");
@@ -82,7 +113,12 @@ fn app(secret: &str, static_dir: Option<&str>) -> App {
         .named_route("home", "/", authenticated(get(home)))
         .named_route("login", "/login", get(login_form).post(login))
         .named_route("notes", "/notes", authenticated(post(add_note)))
-        .named_route("logout", "/logout", post(logout));
+        .named_route("logout", "/logout", post(logout))
+        .named_route("upload", "/upload", authenticated(get(upload_form).post(upload)));
+    let router = match static_dir {
+        Some(dir) => router.mount("/static", StaticFiles::new(dir)),
+        None => router,
+    };
     let security_headers = middleware_fn(|req: Request, next: Next| async move {
         let mut resp = next.run(req).await;
         let headers = resp.headers_mut();
@@ -98,6 +134,7 @@ fn app(secret: &str, static_dir: Option<&str>) -> App {
         .login_url("/login")
         .current_user(|req| Box::pin(async move { req.signed_cookie("user").ok().flatten() }))
         .templates(templates)
+        .layer(Compression::default())
         .layer(security_headers);
     if let Some(dir) = static_dir {
         app = app.static_path(dir);

@@ -5,13 +5,13 @@
 //! speed and always knows its length.
 
 use std::io::{self, Seek};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures_lite::AsyncWriteExt;
 
 use super::Input;
 use crate::error::HttpError;
 use crate::web::Body;
+pub(crate) use crate::web::temp_file;
 
 /// Reads `body` to its end: `(input, length)`. Past `in_memory` bytes the
 /// body goes to a temporary file (written on the `blocking` pool, never on
@@ -51,17 +51,6 @@ async fn spill(memory: Vec<u8>, chunk: bytes::Bytes, mut body: Body) -> io::Resu
     file.flush().await?;
     let mut file = file.into_inner().await;
     blocking::unblock(move || file.rewind().map(|()| file)).await.map(|file| (Input::reader(Box::new(file)), length))
-}
-
-/// A new file in the temporary directory, already unlinked: it vanishes
-/// with its last descriptor, whatever happens to the request.
-pub(crate) fn temp_file() -> io::Result<std::fs::File> {
-    static COUNT: AtomicU64 = AtomicU64::new(0);
-    let n = COUNT.fetch_add(1, Ordering::Relaxed);
-    let path = std::env::temp_dir().join(format!("squall-body-{}-{n}", std::process::id()));
-    let file = std::fs::OpenOptions::new().read(true).write(true).create_new(true).open(&path)?;
-    std::fs::remove_file(&path)?;
-    Ok(file)
 }
 
 #[cfg(test)]

@@ -30,6 +30,12 @@ pub struct Arguments {
 
 impl Arguments {
     /// Parses `a=1&b=2`: `+` is a space, `%XX` a byte; invalid UTF-8 becomes U+FFFD.
+    /// Arguments from decoded pairs (a multipart form's fields).
+    pub(crate) fn from_pairs(pairs: Vec<(String, String)>) -> Self {
+        Arguments { pairs }
+    }
+
+    /// Parses a query string or urlencoded form body.
     pub fn parse(input: &str) -> Self {
         let pairs = input
             .split('&')

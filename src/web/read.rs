@@ -72,3 +72,14 @@ impl Request {
         Ok(args)
     }
 }
+
+/// A new file in the temporary directory, already unlinked: it vanishes
+/// with its last descriptor, whatever happens to the request.
+pub(crate) fn temp_file() -> std::io::Result<std::fs::File> {
+    static COUNT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = std::env::temp_dir().join(format!("squall-body-{}-{n}", std::process::id()));
+    let file = std::fs::OpenOptions::new().read(true).write(true).create_new(true).open(&path)?;
+    std::fs::remove_file(&path)?;
+    Ok(file)
+}

@@ -189,7 +189,10 @@ pub(crate) async fn check_xsrf(mut req: Request) -> Result<Request, HttpError> {
         return Ok(req);
     }
     let header = ["x-xsrftoken", "x-csrftoken"].into_iter().find_map(|h| req.header(h).map(str::to_owned));
-    let sent = match header {
+    // Like Tornado's `get_argument`, the query counts too: a plain HTML
+    // upload form (multipart, whose body is not read here) puts it there.
+    let query = || req.query_arguments().get("_xsrf").map(str::to_owned);
+    let sent = match header.or_else(query) {
         Some(token) => Some(token),
         None if is_urlencoded(&req) => {
             let body = req.take_body().bytes().await?;
