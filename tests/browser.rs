@@ -59,3 +59,38 @@ fn logging_in_lands_on_the_greeting_and_a_reload_stays_logged_in() {
     browser.click("#logout");
     browser.wait_for_text("h1", "Log in");
 }
+
+#[test]
+fn an_upload_form_with_its_stylesheet_sends_the_file_and_shows_the_json() {
+    use sha2::Digest;
+    support::init_logger();
+    let static_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/webapp/static");
+    let webapp = support::example(
+        "webapp",
+        "templates",
+        &["--cookie-secret", "a secret for the upload test", "--static-dir", static_dir],
+    );
+    let driver = Driver::start();
+    let browser = Browser::open(&driver);
+    browser.go(&format!("http://{}/login?next=%2Fupload", webapp.addr));
+    browser.type_into("input[name=username]", "ada");
+    browser.click("#login");
+    browser.wait_for_text("h1", "Upload a file");
+    // The stylesheet came through static_url and was applied.
+    let color = browser.eval("return getComputedStyle(document.querySelector('h1')).color");
+    assert_eq!(color, "rgb(40, 80, 160)", "the page's stylesheet is applied");
+    let file = std::env::temp_dir().join(format!("squall-browser-upload-{}.bin", std::process::id()));
+    let content: Vec<u8> = (0..200_000u32).map(|i| (i % 253) as u8).collect();
+    std::fs::write(&file, &content).unwrap();
+    browser.type_into("input[type=file]", file.to_str().unwrap());
+    browser.click("#send");
+    let expected: String = sha2::Sha256::digest(&content).iter().map(|b| format!("{b:02x}")).collect();
+    browser.wait_for_text("body", &expected);
+    let shown = browser.text("body");
+    assert!(
+        shown.contains("\"size\":200000")
+            && shown.contains(&format!("\"name\":\"{}\"", file.file_name().unwrap().to_str().unwrap())),
+        "{shown}"
+    );
+    let _ = std::fs::remove_file(&file);
+}

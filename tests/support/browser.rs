@@ -138,6 +138,11 @@ impl<'d> Browser<'d> {
         self.command("GET", "/url", None).as_str().unwrap_or_default().to_owned()
     }
 
+    /// Runs `script` in the page; its return value.
+    pub(crate) fn eval(&self, script: &str) -> Value {
+        self.command("POST", "/execute/sync", Some(json!({"script": script, "args": []})))
+    }
+
     pub(crate) fn refresh(&self) {
         self.command("POST", "/refresh", Some(json!({})));
     }
