@@ -81,6 +81,7 @@ async fn upload_form(req: Request) -> Result<Response, HttpError> {
     render(&req, "upload.html", context! {})
 }
 
+// ANCHOR: upload
 /// Hashes the file part as it arrives: a 100 MB upload never sits in memory.
 async fn upload(mut req: Request) -> Result<Response, HttpError> {
     let mut parts = req.multipart()?;
@@ -99,6 +100,7 @@ async fn upload(mut req: Request) -> Result<Response, HttpError> {
     }
     Err(HttpError::bad_request("no file field in the form"))
 }
+// ANCHOR_END: upload
 
 async fn logout(_req: Request) -> Response {
     let mut resp = Response::redirect("/login");
@@ -116,7 +118,7 @@ fn app(secret: &str, static_dir: Option<&str>) -> App {
         .named_route("logout", "/logout", post(logout))
         .named_route("upload", "/upload", authenticated(get(upload_form).post(upload)));
     let router = match static_dir {
-        Some(dir) => router.mount("/static", StaticFiles::new(dir)),
+        Some(dir) => router.mount("/static", StaticFiles::new(dir).precompressed(true)),
         None => router,
     };
     let security_headers = middleware_fn(|req: Request, next: Next| async move {

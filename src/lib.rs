@@ -26,7 +26,8 @@
 //! |---|---|
 //! | [`web`] | [`Request`], [`Response`], [`Body`], [`Arguments`], the [`Target`] contract, [`RequestHandler`], server-sent events ([`EventStream`](web::EventStream)) |
 //! | [`routing`] | [`Router`] (with application state), [`Rule`], matchers, method dispatch |
-//! | [`app`] | [`App`]: cookie secret, XSRF, login, error pages, middleware, templates (feature `templates`) |
+//! | [`app`] | [`App`]: cookie secret, XSRF, login, error pages, middleware, compression, templates (feature `templates`) |
+//! | `static_files` | `StaticFiles`: a directory by RFC 9110's rules (Unix) |
 //! | [`server`] | [`Server`] and [`ServerBuilder`] over squall's own HTTP/1.1 engine |
 //! | [`gateway`] | [`GatewayContainer`](gateway::GatewayContainer): synchronous legacy apps on an executor |
 //! | [`testing`] | in-memory calls and a loopback test server with a client |
@@ -47,7 +48,7 @@
 //! # Layers
 //!
 //! Each module imports only from those below it: `rt` (the runtime) and
-//! `error`, then [`web`], then [`routing`] and `websocket`, then [`app`],
+//! `error`, then [`web`], then [`routing`], `websocket` and `static_files`, then [`app`],
 //! [`server`] and [`gateway`], then [`testing`], `cgi` and `python`.
 //!
 //! # Runtime

@@ -36,7 +36,8 @@ fn files(name: &str) -> Dir {
     std::fs::write(dir.join("big.bin"), big).unwrap();
     std::fs::write(root.join("secret.txt"), "outside the root").unwrap();
     std::os::unix::fs::symlink(root.join("secret.txt"), dir.join("leak.txt")).unwrap();
-    std::os::unix::fs::symlink(dir.join("hello.txt"), dir.join("alias.txt")).unwrap();
+    std::os::unix::fs::symlink("hello.txt", dir.join("alias.txt")).unwrap();
+    std::os::unix::fs::symlink("../secret.txt", dir.join("sub").join("up.txt")).unwrap();
     Dir(root)
 }
 
@@ -168,7 +169,7 @@ fn a_large_file_streams_whole_and_intact() {
 #[test]
 fn precompressed_siblings_go_to_clients_that_accept_them() {
     let dir = files("precompressed");
-    let server = serve(&dir, |f| f);
+    let server = serve(&dir, |f| f.precompressed(true));
     let br = get(&server, "/static/app.css", &[("Accept-Encoding", "gzip, br")]);
     assert_eq!(br.text(), "BROTLI BYTES");
     assert_eq!(br.header("content-encoding"), Some("br"));
@@ -184,8 +185,9 @@ fn precompressed_siblings_go_to_clients_that_accept_them() {
         etags[0] != etags[1] && etags[1] != etags[2] && etags[0] != etags[2],
         "an ETag per representation: {etags:?}"
     );
-    let off = serve(&dir, |f| f.precompressed(false));
-    assert_eq!(get(&off, "/static/app.css", &[("Accept-Encoding", "br")]).header("content-encoding"), None);
+    let off = serve(&dir, |f| f);
+    let plain = get(&off, "/static/app.css", &[("Accept-Encoding", "br")]);
+    assert_eq!((plain.header("content-encoding"), plain.header("vary")), (None, None), "off by default");
 }
 
 #[test]
@@ -213,6 +215,7 @@ fn no_byte_outside_the_root_in_any_spelling() {
         "/static/hello.txt%00.css",
         "/static//etc/passwd",
         "/static/leak.txt",
+        "/static/sub/up.txt",
     ] {
         let mut conn = server.connect();
         conn.send(format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes()).unwrap();
@@ -220,7 +223,7 @@ fn no_byte_outside_the_root_in_any_spelling() {
         assert!(matches!(resp.status.as_u16(), 400 | 403 | 404), "{path}: {}", resp.status);
         assert!(!resp.text().contains("outside the root") && !resp.text().contains("root:"), "{path}");
     }
-    assert_eq!(get(&server, "/static/alias.txt", &[]).text(), "hello, world\n", "a symlink inside is fine");
+    assert_eq!(get(&server, "/static/alias.txt", &[]).text(), "hello, world\n", "a relative symlink inside is fine");
     let trusting = serve(&dir, |f| f.follow_symlinks(true));
     assert_eq!(get(&trusting, "/static/leak.txt", &[]).text(), "outside the root", "only when allowed");
 }

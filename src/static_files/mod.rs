@@ -26,10 +26,10 @@ use crate::error::HttpError;
 use crate::web::{Body, Dispatch, IntoResponse, Request, Response, Target, percent_decode};
 use conditional::{Conditions, Precondition, RangeAnswer, Validators};
 
-/// Files up to this size are read whole and sent with one write.
+/// Files up to this size are read whole, in place, and sent with one write.
 const SMALL: u64 = 64 * 1024;
-/// Larger files are read and sent this much at a time.
-const CHUNK: usize = 64 * 1024;
+/// Larger files are read and sent this much at a time, on a blocking thread.
+const CHUNK: usize = 256 * 1024;
 
 /// A directory of files as a route target; mount it at a prefix.
 ///
@@ -41,15 +41,21 @@ const CHUNK: usize = 64 * 1024;
 ///   with `Content-Range: bytes */len`; several ranges → the whole file;
 ///   ranges only for `GET`;
 /// - `HEAD` has `GET`'s headers; other methods `405`;
-/// - `app.css.br` or `app.css.gz` beside `app.css` is sent (with its own
-///   `ETag` and `Vary: Accept-Encoding`) to a client that accepts it;
+/// - with [`precompressed`](Self::precompressed), `app.css.br` or
+///   `app.css.gz` beside `app.css` is sent (with its own `ETag` and
+///   `Vary: Accept-Encoding`) to a client that accepts it;
 /// - `?v=` in the URL (what [`Request::static_url`](crate::Request::static_url) adds) →
 ///   `Cache-Control: public, max-age=31536000, immutable`; else `no-cache`
 ///   (revalidate with the validators);
 /// - `..`, `%2e%2e`, encoded slashes and backslashes, NUL, and symlinks that
-///   lead outside the directory are refused (`404`, with a log line).
+///   lead outside the directory are refused (`404`, with a log line). On
+///   Linux the kernel enforces it (`openat2` with `RESOLVE_BENEATH`), which
+///   also refuses absolute symlinks: link inside the directory with
+///   relative ones, or allow [`follow_symlinks`](Self::follow_symlinks).
 pub struct StaticFiles {
     root: PathBuf,
+    canonical: std::sync::OnceLock<Option<PathBuf>>,
+    root_fd: std::sync::OnceLock<Option<rustix::fd::OwnedFd>>,
     index: Option<String>,
     follow_symlinks: bool,
     precompressed: bool,
@@ -58,7 +64,14 @@ pub struct StaticFiles {
 impl StaticFiles {
     /// Serves the files under `dir`.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        StaticFiles { root: dir.into(), index: None, follow_symlinks: false, precompressed: true }
+        StaticFiles {
+            root: dir.into(),
+            canonical: std::sync::OnceLock::new(),
+            root_fd: std::sync::OnceLock::new(),
+            index: None,
+            follow_symlinks: false,
+            precompressed: false,
+        }
     }
 
     /// Serves `name` (say `index.html`) for a directory; off by default, when
@@ -75,10 +88,39 @@ impl StaticFiles {
         self
     }
 
-    /// Whether `.br` and `.gz` siblings are looked for (on by default).
+    /// Looks for `.br` and `.gz` siblings of each file and sends one to a
+    /// client that accepts it (off by default, like nginx's `gzip_static`:
+    /// it costs two lookups per request).
     pub fn precompressed(mut self, on: bool) -> Self {
         self.precompressed = on;
         self
+    }
+
+    /// The directory's real path, found once.
+    fn canonical_root(&self) -> Option<PathBuf> {
+        let root = self.canonical.get_or_init(|| match self.root.canonicalize() {
+            Ok(root) => Some(root),
+            Err(e) => {
+                log::error!(target: "squall::static", "static directory {}: {e}", self.root.display());
+                None
+            }
+        });
+        root.clone()
+    }
+
+    /// The root directory opened for `openat2` (Linux), once.
+    fn root_fd(&self) -> Option<&rustix::fd::OwnedFd> {
+        #[cfg(target_os = "linux")]
+        {
+            let fd = self.root_fd.get_or_init(|| {
+                let root = self.canonical_root()?;
+                let flags = rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC;
+                rustix::fs::open(&root, flags, rustix::fs::Mode::empty()).ok()
+            });
+            fd.as_ref()
+        }
+        #[cfg(not(target_os = "linux"))]
+        None
     }
 
     async fn serve(&self, req: Request) -> Response {
@@ -91,8 +133,12 @@ impl StaticFiles {
             log::warn!(target: "squall::static", "{}: refused path {:?}", req.path(), req.path_info());
             return HttpError::not_found().into_response();
         };
+        let Some(root) = self.canonical_root() else {
+            return HttpError::not_found().into_response();
+        };
         let plan = Plan {
-            root: self.root.clone(),
+            root,
+            root_fd: self.root_fd(),
             relative,
             trailing_slash: req.path().ends_with('/'),
             index: self.index.clone(),
@@ -100,7 +146,11 @@ impl StaticFiles {
             precompressed: self.precompressed,
             accepted: accepted_encodings(&req),
         };
-        match blocking::unblock(move || plan.find()).await {
+        // Looking a file up (and reading a small one) is done in place: from
+        // the page cache it takes microseconds, where a hand-off to a
+        // blocking thread and back costs more than the work. nginx does the
+        // same. Large files stream from blocking threads.
+        match plan.find() {
             Found::File(file) => respond(&req, file).await,
             Found::Directory => {
                 let mut to = format!("{}/", req.path());
@@ -156,8 +206,10 @@ fn accepted_encodings(req: &Request) -> Vec<&'static str> {
 }
 
 /// Finding the file, on a blocking thread.
-struct Plan {
+struct Plan<'a> {
     root: PathBuf,
+    /// The root directory, open (Linux): files are opened beneath it.
+    root_fd: Option<&'a rustix::fd::OwnedFd>,
     relative: PathBuf,
     trailing_slash: bool,
     index: Option<String>,
@@ -190,15 +242,20 @@ struct FileToSend {
     varies: bool,
 }
 
-impl Plan {
+/// A file opened safely below the root, or why not.
+enum Opened {
+    File(std::fs::File, std::fs::Metadata),
+    Missing,
+    Outside,
+}
+
+impl Plan<'_> {
     fn find(self) -> Found {
-        let Ok(root) = self.root.canonicalize() else {
-            log::error!(target: "squall::static", "static directory {} is missing", self.root.display());
-            return Found::Nothing;
-        };
-        let mut path = root.join(&self.relative);
-        let Ok(meta) = std::fs::metadata(&path) else {
-            return Found::Nothing;
+        let mut relative = self.relative.clone();
+        let (mut file, mut meta) = match self.open(&relative) {
+            Opened::File(file, meta) => (file, meta),
+            Opened::Missing => return Found::Nothing,
+            Opened::Outside => return Found::Outside,
         };
         if meta.is_dir() {
             let Some(index) = &self.index else {
@@ -207,57 +264,84 @@ impl Plan {
             if !self.trailing_slash {
                 return Found::Directory;
             }
-            path.push(index);
+            relative.push(index);
+            (file, meta) = match self.open(&relative) {
+                Opened::File(file, meta) if meta.is_file() => (file, meta),
+                Opened::Outside => return Found::Outside,
+                _ => return Found::Nothing,
+            };
         }
-        if !self.inside(&root, &path) {
-            return Found::Outside;
+        if !meta.is_file() {
+            return Found::Nothing;
         }
         let mut varies = false;
         for (coding, suffix) in SIBLINGS {
             if !self.precompressed {
                 break;
             }
-            let mut sibling = path.clone().into_os_string();
+            let mut sibling = relative.clone().into_os_string();
             sibling.push(format!(".{suffix}"));
-            let sibling = PathBuf::from(sibling);
-            if !sibling.exists() {
+            let Opened::File(sibling_file, sibling_meta) = self.open(Path::new(&sibling)) else {
+                continue;
+            };
+            if !sibling_meta.is_file() {
                 continue;
             }
             // Whether or not this client takes it, a cache must know the
             // response depends on Accept-Encoding.
             varies = true;
             if self.accepted.contains(&coding) {
-                if let Some(found) = open(&sibling).filter(|_| self.inside(&root, &sibling)) {
-                    return Found::File(FileToSend { path, encoding: Some(coding), varies, ..found });
-                }
+                let sent = to_send(sibling_file, &sibling_meta, relative, Some(coding), varies);
+                return Found::File(sent);
             }
         }
-        match open(&path) {
-            Some(found) => Found::File(FileToSend { varies, ..found }),
-            None => Found::Nothing,
-        }
+        Found::File(to_send(file, &meta, relative, None, varies))
     }
 
-    fn inside(&self, root: &Path, path: &Path) -> bool {
-        self.follow_symlinks || path.canonicalize().is_ok_and(|real| real.starts_with(root))
+    /// Opens `relative` below the root. On Linux one `openat2` with
+    /// `RESOLVE_BENEATH` does it: the kernel refuses any resolution that
+    /// leaves the directory, symlinks included, with no race between a check
+    /// and the open. Elsewhere (or on kernels before 5.6) the real path is
+    /// checked, then opened.
+    fn open(&self, relative: &Path) -> Opened {
+        #[cfg(target_os = "linux")]
+        if let (false, Some(dir)) = (self.follow_symlinks, self.root_fd) {
+            use rustix::fs::{Mode, OFlags, ResolveFlags};
+            let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOCTTY;
+            let resolve = ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS;
+            match rustix::fs::openat2(dir, relative, flags, Mode::empty(), resolve) {
+                Ok(fd) => {
+                    let file = std::fs::File::from(fd);
+                    return match file.metadata() {
+                        Ok(meta) => Opened::File(file, meta),
+                        Err(_) => Opened::Missing,
+                    };
+                }
+                Err(rustix::io::Errno::XDEV) => return Opened::Outside,
+                Err(rustix::io::Errno::NOSYS) => {}
+                Err(_) => return Opened::Missing,
+            }
+        }
+        let path = self.root.join(relative);
+        if !self.follow_symlinks && !path.canonicalize().is_ok_and(|real| real.starts_with(&self.root)) {
+            return if path.exists() { Opened::Outside } else { Opened::Missing };
+        }
+        match std::fs::File::open(&path).and_then(|f| f.metadata().map(|m| (f, m))) {
+            Ok((file, meta)) => Opened::File(file, meta),
+            Err(_) => Opened::Missing,
+        }
     }
 }
 
-fn open(path: &Path) -> Option<FileToSend> {
-    let file = std::fs::File::open(path).ok()?;
-    let meta = file.metadata().ok()?;
-    if !meta.is_file() {
-        return None;
-    }
+fn to_send(
+    file: std::fs::File,
+    meta: &std::fs::Metadata,
+    path: PathBuf,
+    encoding: Option<&'static str>,
+    varies: bool,
+) -> FileToSend {
     let modified = meta.modified().unwrap_or(std::time::UNIX_EPOCH);
-    Some(FileToSend {
-        file,
-        len: meta.len(),
-        validators: Validators::of(modified, meta.len()),
-        path: path.to_path_buf(),
-        encoding: None,
-        varies: false,
-    })
+    FileToSend { file, len: meta.len(), validators: Validators::of(modified, meta.len()), path, encoding, varies }
 }
 
 async fn respond(req: &Request, mut found: FileToSend) -> Response {
@@ -319,7 +403,7 @@ async fn respond(req: &Request, mut found: FileToSend) -> Response {
     let body = if *req.method() == Method::HEAD {
         Body::empty()
     } else if count <= SMALL {
-        match blocking::unblock(move || read_part(&mut found.file, start, count)).await {
+        match read_part(&mut found.file, start, count) {
             Ok(bytes) => Body::from(bytes),
             Err(e) => return HttpError::internal(format!("reading {}: {e}", found.path.display())).into_response(),
         }

@@ -1,0 +1,181 @@
+#!/usr/bin/env bash
+# Static files: squall's `files` example beside nginx (one worker, sendfile on),
+# axum with tower-http's ServeDir, and Tornado's StaticFileHandler, each serving
+# the same 4 KB and 1 MB files, loaded with wrk (server on CPU 0, wrk on CPU 1);
+# then the upload throughput of a 100 MB file through the webapp example's
+# /upload (hashed as it streams). Prints markdown tables.
+#
+#   benches/compare/static.sh                   everything, 3 interleaved rounds (~5 min)
+#   ONLY='squall|nginx' benches/compare/static.sh
+#
+# Settings (environment): REPEAT=3, DURATION=10s, CONNS=64, UPLOAD_MB=100,
+# BENCH_WORK=/tmp/squall-compare (files, builds, the Python virtualenv, raw
+# output; nothing is written in the repository). Installs wrk and nginx with
+# apt-get when missing (as root). Loopback only; every server is started by
+# this script in a session of its own and stopped by it.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+WORK=${BENCH_WORK:-/tmp/squall-compare}
+REPEAT=${REPEAT:-3}
+DURATION=${DURATION:-10s}
+CONNS=${CONNS:-64}
+UPLOAD_MB=${UPLOAD_MB:-100}
+ONLY=${ONLY:-}
+PORT=${PORT:-18900}
+mkdir -p "$WORK/raw" "$WORK/static"
+
+say() { echo "== $*" >&2; }
+
+missing=()
+command -v wrk >/dev/null || missing+=(wrk)
+command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || missing+=(nginx)
+if [[ ${#missing[@]} -gt 0 ]]; then
+    say "installing ${missing[*]}"
+    apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+
+say "the files: 4 KB and 1 MB of random bytes"
+[[ -f $WORK/static/f4k.bin ]] || head -c 4096 /dev/urandom >"$WORK/static/f4k.bin"
+[[ -f $WORK/static/f1m.bin ]] || head -c 1048576 /dev/urandom >"$WORK/static/f1m.bin"
+
+say "building squall's files and webapp examples (release)"
+(cd "$repo" && cargo build --release --quiet --example files && cargo build --release --quiet --features templates --example webapp)
+say "building axum with ServeDir (release)"
+(cd "$here" && CARGO_TARGET_DIR="$WORK/target" cargo build --release --quiet --locked -p compare-axum-static)
+say "preparing the Python virtualenv"
+[[ -x $WORK/venv/bin/python ]] || python3 -m venv "$WORK/venv"
+"$WORK/venv/bin/pip" install --quiet --disable-pip-version-check -r "$here/python/requirements.txt"
+
+nginx_conf() {
+    cat >"$WORK/nginx-$1.conf" <<EOF
+worker_processes 1;
+daemon off;
+pid $WORK/nginx-$1.pid;
+error_log $WORK/raw/nginx-$1.error.log;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    default_type application/octet-stream;
+    client_body_temp_path $WORK/nginx-body;
+    proxy_temp_path $WORK/nginx-proxy;
+    fastcgi_temp_path $WORK/nginx-fastcgi;
+    uwsgi_temp_path $WORK/nginx-uwsgi;
+    scgi_temp_path $WORK/nginx-scgi;
+    server {
+        listen 127.0.0.1:$1;
+        root $WORK/static;
+    }
+}
+EOF
+    echo "$WORK/nginx-$1.conf"
+}
+
+rows=(
+    "squall (files example)|$repo/target/release/examples/files 127.0.0.1:{PORT} --dir $WORK/static"
+    "nginx (1 worker, sendfile)|NGINX"
+    "axum 0.8 + tower-http ServeDir|$WORK/target/release/compare-axum-static 127.0.0.1:{PORT} $WORK/static"
+    "tornado 6.6 StaticFileHandler|$WORK/venv/bin/python $here/python/tornado_static_app.py {PORT} $WORK/static"
+)
+
+cpu_ticks() {
+    cat /proc/[0-9]*/stat 2>/dev/null | awk -v sid="$1" '{ sub(/.*\) /, ""); if ($4 == sid) t += $12 + $13 } END { print t + 0 }'
+}
+
+# measure ROUND LABEL COMMAND FILE -> "req/s p99 cpu_us_per_req"
+measure() {
+    local round=$1 label=$2 cmd=$3 file=$4
+    [[ $cmd == NGINX ]] && cmd="$NGINX -c $(nginx_conf "$PORT")"
+    cmd=${cmd//\{PORT\}/$PORT}
+    local log="$WORK/raw/static-$(tr -c 'a-zA-Z0-9' _ <<<"$label-$file")-$round"
+    RUST_LOG=error setsid taskset -c 0 $cmd >"$log.server" 2>&1 &
+    local pid=$! url="http://127.0.0.1:$PORT/$file" ok=0
+    for _ in $(seq 100); do
+        if curl -s -o /dev/null --max-time 2 -w '%{http_code}' "$url" 2>/dev/null | grep -q 200; then ok=1; break; fi
+        sleep 0.1
+    done
+    if [[ $ok == 1 ]]; then
+        taskset -c 1 wrk -t1 -c"$CONNS" -d2s "$url" >/dev/null 2>&1
+        local before; before=$(cpu_ticks "$pid")
+        taskset -c 1 wrk -t1 -c"$CONNS" -d"$DURATION" --latency --timeout 20s "$url" >"$log.wrk" 2>&1 || true
+        local after; after=$(cpu_ticks "$pid")
+        awk -v ticks=$((after - before)) -v tck="$(getconf CLK_TCK)" '
+            /Requests\/sec:/ { rps = $2 }
+            / 99%/ { p99 = $2 }
+            /requests in/ { n = $1 }
+            END { printf "%.0f %s %.1f\n", rps, p99, (n > 0 ? ticks / tck * 1e6 / n : 0) }' "$log.wrk"
+    else
+        echo "0 - 0"
+        say "$label did not answer on $url; see $log.server"
+    fi
+    kill -- -"$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    PORT=$((PORT + 1))
+}
+
+results=$WORK/static-results.txt
+: >"$results"
+for round in $(seq "$REPEAT"); do
+    for file in f4k.bin f1m.bin; do
+        for row in "${rows[@]}"; do
+            IFS='|' read -r label cmd <<<"$row"
+            [[ -n $ONLY && ! $label =~ $ONLY ]] && continue
+            say "round $round/$REPEAT: $file, $label"
+            echo "$file|$label|$(measure "$round" "$label" "$cmd" "$file")" >>"$results"
+        done
+    done
+done
+
+echo
+echo "$(date -u +%F), $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(rustc --version | cut -d' ' -f1-2), $("$NGINX" -v 2>&1 | cut -d' ' -f3), wrk -t1 -c$CONNS -d$DURATION, server on CPU 0 and wrk on CPU 1, median of $REPEAT round(s)"
+echo
+echo "| file | server | req/s | p99 | server CPU µs/req | req/s, every round |"
+echo "|---|---|---:|---:|---:|---|"
+awk -F'|' '
+    { split($3, f, " "); key = $1 "|" $2; if (!(key in seen)) { order[++n] = key; seen[key] = 1 }
+      c = ++count[key]; rps[key, c] = f[1]; p99[key, c] = f[2]; cpu[key, c] = f[3] }
+    function median_index(key, arr,    i, j, idx, t, m) {
+        m = count[key]; for (i = 1; i <= m; i++) idx[i] = i
+        for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++)
+            if (arr[key, idx[j]] + 0 < arr[key, idx[i]] + 0) { t = idx[i]; idx[i] = idx[j]; idx[j] = t }
+        return idx[int((m + 1) / 2)]
+    }
+    END {
+        for (k = 1; k <= n; k++) {
+            key = order[k]; split(key, parts, "|")
+            r = median_index(key, rps); c = median_index(key, cpu)
+            all = ""; for (i = 1; i <= count[key]; i++) all = all (i > 1 ? " / " : "") rps[key, i]
+            printf "| %s | %s | %s | %s | %s | %s |\n", parts[1], parts[2], rps[key, r], p99[key, r], cpu[key, c], all
+        }
+    }' "$results"
+
+# Upload: log in to the webapp example, then send UPLOAD_MB through /upload with curl.
+say "upload throughput: $UPLOAD_MB MB through the webapp example's /upload"
+head -c $((UPLOAD_MB * 1000000)) /dev/urandom >"$WORK/upload.bin"
+jar="$WORK/upload.jar"
+rm -f "$jar"
+RUST_LOG=error setsid taskset -c 0 "$repo/target/release/examples/webapp" "127.0.0.1:$PORT" --cookie-secret bench-secret >"$WORK/raw/upload.server" 2>&1 &
+pid=$!
+base="http://127.0.0.1:$PORT"
+for _ in $(seq 100); do curl -s -o /dev/null "$base/login" && break; sleep 0.1; done
+token=$(curl -s -c "$jar" "$base/login" | grep -o 'name="_xsrf" value="[^"]*"' | sed 's/.*value="//;s/"//')
+curl -s -b "$jar" -c "$jar" --data-urlencode username=bench --data-urlencode "_xsrf=$token" -o /dev/null "$base/login"
+query=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$token")
+echo
+echo "| upload | seconds | MB/s | server CPU s |"
+echo "|---|---:|---:|---:|"
+for round in $(seq "$REPEAT"); do
+    before=$(cpu_ticks "$pid")
+    secs=$(taskset -c 1 curl -s -b "$jar" -F "file=@$WORK/upload.bin" -o "$WORK/raw/upload.json" -w '%{time_total}' "$base/upload?_xsrf=$query")
+    after=$(cpu_ticks "$pid")
+    grep -q '"sha256"' "$WORK/raw/upload.json" || say "upload round $round failed: $(cat "$WORK/raw/upload.json")"
+    awk -v s="$secs" -v mb="$UPLOAD_MB" -v t=$((after - before)) -v tck="$(getconf CLK_TCK)" -v r="$round" \
+        'BEGIN { printf "| %d MB, round %d | %.2f | %.0f | %.2f |\n", mb, r, s, mb / s, t / tck }'
+done
+kill -- -"$pid" 2>/dev/null || true
+wait "$pid" 2>/dev/null || true
+rm -f "$WORK/upload.bin"
