@@ -67,6 +67,13 @@ fn app() -> Router {
             }),
         )
         .route(
+            "/arguments",
+            post(|mut req: Request| async move {
+                let args = req.arguments().await?;
+                Ok::<_, HttpError>(format!("{} {}", args.get("q").unwrap_or("-"), args.get("title").unwrap_or("-")))
+            }),
+        )
+        .route(
             "/parts",
             post(|mut req: Request| async move {
                 let mut parts = req.multipart()?;
@@ -98,6 +105,9 @@ fn rfc7578_fields_become_arguments_and_files_are_kept_or_spooled() {
     assert_eq!(spooled_files(), 0, "nothing left on disk");
     let streamed = server.request("POST", "/parts", &[("Content-Type", &content_type())], &body);
     assert_eq!(streamed.text(), "title:5,small:3,big:3145728");
+    // Fields are arguments, as a urlencoded form's are (Tornado's get_argument).
+    let args = server.request("POST", "/arguments?q=query", &[("Content-Type", &content_type())], &body);
+    assert_eq!(args.text(), "query hello");
 }
 
 #[test]

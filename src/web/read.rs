@@ -40,14 +40,20 @@ impl Request {
         serde_json::from_slice(&bytes).map_err(|e| HttpError::bad_request(format!("invalid JSON body: {e}")))
     }
 
-    /// Reads a urlencoded form body (`application/x-www-form-urlencoded`).
+    /// Reads a form body: urlencoded (`application/x-www-form-urlencoded`),
+    /// or the fields of a `multipart/form-data` one (its files are read and
+    /// dropped: use [`Request::multipart_form`] to keep them).
     ///
     /// # Errors
     ///
-    /// As [`Request::text`], and `415` for any other content type.
+    /// As [`Request::text`] or [`Request::multipart_form`], and `415` for any
+    /// other content type.
     pub async fn form(&mut self) -> Result<Arguments, HttpError> {
         let content_type = self.header("content-type").unwrap_or("");
         let mime = content_type.split(';').next().unwrap_or("").trim();
+        if mime.eq_ignore_ascii_case("multipart/form-data") {
+            return Ok(self.multipart_form().await?.fields);
+        }
         if !mime.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
             return Err(HttpError::new(http::StatusCode::UNSUPPORTED_MEDIA_TYPE)
                 .with_message("expected an application/x-www-form-urlencoded body"));
@@ -56,16 +62,18 @@ impl Request {
     }
 
     /// Query arguments followed by form-body arguments (Tornado's
-    /// `get_argument` sources); the body is read only when it is a urlencoded form.
+    /// `get_argument` sources); the body is read only when it is a form,
+    /// urlencoded or multipart.
     ///
     /// # Errors
     ///
     /// As [`Request::form`], for a form body.
     pub async fn arguments(&mut self) -> Result<Arguments, HttpError> {
         let mut args = self.query_arguments();
-        let is_form = self
-            .header("content-type")
-            .is_some_and(|ct| ct.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
+        let is_form = self.header("content-type").is_some_and(|ct| {
+            let ct = ct.to_ascii_lowercase();
+            ct.starts_with("application/x-www-form-urlencoded") || ct.starts_with("multipart/form-data")
+        });
         if is_form {
             args.extend(self.form().await?);
         }
