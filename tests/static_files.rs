@@ -141,6 +141,7 @@ fn rfc9110_14_ranges_give_206_416_or_the_whole_file() {
     let beyond = get(&server, "/static/hello.txt", &[("Range", "bytes=13-")]);
     assert_eq!(beyond.status, 416);
     assert_eq!(beyond.header("content-range"), Some("bytes */13"));
+    assert_eq!(beyond.header("content-type"), Some("text/plain; charset=utf-8"), "the error's type, not the file's");
     let several = get(&server, "/static/hello.txt", &[("Range", "bytes=0-1,3-4")]);
     assert_eq!((several.status.as_u16(), several.text().as_str()), (200, "hello, world\n"));
     assert_eq!(get(&server, "/static/hello.txt", &[("Range", "bytes=5-2")]).status, 200, "invalid: ignored");

@@ -396,7 +396,12 @@ async fn respond(req: &Request, mut found: FileToSend) -> Response {
             RangeAnswer::Unsatisfiable => {
                 set(header::CONTENT_RANGE, &format!("bytes */{len}"));
                 let refusal = HttpError::new(StatusCode::RANGE_NOT_SATISFIABLE).into_response();
-                return with_headers(refusal, headers);
+                let mut refusal = with_headers(refusal, headers);
+                // The body says what went wrong: it has the error's type, not the file's.
+                let plain = HeaderValue::from_static("text/plain; charset=utf-8");
+                refusal.headers_mut().insert(header::CONTENT_TYPE, plain);
+                refusal.headers_mut().remove(header::CONTENT_ENCODING);
+                return refusal;
             }
         };
     set(header::CONTENT_LENGTH, &count.to_string());
