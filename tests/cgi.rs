@@ -494,3 +494,83 @@ fn a_program_sees_the_raw_bytes_of_the_path_and_of_header_values() {
     let expected = "2f 6e 61 ef 76 65 2e 74 78 74 7c 63 61 66 e9";
     assert_eq!(hex.join(" "), expected);
 }
+
+#[test]
+fn flask_under_wsgiref_cgi_handler_reads_a_chunked_body() {
+    // Werkzeug reads nothing when HTTP_TRANSFER_ENCODING says chunked: the
+    // body reaches the program whole, with CONTENT_LENGTH, and no such header.
+    let program = r#"
+from wsgiref.handlers import CGIHandler
+from flask import Flask, request
+
+app = Flask(__name__)
+
+@app.post("/echo")
+def echo():
+    return "length=%d body=%s" % (len(request.get_data()), request.get_data().decode())
+
+CGIHandler().run(app)
+"#;
+    let launcher = script("flask.cgi", "");
+    let py = launcher.with_file_name("flask_app.py");
+    std::fs::write(&py, program).unwrap();
+    let python = support::framework_venv().join("bin").join("python");
+    std::fs::write(&launcher, format!("#!/bin/sh\nexec {} {}\n", python.display(), py.display())).unwrap();
+    let server = serve(CgiProgram::new(launcher).pass_env("PATH"));
+    let mut conn = server.connect();
+    conn.send(b"POST /cgi-bin/app.cgi/echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nwsgi\r\n5\r\n body\r\n0\r\n\r\n").unwrap();
+    let resp = conn.read_response(false).unwrap();
+    assert_eq!((resp.status.as_u16(), resp.text().as_str()), (200, "length=9 body=wsgi body"));
+}
+
+#[test]
+fn the_program_learns_scheme_addresses_and_paths_as_lighttpd_tells_them() {
+    let s = script("vars", r#"printf 'Content-Type: text/plain\n\n'; /usr/bin/env | /usr/bin/sort"#);
+    let program = || CgiProgram::new(s.clone()).document_root("/var/www");
+    let plain = serve(program());
+    let mut conn = plain.connect();
+    conn.send(b"POST /cgi-bin/app.cgi HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n")
+        .unwrap();
+    let env = conn.read_response(false).unwrap().text();
+    let env = env.lines().collect::<Vec<_>>();
+    let has = |line: &str| env.contains(&line);
+    assert!(has("REQUEST_SCHEME=http") && !env.iter().any(|l| l.starts_with("HTTPS=")), "{env:?}");
+    assert!(has("SERVER_ADDR=127.0.0.1") && has("DOCUMENT_ROOT=/var/www"), "{env:?}");
+    assert!(has(&format!("SCRIPT_FILENAME={}", s.display())), "{env:?}");
+    assert!(
+        !env.iter().any(|l| l.starts_with("HTTP_TRANSFER_ENCODING") || l.starts_with("HTTP_CONTENT_LENGTH")),
+        "{env:?}"
+    );
+    // A trusted proxy said https: the program hears it.
+    support::init_logger();
+    let container = GatewayContainer::builder(program()).executor(Executor::thread_pool(2)).build();
+    let proxied = TestServer::with_builder(
+        squall::Server::builder().xheaders(true),
+        Router::new().mount("/cgi-bin/app.cgi", container),
+    );
+    let env = proxied.request("GET", "/cgi-bin/app.cgi", &[("X-Forwarded-Proto", "https")], b"").text();
+    assert!(env.lines().any(|l| l == "HTTPS=on") && env.lines().any(|l| l == "REQUEST_SCHEME=https"), "{env}");
+}
+
+#[test]
+fn program_headers_are_bytes_folded_lines_join_and_its_connection_headers_stay_its_own() {
+    let s = script(
+        "heads",
+        r#"printf 'Content-Type: text/plain\nContent-Disposition: attachment; filename="caf\351.txt"\nX-Folded: one\n  two\nConnection: close\nKeep-Alive: timeout=1\n\nbody'"#,
+    );
+    let server = serve(CgiProgram::new(s));
+    let mut conn = server.connect();
+    let resp = conn.request("GET", "/cgi-bin/app.cgi", &[], b"").unwrap();
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.headers["content-disposition"].as_bytes(), b"attachment; filename=\"caf\xe9.txt\"", "Latin-1 kept");
+    assert_eq!(resp.header("x-folded"), Some("one two"));
+    assert_eq!(resp.header("keep-alive"), None);
+    assert_eq!(resp.header("connection"), None, "the program's Connection: close is not the client's");
+    assert_eq!(conn.request("GET", "/cgi-bin/app.cgi", &[], b"").unwrap().status, 200, "still open");
+    let bad = script("badstatus", r#"printf 'Status: OK\nContent-Type: text/plain\n\nx'"#);
+    assert_eq!(
+        serve(CgiProgram::new(bad)).get("/cgi-bin/app.cgi").status,
+        502,
+        "a malformed Status is the program's failure"
+    );
+}

@@ -140,3 +140,33 @@ fn unreadable_pem_files_are_configuration_errors() {
     let empty = Server::builder().tls_pem_files(dir.0.join("empty.pem"), dir.0.join("empty.pem"));
     assert!(empty.is_err_and(|e| e.is_config()));
 }
+
+#[cfg(all(unix, feature = "cgi"))]
+#[test]
+fn a_cgi_program_behind_tls_is_told_https() {
+    use std::os::unix::fs::PermissionsExt;
+    support::init_logger();
+    let generated = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let dir = std::env::temp_dir().join(format!("squall-tls-cgi-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("cert.pem"), generated.cert.pem()).unwrap();
+    std::fs::write(dir.join("key.pem"), generated.signing_key.serialize_pem()).unwrap();
+    let program = dir.join("env.cgi");
+    std::fs::write(
+        &program,
+        "#!/bin/sh\nprintf 'Content-Type: text/plain\\n\\n'\necho \"HTTPS=$HTTPS REQUEST_SCHEME=$REQUEST_SCHEME\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let container = squall::gateway::GatewayContainer::builder(squall::cgi::CgiProgram::new(&program))
+        .executor(squall::gateway::Executor::thread_pool(2))
+        .build();
+    let builder = Server::builder().tls_pem_files(dir.join("cert.pem"), dir.join("key.pem")).unwrap();
+    let tls = Tls {
+        server: TestServer::with_builder(builder, Router::new().mount("/env", container)),
+        cert: generated.cert.der().clone(),
+        _dir: TempDir(dir),
+    };
+    let response = over_tls(&tls, b"GET /env HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    assert!(response.contains("\r\nHTTPS=on REQUEST_SCHEME=https\n"), "{response}");
+}

@@ -11,7 +11,8 @@ const MAX_HEADER_BLOCK: usize = 64 * 1024;
 pub(super) struct HeaderBlock {
     /// The status line to answer with, `200 OK` when the program gave none.
     pub(super) status: String,
-    pub(super) headers: Vec<(String, String)>,
+    /// Values are bytes: a program may send Latin-1 (`filename="caf\xe9.txt"`).
+    pub(super) headers: Vec<(String, Vec<u8>)>,
     /// A lone local `Location` (RFC 3875 §6.2.2): the response is that of
     /// this path, not a redirect for the client.
     pub(super) local_redirect: Option<String>,
@@ -25,8 +26,7 @@ pub(super) struct HeaderBlock {
 /// the client gets `502`.
 pub(super) fn read_header_block(stdout: &mut impl BufRead) -> Result<HeaderBlock, String> {
     let mut status = None;
-    let mut location = false;
-    let mut headers = Vec::new();
+    let mut headers: Vec<(String, Vec<u8>)> = Vec::new();
     let mut total = 0;
     loop {
         let mut line = Vec::new();
@@ -38,35 +38,70 @@ pub(super) fn read_header_block(stdout: &mut impl BufRead) -> Result<HeaderBlock
         if total > MAX_HEADER_BLOCK {
             return Err("header block too large".into());
         }
-        let line = String::from_utf8(line).map_err(|_| "header line is not UTF-8".to_owned())?;
-        let line = line.trim_end_matches(['\r', '\n']);
+        while matches!(line.last(), Some(b'\r' | b'\n')) {
+            line.pop();
+        }
         if line.is_empty() {
             break;
         }
-        let (name, value) = line.split_once(':').ok_or_else(|| format!("malformed header line {line:?}"))?;
-        let (name, value) = (name.trim(), value.trim());
-        if name.is_empty() || name.contains(char::is_whitespace) {
-            return Err(format!("malformed header line {line:?}"));
+        if matches!(line[0], b' ' | b'\t') {
+            // obs-fold (RFC 9112 §5.2): the line continues the previous value.
+            let Some((_, value)) = headers.last_mut() else {
+                return Err("header block starts with a continuation line".into());
+            };
+            value.push(b' ');
+            value.extend_from_slice(line.trim_ascii());
+            continue;
+        }
+        let colon = line.iter().position(|&b| b == b':').ok_or_else(|| malformed(&line))?;
+        let name = std::str::from_utf8(&line[..colon]).map_err(|_| malformed(&line))?.trim();
+        let value = line[colon + 1..].trim_ascii().to_vec();
+        if name.is_empty()
+            || !name.bytes().all(|b| b.is_ascii_graphic())
+            || value.iter().any(|&b| b < b' ' && b != b'\t')
+        {
+            return Err(malformed(&line));
         }
         if name.eq_ignore_ascii_case("status") {
-            status = Some(value.to_owned());
-        } else {
-            location |= name.eq_ignore_ascii_case("location");
-            headers.push((name.to_owned(), value.to_owned()));
+            status = Some(
+                valid_status(&value)
+                    .ok_or_else(|| format!("malformed Status {:?}", String::from_utf8_lossy(&value)))?,
+            );
+        } else if !HOP_BY_HOP.iter().any(|h| name.eq_ignore_ascii_case(h)) {
+            headers.push((name.to_owned(), value));
         }
     }
     if headers.is_empty() && status.is_none() {
         return Err("empty header block".into());
     }
+    let location = headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("location"));
     let local_redirect = match (&status, headers.as_slice()) {
-        (None, [(name, value)]) if name.eq_ignore_ascii_case("location") && value.starts_with('/') => {
-            Some(value.clone())
+        (None, [(name, value)]) if name.eq_ignore_ascii_case("location") && value.starts_with(b"/") => {
+            Some(String::from_utf8_lossy(value).into_owned())
         }
         _ => None,
     };
     // Any other Location without Status is a client redirect (RFC 3875 §6.2.3-4).
     let status = status.unwrap_or_else(|| if location { "302 Found".into() } else { "200 OK".into() });
     Ok(HeaderBlock { status, headers, local_redirect })
+}
+
+/// Connection-specific fields (RFC 9110 §7.6.1): the program's connection is
+/// not the client's, so they are dropped.
+const HOP_BY_HOP: [&str; 7] =
+    ["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"];
+
+fn malformed(line: &[u8]) -> String {
+    format!("malformed header line {:?}", String::from_utf8_lossy(line))
+}
+
+/// RFC 3875 §6.3.3: `Status: 3DIGIT [SP reason-phrase]`, else `None`.
+fn valid_status(value: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(value).ok()?;
+    let (code, reason) = text.split_once(' ').unwrap_or((text, ""));
+    let ok =
+        code.len() == 3 && code.bytes().all(|b| b.is_ascii_digit()) && (100..=999).contains(&code.parse::<u16>().ok()?);
+    ok.then(|| if reason.is_empty() { code.to_owned() } else { format!("{code} {}", reason.trim()) })
 }
 
 #[cfg(test)]
@@ -78,7 +113,7 @@ mod tests {
     }
 
     fn pairs(block: &HeaderBlock) -> Vec<(&str, &str)> {
-        block.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect()
+        block.headers.iter().map(|(n, v)| (n.as_str(), std::str::from_utf8(v).unwrap())).collect()
     }
 
     #[test]
@@ -129,6 +164,23 @@ mod tests {
             b"Bad Name: x\n\n",
         ] {
             assert!(parse(raw).is_err(), "{:?}", String::from_utf8_lossy(raw));
+        }
+    }
+
+    #[test]
+    fn values_are_bytes_folds_are_joined_hop_by_hop_is_dropped() {
+        let block = parse(b"Content-Disposition: attachment; filename=\"caf\xe9.txt\"\nX-Long: one\n  two\nConnection: close\nTransfer-Encoding: chunked\nKeep-Alive: 5\n\n").unwrap();
+        assert_eq!(block.headers[0].1, b"attachment; filename=\"caf\xe9.txt\"", "Latin-1 passes through");
+        assert_eq!(block.headers[1], ("X-Long".to_owned(), b"one two".to_vec()), "RFC 9112 §5.2 obs-fold");
+        assert_eq!(block.headers.len(), 2, "RFC 9110 §7.6.1 hop-by-hop fields dropped");
+    }
+
+    #[test]
+    fn rfc3875_6_3_3_a_status_must_start_with_three_digits() {
+        assert_eq!(parse(b"Status: 299 Fine Thanks\n\n").unwrap().status, "299 Fine Thanks");
+        assert_eq!(parse(b"Status: 404\n\n").unwrap().status, "404");
+        for bad in [&b"Status: OK\n\n"[..], b"Status: 2000 X\n\n", b"Status: 20 X\n\n", b"Status: 099 X\n\n"] {
+            assert!(parse(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
         }
     }
 

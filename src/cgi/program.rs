@@ -145,7 +145,10 @@ impl CgiProgram {
             }
         }
         for (key, value) in environ.vars() {
-            if key == "HTTP_PROXY" || (key == "HTTP_AUTHORIZATION" && !self.pass_authorization) {
+            // The body reaches the program whole, with CONTENT_LENGTH: a
+            // chunked request's framing header would make it read nothing.
+            let framing = key == "HTTP_TRANSFER_ENCODING" || key == "HTTP_CONTENT_LENGTH";
+            if framing || key == "HTTP_PROXY" || (key == "HTTP_AUTHORIZATION" && !self.pass_authorization) {
                 continue;
             }
             // Bytes as they are: a path with `%EF` reaches the program as the byte 0xEF.
@@ -154,6 +157,16 @@ impl CgiProgram {
         if let (Some(root), Some(path_info)) = (&self.document_root, environ.get_bytes("PATH_INFO")) {
             let relative = path_info.strip_prefix(b"/").unwrap_or(path_info);
             cmd.env("PATH_TRANSLATED", root.join(std::ffi::OsStr::from_bytes(relative)));
+        }
+        if let Some(root) = &self.document_root {
+            cmd.env("DOCUMENT_ROOT", root);
+        }
+        // What lighttpd and Apache tell a program about itself and the scheme:
+        // Flask, CGI.pm and hgweb build their links from these.
+        cmd.env("SCRIPT_FILENAME", std::path::absolute(&self.program).unwrap_or_else(|_| self.program.clone()));
+        cmd.env("REQUEST_SCHEME", environ.url_scheme());
+        if environ.url_scheme() == "https" {
+            cmd.env("HTTPS", "on");
         }
         for (key, value) in &self.env {
             cmd.env(key, value);
@@ -275,7 +288,7 @@ impl CgiProgram {
             process.finish();
             return Ok(Outcome::LocalRedirect(location));
         }
-        start.start(&head.status, head.headers)?;
+        start.start_raw(head.status, head.headers, None)?;
         let process = Arc::new(Mutex::new(Some(process)));
         let closer = process.clone();
         let body = Output { stdout, process, done: false };

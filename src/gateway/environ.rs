@@ -168,6 +168,15 @@ pub(crate) fn build(req: &Request, multithread: bool) -> Environ {
             set(Cow::Borrowed("REMOTE_PORT"), peer.port().to_string().into_bytes());
         }
     }
+    if let Some(local) = req.local_addr() {
+        set(Cow::Borrowed("SERVER_ADDR"), local.ip().to_string().into_bytes());
+    }
+    // An auth layer's verdict (the app's current user), as RFC 3875 §4.1.11 says.
+    if let Some(user) = req.current_user() {
+        set(Cow::Borrowed("REMOTE_USER"), user.as_bytes().to_vec());
+        let scheme = req.header("authorization").and_then(|a| a.split_whitespace().next()).unwrap_or("Cookie");
+        set(Cow::Borrowed("AUTH_TYPE"), scheme.as_bytes().to_vec());
+    }
     if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
         set(Cow::Borrowed("CONTENT_TYPE"), ct.as_bytes().to_vec());
     }
