@@ -574,3 +574,22 @@ fn program_headers_are_bytes_folded_lines_join_and_its_connection_headers_stay_i
         "a malformed Status is the program's failure"
     );
 }
+
+#[test]
+fn the_programs_own_reason_phrase_is_kept() {
+    use std::io::{Read, Write};
+    let s = script("reason", r#"printf 'Status: 299 Fine Thanks\nContent-Type: text/plain\n\nok'"#);
+    let server = serve(CgiProgram::new(s));
+    let mut stream = std::net::TcpStream::connect(server.addr()).unwrap();
+    stream.write_all(b"GET /cgi-bin/app.cgi HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).unwrap();
+    assert!(raw.starts_with("HTTP/1.1 299 Fine Thanks\r\n"), "{raw}");
+    let standard = script("standard", r#"printf 'Status: 404\nContent-Type: text/plain\n\nno'"#);
+    let server = serve(CgiProgram::new(standard));
+    let mut stream = std::net::TcpStream::connect(server.addr()).unwrap();
+    stream.write_all(b"GET /cgi-bin/app.cgi HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).unwrap();
+    assert!(raw.starts_with("HTTP/1.1 404 Not Found\r\n"), "no reason given: the standard one: {raw}");
+}

@@ -37,6 +37,9 @@ pub(super) async fn assemble(messages: impl futures_lite::Stream<Item = Msg> + S
         Some(Msg::Head(head, first)) => (head, first),
         Some(Msg::Whole(head, body)) if declared_length(&head.headers).is_none_or(|n| n == body.len() as u64) => {
             let mut response = Response::new(head.status).with_body(body);
+            if let Some(reason) = &head.reason {
+                response = response.with_reason(reason);
+            }
             *response.headers_mut() = head.headers;
             return response;
         }
@@ -50,6 +53,9 @@ pub(super) async fn assemble(messages: impl futures_lite::Stream<Item = Msg> + S
     });
     let chunks = futures_lite::stream::iter(first.map(Ok)).chain(rest);
     let mut response = Response::stream(Body::from_stream(chunks)).with_status(head.status);
+    if let Some(reason) = &head.reason {
+        response = response.with_reason(reason);
+    }
     *response.headers_mut() = head.headers;
     response
 }

@@ -36,6 +36,8 @@ struct State {
 #[derive(Debug)]
 pub(crate) struct ResponseHead {
     pub(crate) status: StatusCode,
+    /// The app's own reason phrase, when it is not the standard one.
+    pub(crate) reason: Option<String>,
     pub(crate) headers: HeaderMap,
 }
 
@@ -126,19 +128,21 @@ impl StartResponse {
         let mut state = self.state();
         state.committed = true;
         let (status, headers) = state.head.as_ref().ok_or("the app never called start_response")?;
+        let reason = status.split_once(' ').map(|(_, r)| r.trim()).filter(|r| !r.is_empty()).map(str::to_owned);
         let status = parse_status(status)?;
+        let reason = reason.filter(|r| Some(r.as_str()) != status.canonical_reason());
         let mut map = HeaderMap::with_capacity(headers.len());
         for (name, value) in headers {
             let name = HeaderName::try_from(name.as_str()).map_err(|_| format!("invalid header name {name:?}"))?;
             let value = HeaderValue::from_bytes(value).map_err(|_| format!("invalid value for header {name}"))?;
             map.append(name, value);
         }
-        Ok(ResponseHead { status, headers: map })
+        Ok(ResponseHead { status, reason, headers: map })
     }
 }
 
 /// `"200 OK"` or `"200"`; the reason phrase may be anything without control
-/// characters (squall sends the standard one).
+/// characters, and is sent as given.
 fn parse_status(status: &str) -> Result<StatusCode, String> {
     let (code, reason) = status.split_once(' ').unwrap_or((status, ""));
     if reason.chars().any(char::is_control) {

@@ -41,6 +41,8 @@ pub struct Response {
     /// Set when the response answers an error ([`HttpError`], a panic, no
     /// route): what an app's error page may show.
     error: Option<Box<ErrorNote>>,
+    /// A reason phrase other than the standard one for the status.
+    reason: Option<Box<str>>,
 }
 
 /// What an error response says beyond its status.
@@ -55,7 +57,7 @@ pub(crate) struct ErrorNote {
 impl Response {
     /// An empty response with this status.
     pub fn new(status: StatusCode) -> Self {
-        Response { status, headers: HeaderMap::new(), body: Body::empty(), upgrade: None, error: None }
+        Response { status, headers: HeaderMap::new(), body: Body::empty(), upgrade: None, error: None, reason: None }
     }
 
     /// `200 OK` with a `text/plain; charset=utf-8` body.
@@ -79,7 +81,7 @@ impl Response {
 
     /// `200 OK` whose body is produced chunk by chunk (see [`Body::from_stream`]).
     pub fn stream(body: Body) -> Self {
-        Response { status: StatusCode::OK, headers: HeaderMap::new(), body, upgrade: None, error: None }
+        Response { status: StatusCode::OK, headers: HeaderMap::new(), body, upgrade: None, error: None, reason: None }
     }
 
     /// `302 Found` to `location`.
@@ -198,6 +200,21 @@ impl Response {
         }
         response.upgrade = Some(OnUpgrade(Box::new(move |io| Box::pin(on_upgrade(io)))));
         response
+    }
+
+    /// Sends `reason` as the status line's reason phrase instead of the
+    /// standard one (Tornado's `set_status(code, reason)`; a CGI program's
+    /// `Status: 299 Fine`). One with control characters is ignored.
+    pub fn with_reason(mut self, reason: &str) -> Self {
+        if !reason.chars().any(char::is_control) {
+            self.reason = Some(reason.into());
+        }
+        self
+    }
+
+    /// The reason phrase set with [`with_reason`](Self::with_reason), if any.
+    pub fn reason(&self) -> Option<&str> {
+        self.reason.as_deref()
     }
 
     /// Marks the response as the answer to an error.

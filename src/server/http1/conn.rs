@@ -176,7 +176,7 @@ where
         {
             let (status, headers, _) = response.into_parts();
             out.clear();
-            encode::head(out, status, &headers, encode::ResponseFraming::NoBody, Some("Upgrade"));
+            encode::head(out, status, &headers, encode::ResponseFraming::NoBody, Some("Upgrade"), None);
             let written = async {
                 write_all(shared, out).await?;
                 flush(shared).await

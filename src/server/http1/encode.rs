@@ -41,11 +41,12 @@ pub(crate) fn head(
     headers: &HeaderMap,
     framing: ResponseFraming,
     connection: Option<&str>,
+    reason: Option<&str>,
 ) {
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(status.as_str().as_bytes());
     out.push(b' ');
-    out.extend_from_slice(crate::web::reason_phrase(status).as_bytes());
+    out.extend_from_slice(reason.unwrap_or_else(|| crate::web::reason_phrase(status)).as_bytes());
     out.extend_from_slice(b"\r\n");
     if !headers.contains_key(header::SERVER) {
         out.extend_from_slice(b"Server: squall\r\n");
@@ -175,7 +176,7 @@ mod tests {
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
         let mut out = Vec::new();
-        head(&mut out, StatusCode::OK, &headers, ResponseFraming::Length(2), Some("close"));
+        head(&mut out, StatusCode::OK, &headers, ResponseFraming::Length(2), Some("close"), None);
         let text = String::from_utf8(out).unwrap();
         assert!(text.starts_with("HTTP/1.1 200 OK\r\nServer: squall\r\nDate: "), "{text}");
         assert!(

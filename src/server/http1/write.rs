@@ -31,7 +31,7 @@ pub(super) async fn write_reject<S: Io>(
         headers.insert(header::RETRY_AFTER, http::HeaderValue::from_static("1"));
     }
     out.clear();
-    encode::head(out, reject.status, &headers, encode::ResponseFraming::Length(body.len() as u64), Some("close"));
+    encode::head(out, reject.status, &headers, encode::ResponseFraming::Length(body.len() as u64), Some("close"), None);
     out.extend_from_slice(body.as_bytes());
     write_all(shared, out).await?;
     flush(shared).await
@@ -51,6 +51,7 @@ pub(super) async fn write_response<S>(
 where
     S: Io,
 {
+    let reason = response.reason().map(str::to_owned);
     let (status, headers, mut body) = response.into_parts();
     if headers
         .get_all(header::CONNECTION)
@@ -83,7 +84,7 @@ where
         (true, _) => None,
     };
     out.clear();
-    encode::head(out, status, &headers, framing, connection);
+    encode::head(out, status, &headers, framing, connection, reason.as_deref());
 
     if head_only || framing == encode::ResponseFraming::NoBody {
         write_all(shared, out).await?;
