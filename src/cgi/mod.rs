@@ -17,7 +17,6 @@
 //!
 //! Unix only, behind the `cgi` feature.
 
-mod header_block;
 mod php;
 mod process;
 mod program;

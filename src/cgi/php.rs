@@ -2,10 +2,11 @@
 //! under a document root, with the variables PHP needs (`SCRIPT_FILENAME`,
 //! `REDIRECT_STATUS`) — and only ever a `.php` file under that root.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use super::CgiProgram;
+use crate::gateway::php_path::find_php_script;
 use crate::gateway::{App, AppError, AppIter, Environ, StartResponse};
 
 /// A directory of PHP scripts as a gateway app, each run by `php-cgi`.
@@ -67,52 +68,6 @@ impl PhpCgi {
     }
 }
 
-/// The script a path names: its file, its URL path, and the rest as `PATH_INFO`.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) struct PhpScript {
-    pub(crate) file: PathBuf,
-    pub(crate) url: String,
-    pub(crate) path_info: String,
-}
-
-/// Splits `path` (decoded) after its first `.php` segment and finds that
-/// script under `root`; `None` when there is no such script there.
-pub(crate) fn find_php_script(root: &Path, path: &[u8], index: Option<&str>) -> Option<PhpScript> {
-    let path = std::str::from_utf8(path).ok()?;
-    let mut script = Vec::new();
-    let mut rest = String::new();
-    let mut segments = path.split('/').skip_while(|s| s.is_empty()).peekable();
-    let mut found = false;
-    while let Some(segment) = segments.next() {
-        if segment == ".." || segment == "." || segment.contains(['\\', '\0']) {
-            return None;
-        }
-        if found {
-            rest.push('/');
-            rest.push_str(segment);
-            continue;
-        }
-        if segment.is_empty() && segments.peek().is_none() {
-            break; // a trailing slash
-        }
-        script.push(segment);
-        found = segment.ends_with(".php") && segment.len() > 4;
-    }
-    if !found {
-        let index = index?;
-        if !path.ends_with('/') && !path.is_empty() {
-            return None;
-        }
-        script.retain(|s| !s.is_empty());
-        script.push(index);
-    }
-    let url = format!("/{}", script.join("/"));
-    let root = root.canonicalize().ok()?;
-    let file = root.join(script.join("/")).canonicalize().ok()?;
-    let is_php = file.extension().is_some_and(|e| e == "php");
-    (file.starts_with(&root) && file.is_file() && is_php).then_some(PhpScript { file, url, path_info: rest })
-}
-
 impl App for PhpCgi {
     fn call(&self, environ: &mut Environ, start: &StartResponse) -> Result<AppIter, AppError> {
         let path = environ.get_bytes("PATH_INFO").unwrap_or(b"/").to_vec();
@@ -137,36 +92,5 @@ impl App for PhpCgi {
             program = program.env(key.as_str(), value.as_str());
         }
         program.call(environ, start)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn root() -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("squall-php-split-{}", std::process::id()));
-        std::fs::create_dir_all(dir.join("app")).unwrap();
-        std::fs::write(dir.join("x.php"), "<?php").unwrap();
-        std::fs::write(dir.join("app").join("index.php"), "<?php").unwrap();
-        std::fs::write(dir.join("evil.txt"), "<?php system('id');").unwrap();
-        dir
-    }
-
-    #[test]
-    fn the_path_splits_after_the_first_php_segment_and_only_php_files_run() {
-        let root = root();
-        let found = find_php_script(&root, b"/x.php/evil.txt", None).unwrap();
-        assert_eq!((found.url.as_str(), found.path_info.as_str()), ("/x.php", "/evil.txt"));
-        assert!(found.file.ends_with("x.php"));
-        assert_eq!(find_php_script(&root, b"/evil.txt/x.php", None), None, "the cgi.fix_pathinfo hole");
-        assert_eq!(find_php_script(&root, b"/evil.txt", None), None);
-        assert_eq!(find_php_script(&root, b"/../etc/x.php", None), None);
-        assert_eq!(find_php_script(&root, b"/app/../x.php", None), None);
-        assert_eq!(find_php_script(&root, b"/missing.php", None), None);
-        assert_eq!(find_php_script(&root, b"/.php", None), None);
-        let index = find_php_script(&root, b"/app/", Some("index.php")).unwrap();
-        assert_eq!(index.url, "/app/index.php");
-        assert_eq!(find_php_script(&root, b"/app/", None), None, "no index without one set");
     }
 }

@@ -13,9 +13,9 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::header_block::read_header_block;
 use super::process::{CHUNK, Exit, Output, Process};
 use super::spool::{Stdin, spool};
+use crate::gateway::header_block::read_header_block;
 use crate::gateway::{App, AppError, AppIter, Environ, StartResponse};
 use crate::rt::lock;
 

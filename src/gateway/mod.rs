@@ -17,6 +17,8 @@ mod container;
 pub(crate) mod driver;
 pub(crate) mod environ;
 mod executor;
+pub(crate) mod header_block;
+pub(crate) mod php_path;
 mod pool;
 mod start;
 mod target_app;

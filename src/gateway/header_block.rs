@@ -1,5 +1,5 @@
-//! The header block a CGI program writes before its body (RFC 3875 §6.2,
-//! §6.3): `Name: value` lines up to a blank line.
+//! The header block a CGI program (or a FastCGI responder) writes before
+//! its body (RFC 3875 §6.2, §6.3): `Name: value` lines up to a blank line.
 
 use std::io::BufRead;
 
@@ -8,14 +8,14 @@ const MAX_HEADER_BLOCK: usize = 64 * 1024;
 
 /// The parsed CGI header block.
 #[derive(Debug, PartialEq, Eq)]
-pub(super) struct HeaderBlock {
+pub(crate) struct HeaderBlock {
     /// The status line to answer with, `200 OK` when the program gave none.
-    pub(super) status: String,
+    pub(crate) status: String,
     /// Values are bytes: a program may send Latin-1 (`filename="caf\xe9.txt"`).
-    pub(super) headers: Vec<(String, Vec<u8>)>,
+    pub(crate) headers: Vec<(String, Vec<u8>)>,
     /// A lone local `Location` (RFC 3875 §6.2.2): the response is that of
     /// this path, not a redirect for the client.
-    pub(super) local_redirect: Option<String>,
+    pub(crate) local_redirect: Option<String>,
 }
 
 /// Reads the header block; the reader is left at the first body byte.
@@ -24,7 +24,7 @@ pub(super) struct HeaderBlock {
 ///
 /// Why the block is unusable (cut short, too large, malformed), for the log;
 /// the client gets `502`.
-pub(super) fn read_header_block(stdout: &mut impl BufRead) -> Result<HeaderBlock, String> {
+pub(crate) fn read_header_block(stdout: &mut impl BufRead) -> Result<HeaderBlock, String> {
     let mut status = None;
     let mut headers: Vec<(String, Vec<u8>)> = Vec::new();
     let mut total = 0;

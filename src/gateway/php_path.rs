@@ -1,0 +1,82 @@
+//! Which PHP script a path names (nginx's `fastcgi_split_path_info
+//! ^(.+?\.php)(/.*)$` with `try_files $fastcgi_script_name =404`): shared
+//! by `php-cgi` under CGI and the FastCGI target.
+
+use std::path::{Path, PathBuf};
+
+/// The script a path names: its file, its URL path, and the rest as `PATH_INFO`.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct PhpScript {
+    pub(crate) file: PathBuf,
+    pub(crate) url: String,
+    pub(crate) path_info: String,
+}
+
+/// Splits `path` (decoded) after its first `.php` segment and finds that
+/// script under `root`; `None` when there is no such script there.
+pub(crate) fn find_php_script(root: &Path, path: &[u8], index: Option<&str>) -> Option<PhpScript> {
+    let path = std::str::from_utf8(path).ok()?;
+    let mut script = Vec::new();
+    let mut rest = String::new();
+    let mut segments = path.split('/').skip_while(|s| s.is_empty()).peekable();
+    let mut found = false;
+    while let Some(segment) = segments.next() {
+        if segment == ".." || segment == "." || segment.contains(['\\', '\0']) {
+            return None;
+        }
+        if found {
+            rest.push('/');
+            rest.push_str(segment);
+            continue;
+        }
+        if segment.is_empty() && segments.peek().is_none() {
+            break; // a trailing slash
+        }
+        script.push(segment);
+        found = segment.ends_with(".php") && segment.len() > 4;
+    }
+    if !found {
+        let index = index?;
+        if !path.ends_with('/') && !path.is_empty() {
+            return None;
+        }
+        script.retain(|s| !s.is_empty());
+        script.push(index);
+    }
+    let url = format!("/{}", script.join("/"));
+    let root = root.canonicalize().ok()?;
+    let file = root.join(script.join("/")).canonicalize().ok()?;
+    let is_php = file.extension().is_some_and(|e| e == "php");
+    (file.starts_with(&root) && file.is_file() && is_php).then_some(PhpScript { file, url, path_info: rest })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn root() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("squall-php-split-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("app")).unwrap();
+        std::fs::write(dir.join("x.php"), "<?php").unwrap();
+        std::fs::write(dir.join("app").join("index.php"), "<?php").unwrap();
+        std::fs::write(dir.join("evil.txt"), "<?php system('id');").unwrap();
+        dir
+    }
+
+    #[test]
+    fn the_path_splits_after_the_first_php_segment_and_only_php_files_run() {
+        let root = root();
+        let found = find_php_script(&root, b"/x.php/evil.txt", None).unwrap();
+        assert_eq!((found.url.as_str(), found.path_info.as_str()), ("/x.php", "/evil.txt"));
+        assert!(found.file.ends_with("x.php"));
+        assert_eq!(find_php_script(&root, b"/evil.txt/x.php", None), None, "the cgi.fix_pathinfo hole");
+        assert_eq!(find_php_script(&root, b"/evil.txt", None), None);
+        assert_eq!(find_php_script(&root, b"/../etc/x.php", None), None);
+        assert_eq!(find_php_script(&root, b"/app/../x.php", None), None);
+        assert_eq!(find_php_script(&root, b"/missing.php", None), None);
+        assert_eq!(find_php_script(&root, b"/.php", None), None);
+        let index = find_php_script(&root, b"/app/", Some("index.php")).unwrap();
+        assert_eq!(index.url, "/app/index.php");
+        assert_eq!(find_php_script(&root, b"/app/", None), None, "no index without one set");
+    }
+}
