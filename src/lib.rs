@@ -60,6 +60,8 @@ pub mod app;
 #[cfg(all(unix, feature = "cgi"))]
 pub mod cgi;
 mod error;
+#[cfg(feature = "fastcgi")]
+pub mod fastcgi;
 pub mod gateway;
 #[cfg(feature = "python")]
 pub mod python;

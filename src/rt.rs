@@ -142,6 +142,26 @@ pub(crate) fn adopt_unix(listener: std::os::unix::net::UnixListener) -> io::Resu
     async_io::Async::new(listener)
 }
 
+/// A byte stream to an upstream server (FastCGI), registered with the reactor.
+#[cfg(feature = "fastcgi")]
+pub(crate) trait Upstream: AsyncRead + AsyncWrite + Unpin + Send {}
+#[cfg(feature = "fastcgi")]
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Upstream for T {}
+
+/// Connects to `addr` over TCP.
+#[cfg(feature = "fastcgi")]
+pub(crate) async fn connect_tcp(addr: std::net::SocketAddr) -> io::Result<Box<dyn Upstream>> {
+    let stream = async_io::Async::<std::net::TcpStream>::connect(addr).await?;
+    stream.get_ref().set_nodelay(true)?;
+    Ok(Box::new(stream))
+}
+
+/// Connects to the Unix socket at `path`.
+#[cfg(all(unix, feature = "fastcgi"))]
+pub(crate) async fn connect_unix(path: &std::path::Path) -> io::Result<Box<dyn Upstream>> {
+    Ok(Box::new(async_io::Async::<std::os::unix::net::UnixStream>::connect(path).await?))
+}
+
 /// A child process's standard error, read through the reactor: waiting on
 /// it costs no thread.
 #[cfg(all(unix, feature = "cgi"))]

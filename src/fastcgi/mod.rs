@@ -1,0 +1,476 @@
+//! FastCGI responders (cargo feature `fastcgi`): nginx's `fastcgi_pass` as
+//! a route target. [`FastCgi`] runs the `*.php` script a path names on a
+//! FastCGI server (php-fpm) over a Unix or TCP socket, with async I/O end to
+//! end: no thread is held per request.
+//!
+//! The request body is received whole first (in memory, then in a temporary
+//! file), as nginx buffers it, so a slow client never holds one of the
+//! server's scarce workers and `CONTENT_LENGTH` is always known. Upstream
+//! connections are kept alive (`FCGI_KEEP_CONN`) in a bounded pool, one
+//! request at a time each (php-fpm does not multiplex). The response streams
+//! back as it comes; `FCGI_STDERR` goes to the log.
+//!
+//! Failures are answered as nginx answers them: upstream refused, reset,
+//! gone mid-header or with a bad header block → `502`; no connection or no
+//! data within the timeouts → `504`; no free connection in the pool → `503`
+//! with `Retry-After`.
+
+mod record;
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_lock::{Semaphore, SemaphoreGuardArc};
+use bytes::Bytes;
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use http::StatusCode;
+use http::header::{HeaderName, HeaderValue};
+
+use crate::error::HttpError;
+use crate::gateway::header_block::read_header_block;
+use crate::gateway::php_path::find_php_script;
+use crate::rt::{self, Upstream};
+use crate::web::{Body, Dispatch, IntoResponse, Request, Response, Target};
+use record::Header;
+
+/// Where the FastCGI server listens.
+#[derive(Debug, Clone)]
+pub enum Address {
+    /// A Unix socket (php-fpm's usual `listen = /run/php/php-fpm.sock`).
+    Unix(PathBuf),
+    /// A TCP address.
+    Tcp(std::net::SocketAddr),
+}
+
+/// Bodies up to this size are kept in memory; larger ones in a temporary file.
+const IN_MEMORY: usize = 1 << 20;
+
+/// A directory of PHP scripts run by a FastCGI server; see the [module](self).
+///
+/// Only a `*.php` file under the root runs: the path is split after its
+/// first `.php` segment (`/x.php/extra` → `x.php`, `PATH_INFO=/extra`), and
+/// `/evil.txt/x.php` never runs `evil.txt`. A path that names no script is
+/// declined, so the router's next rule (static files) answers it.
+///
+/// ```no_run
+/// use squall::fastcgi::{Address, FastCgi};
+/// use squall::static_files::StaticFiles;
+/// use squall::Router;
+///
+/// let php = FastCgi::new(Address::Unix("/run/php/php-fpm.sock".into()), "/srv/www").index("index.php");
+/// let app = Router::new().mount("/", php).mount("/", StaticFiles::new("/srv/www"));
+/// # let _ = app;
+/// ```
+pub struct FastCgi {
+    address: Address,
+    root: PathBuf,
+    index: Option<String>,
+    connect_timeout: Duration,
+    read_timeout: Duration,
+    queue_timeout: Duration,
+    permits: Arc<Semaphore>,
+    pool_size: usize,
+    idle: Arc<Mutex<Vec<Box<dyn Upstream>>>>,
+    env: Vec<(String, String)>,
+}
+
+impl FastCgi {
+    /// Scripts under `root`, run by the FastCGI server at `address`; a pool
+    /// of 16 connections, timeouts of 5 s to connect and 60 s between reads.
+    pub fn new(address: Address, root: impl Into<PathBuf>) -> Self {
+        FastCgi {
+            address,
+            root: root.into(),
+            index: None,
+            connect_timeout: Duration::from_secs(5),
+            read_timeout: Duration::from_secs(60),
+            queue_timeout: Duration::from_secs(1),
+            permits: Arc::new(Semaphore::new(16)),
+            pool_size: 16,
+            idle: Arc::default(),
+            env: Vec::new(),
+        }
+    }
+
+    /// The script for a path ending in `/` (say `index.php`).
+    pub fn index(mut self, name: &str) -> Self {
+        self.index = Some(name.to_owned());
+        self
+    }
+
+    /// Connections to the server at most (match php-fpm's `pm.max_children`).
+    pub fn pool_size(mut self, connections: usize) -> Self {
+        self.pool_size = connections.max(1);
+        self.permits = Arc::new(Semaphore::new(self.pool_size));
+        self
+    }
+
+    /// How long connecting may take before `504`.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How long the server may stay silent before `504` (nginx's `fastcgi_read_timeout`).
+    pub fn read_timeout(mut self, timeout: Duration) -> Self {
+        self.read_timeout = timeout;
+        self
+    }
+
+    /// How long a request waits for a free connection before `503`.
+    pub fn queue_timeout(mut self, timeout: Duration) -> Self {
+        self.queue_timeout = timeout;
+        self
+    }
+
+    /// An extra parameter for every request (`fastcgi_param`).
+    pub fn param(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    async fn connect(&self) -> Result<Box<dyn Upstream>, HttpError> {
+        let connect = async {
+            match &self.address {
+                Address::Tcp(addr) => rt::connect_tcp(*addr).await,
+                #[cfg(unix)]
+                Address::Unix(path) => rt::connect_unix(path).await,
+                #[cfg(not(unix))]
+                Address::Unix(_) => Err(io::ErrorKind::Unsupported.into()),
+            }
+        };
+        match rt::timeout(self.connect_timeout, connect).await {
+            Some(Ok(stream)) => Ok(stream),
+            Some(Err(e)) => Err(bad_gateway(format!("connecting to {:?}: {e}", self.address))),
+            None => Err(gateway_timeout(format!("connecting to {:?}", self.address))),
+        }
+    }
+
+    /// The request's parameters, as nginx's `fastcgi_params` give them.
+    fn params(&self, req: &Request, script: &crate::gateway::php_path::PhpScript, length: u64) -> Vec<u8> {
+        let environ = crate::gateway::environ::build(req, true);
+        let mut vars: Vec<(Vec<u8>, Vec<u8>)> = environ
+            .vars()
+            .iter()
+            .filter(|(k, _)| !matches!(k.as_ref(), "HTTP_PROXY" | "HTTP_TRANSFER_ENCODING" | "HTTP_CONTENT_LENGTH"))
+            .map(|(k, v)| (k.as_bytes().to_vec(), v.clone()))
+            .filter(|(k, _)| !matches!(&k[..], b"SCRIPT_NAME" | b"PATH_INFO" | b"CONTENT_LENGTH"))
+            .collect();
+        let prefix = req.script_name().trim_end_matches('/');
+        let script_name = format!("{prefix}{}", script.url);
+        let mut add = |k: &str, v: String| vars.push((k.as_bytes().to_vec(), v.into_bytes()));
+        add("SCRIPT_FILENAME", script.file.to_string_lossy().into_owned());
+        add("SCRIPT_NAME", script_name.clone());
+        add("DOCUMENT_URI", script_name);
+        add("PATH_INFO", script.path_info.clone());
+        add("DOCUMENT_ROOT", self.root.to_string_lossy().into_owned());
+        add("CONTENT_LENGTH", length.to_string());
+        add("REQUEST_SCHEME", environ.url_scheme().to_owned());
+        add("REDIRECT_STATUS", "200".to_owned());
+        if environ.url_scheme() == "https" {
+            add("HTTPS", "on".to_owned());
+        }
+        for (k, v) in &self.env {
+            add(k, v.clone());
+        }
+        record::encode_params(vars.iter().map(|(k, v)| (&k[..], &v[..])))
+    }
+
+    async fn serve(&self, req: Request, script: crate::gateway::php_path::PhpScript) -> Response {
+        match self.exchange(req, script).await {
+            Ok(response) => response,
+            Err(e) => e.into_response(),
+        }
+    }
+
+    async fn exchange(
+        &self,
+        mut req: Request,
+        script: crate::gateway::php_path::PhpScript,
+    ) -> Result<Response, HttpError> {
+        // The body first, whole: a slow client must not hold a worker.
+        let body = Spooled::read(req.take_body()).await?;
+        let params = self.params(&req, &script, body.len());
+        let permit = match rt::timeout(self.queue_timeout, self.permits.acquire_arc()).await {
+            Some(permit) => permit,
+            None => {
+                log::warn!(target: "squall::fastcgi", "all {} connections busy: 503", self.pool_size);
+                return Err(HttpError::new(StatusCode::SERVICE_UNAVAILABLE)
+                    .with_message("the application server is busy; retry later"));
+            }
+        };
+        let mut head = Vec::new();
+        record::push_begin(&mut head);
+        record::push_stream(&mut head, record::PARAMS, &params);
+        record::push_record(&mut head, record::PARAMS, b"");
+        // A kept-alive connection may have been closed by the server since
+        // (php-fpm restarted): one more try on a fresh one.
+        let reused = crate::rt::lock(&self.idle).pop();
+        let mut stream = match reused {
+            Some(mut stream) => match send(&mut stream, &head, &body).await {
+                Ok(()) => stream,
+                Err(_) => {
+                    let mut fresh = self.connect().await?;
+                    send(&mut fresh, &head, &body)
+                        .await
+                        .map_err(|e| bad_gateway(format!("sending the request: {e}")))?;
+                    fresh
+                }
+            },
+            None => {
+                let mut fresh = self.connect().await?;
+                send(&mut fresh, &head, &body).await.map_err(|e| bad_gateway(format!("sending the request: {e}")))?;
+                fresh
+            }
+        };
+        // Records up to the end of the header block.
+        let mut stdout = Vec::new();
+        let (block, body_start) = loop {
+            match next_record(&mut stream, self.read_timeout).await? {
+                Record::Stdout(data) => {
+                    stdout.extend_from_slice(&data);
+                    if let Some(end) = head_end(&stdout) {
+                        break (
+                            read_header_block(&mut &stdout[..end])
+                                .map_err(|why| bad_gateway(format!("the application's header block: {why}")))?,
+                            end,
+                        );
+                    }
+                    if stdout.len() > 64 * 1024 {
+                        return Err(bad_gateway("a header block over 64 KiB".into()));
+                    }
+                }
+                Record::End => return Err(bad_gateway("the request ended before its header block".into())),
+            }
+        };
+        let status = block
+            .status
+            .split(' ')
+            .next()
+            .and_then(|c| c.parse::<u16>().ok())
+            .and_then(|c| StatusCode::from_u16(c).ok())
+            .ok_or_else(|| bad_gateway(format!("status {:?}", block.status)))?;
+        let mut response = Response::new(status);
+        if let Some((_, reason)) = block.status.split_once(' ') {
+            if Some(reason) != status.canonical_reason() {
+                response = response.with_reason(reason);
+            }
+        }
+        for (name, value) in block.headers {
+            if let (Ok(name), Ok(value)) = (HeaderName::try_from(name.as_str()), HeaderValue::from_bytes(&value)) {
+                response.headers_mut().append(name, value);
+            }
+        }
+        let first = Bytes::copy_from_slice(&stdout[body_start..]);
+        let rest = Rest { stream, _permit: permit, idle: self.idle.clone(), read_timeout: self.read_timeout };
+        *response.body_mut() = rest.into_body(first);
+        Ok(response)
+    }
+}
+
+/// What the server sent next that matters.
+enum Record {
+    Stdout(Bytes),
+    End,
+}
+
+/// Reads records until STDOUT data or the end of the request; STDERR lines
+/// go to the log. Silence past `timeout` is `504`, a broken stream `502`.
+async fn next_record(stream: &mut Box<dyn Upstream>, timeout: Duration) -> Result<Record, HttpError> {
+    loop {
+        let read = async {
+            let mut header = [0u8; Header::LEN];
+            stream.read_exact(&mut header).await?;
+            let header = Header::parse(&header)
+                .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "not FastCGI version 1"))?;
+            let mut content = vec![0u8; usize::from(header.content_length) + usize::from(header.padding_length)];
+            stream.read_exact(&mut content).await?;
+            content.truncate(usize::from(header.content_length));
+            Ok::<_, io::Error>((header, content))
+        };
+        let (header, content) = match rt::timeout(timeout, read).await {
+            Some(Ok(record)) => record,
+            Some(Err(e)) => return Err(bad_gateway(format!("reading the response: {e}"))),
+            None => return Err(gateway_timeout("no response within the read timeout".into())),
+        };
+        if header.request_id != record::REQUEST_ID {
+            continue;
+        }
+        match header.kind {
+            record::STDOUT if !content.is_empty() => return Ok(Record::Stdout(Bytes::from(content))),
+            record::STDOUT => {}
+            record::STDERR => {
+                for line in String::from_utf8_lossy(&content).lines().filter(|l| !l.trim().is_empty()) {
+                    log::warn!(target: "squall::fastcgi", "{line}");
+                }
+            }
+            record::END_REQUEST => {
+                if let Some((app, protocol)) = record::parse_end(&content) {
+                    if protocol != 0 {
+                        return Err(bad_gateway(format!(
+                            "the server refused the request (protocol status {protocol}, app status {app})"
+                        )));
+                    }
+                }
+                return Ok(Record::End);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Writes the head records and the body as STDIN, then the empty STDIN.
+async fn send(stream: &mut Box<dyn Upstream>, head: &[u8], body: &Spooled) -> io::Result<()> {
+    stream.write_all(head).await?;
+    let mut out = Vec::with_capacity(record::MAX_CONTENT + 16);
+    match body {
+        Spooled::Memory(bytes) => {
+            for chunk in bytes.chunks(record::MAX_CONTENT) {
+                out.clear();
+                record::push_record(&mut out, record::STDIN, chunk);
+                stream.write_all(&out).await?;
+            }
+        }
+        Spooled::File(file, _) => {
+            let file = file.try_clone()?;
+            let mut reader = blocking::Unblock::new(file);
+            let mut buf = vec![0u8; record::MAX_CONTENT];
+            loop {
+                let n = reader.read(&mut buf).await?;
+                if n == 0 {
+                    break;
+                }
+                out.clear();
+                record::push_record(&mut out, record::STDIN, &buf[..n]);
+                stream.write_all(&out).await?;
+            }
+        }
+    }
+    out.clear();
+    record::push_record(&mut out, record::STDIN, b"");
+    stream.write_all(&out).await?;
+    stream.flush().await
+}
+
+/// A request body received whole.
+enum Spooled {
+    Memory(Vec<u8>),
+    /// An unlinked temporary file, rewound, and the length.
+    File(std::fs::File, u64),
+}
+
+impl Spooled {
+    async fn read(mut body: Body) -> Result<Spooled, HttpError> {
+        let mut memory = Vec::new();
+        while let Some(chunk) = body.chunk().await {
+            let chunk = chunk?;
+            if memory.len() + chunk.len() <= IN_MEMORY {
+                memory.extend_from_slice(&chunk);
+                continue;
+            }
+            let failed = |e: io::Error| HttpError::internal(format!("spooling a request body: {e}"));
+            let file = blocking::unblock(crate::web::temp_file).await.map_err(failed)?;
+            let mut writer = blocking::Unblock::new(file);
+            writer.write_all(&memory).await.map_err(failed)?;
+            writer.write_all(&chunk).await.map_err(failed)?;
+            let mut length = (memory.len() + chunk.len()) as u64;
+            while let Some(chunk) = body.chunk().await {
+                let chunk = chunk?;
+                writer.write_all(&chunk).await.map_err(failed)?;
+                length += chunk.len() as u64;
+            }
+            writer.flush().await.map_err(failed)?;
+            let mut file = writer.into_inner().await;
+            let file = blocking::unblock(move || {
+                use std::io::Seek;
+                file.rewind().map(|()| file)
+            })
+            .await
+            .map_err(failed)?;
+            return Ok(Spooled::File(file, length));
+        }
+        Ok(Spooled::Memory(memory))
+    }
+
+    fn len(&self) -> u64 {
+        match self {
+            Spooled::Memory(bytes) => bytes.len() as u64,
+            Spooled::File(_, length) => *length,
+        }
+    }
+}
+
+/// The rest of a response: STDOUT records until the end of the request,
+/// then the connection goes back to the pool. Dropped early (the client
+/// left), the connection is closed instead: its state is unknown.
+struct Rest {
+    stream: Box<dyn Upstream>,
+    _permit: SemaphoreGuardArc,
+    idle: Arc<Mutex<Vec<Box<dyn Upstream>>>>,
+    read_timeout: Duration,
+}
+
+impl Rest {
+    fn into_body(self, first: Bytes) -> Body {
+        let state = (Some(self), Some(first));
+        let chunks = futures_lite::stream::unfold(state, |(rest, first)| async move {
+            if let Some(first) = first.filter(|f| !f.is_empty()) {
+                return Some((Ok(first), (rest, None)));
+            }
+            let mut rest = rest?;
+            match next_record(&mut rest.stream, rest.read_timeout).await {
+                Ok(Record::Stdout(data)) => Some((Ok(data), (Some(rest), None))),
+                Ok(Record::End) => {
+                    crate::rt::lock(&rest.idle).push(rest.stream);
+                    None
+                }
+                Err(e) => {
+                    log::error!(target: "squall::fastcgi", "the response broke off: {}", e.log_message().unwrap_or_default());
+                    Some((Err(io::Error::other("the FastCGI response broke off")), (None, None)))
+                }
+            }
+        });
+        Body::from_stream(chunks)
+    }
+}
+
+/// The index just past the blank line ending a header block.
+fn head_end(buf: &[u8]) -> Option<usize> {
+    let crlf = buf.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4);
+    let lf = buf.windows(2).position(|w| w == b"\n\n").map(|i| i + 2);
+    match (crlf, lf) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+fn bad_gateway(why: String) -> HttpError {
+    HttpError::new(StatusCode::BAD_GATEWAY).with_log(format!("FastCGI: {why}"))
+}
+
+fn gateway_timeout(why: String) -> HttpError {
+    HttpError::new(StatusCode::GATEWAY_TIMEOUT).with_log(format!("FastCGI: {why}"))
+}
+
+impl fmt::Debug for FastCgi {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FastCgi")
+            .field("address", &self.address)
+            .field("root", &self.root)
+            .field("pool_size", &self.pool_size)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Target for FastCgi {
+    fn call(&self, req: Request) -> Dispatch<'_> {
+        let path = crate::web::percent_decode(req.path_info().as_bytes(), false).into_owned();
+        match find_php_script(&self.root, &path, self.index.as_deref()) {
+            Some(script) => Dispatch::answer(self.serve(req, script)),
+            None => Dispatch::Decline(req),
+        }
+    }
+}
