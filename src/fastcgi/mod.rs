@@ -198,8 +198,11 @@ impl FastCgi {
             Some(permit) => permit,
             None => {
                 log::warn!(target: "squall::fastcgi", "all {} connections busy: 503", self.pool_size);
-                return Err(HttpError::new(StatusCode::SERVICE_UNAVAILABLE)
-                    .with_message("the application server is busy; retry later"));
+                let busy = HttpError::new(StatusCode::SERVICE_UNAVAILABLE)
+                    .with_message("the application server is busy; retry later")
+                    .into_response()
+                    .with_header(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+                return Ok(busy);
             }
         };
         let mut head = Vec::new();

@@ -1,0 +1,191 @@
+//! FastCGI against Debian's real php-fpm (installed by `.ci/run`), started by
+//! each test on a private socket — never the system service: superglobals,
+//! headers, a 5 MB answer, a chunked body, an upload, failures mapped as
+//! nginx maps them, restarts, and the path rules.
+#![cfg(all(unix, feature = "fastcgi"))]
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns unwrap too: a panic is the test failing
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use squall::Router;
+use squall::fastcgi::{Address, FastCgi};
+use squall::static_files::StaticFiles;
+use squall::testing::TestServer;
+
+/// A php-fpm of the test's own, stopped when dropped.
+struct Fpm {
+    child: Child,
+    dir: PathBuf,
+}
+
+impl Drop for Fpm {
+    fn drop(&mut self) {
+        // SIGTERM: the master stops its workers too (SIGKILL would orphan them).
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = self.child.wait();
+    }
+}
+
+fn php_fpm() -> PathBuf {
+    let found = std::fs::read_dir("/usr/sbin")
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("php-fpm")));
+    found.expect("php-fpm is installed (.ci/run installs php-fpm)")
+}
+
+impl Fpm {
+    fn start(dir: &Path, children: usize) -> Fpm {
+        std::fs::create_dir_all(dir).unwrap();
+        let socket = dir.join("fpm.sock");
+        let _ = std::fs::remove_file(&socket);
+        let conf = dir.join("fpm.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "[global]\npid = {d}/fpm.pid\nerror_log = {d}/fpm.log\ndaemonize = no\n[www]\nlisten = {s}\npm = static\npm.max_children = {children}\ncatch_workers_output = yes\n",
+                d = dir.display(),
+                s = socket.display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new(php_fpm())
+            .args(["-R", "-n", "-d", "display_errors=0", "-y"])
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("php-fpm starts");
+        support::wait_until("php-fpm listens", || socket.exists());
+        Fpm { child, dir: dir.to_owned() }
+    }
+
+    fn socket(&self) -> PathBuf {
+        self.dir.join("fpm.sock")
+    }
+}
+
+fn site(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("squall-fastcgi-{name}-{}", std::process::id()));
+    let www = dir.join("www");
+    std::fs::create_dir_all(&www).unwrap();
+    let write = |file: &str, text: &str| std::fs::write(www.join(file), text).unwrap();
+    write(
+        "index.php",
+        r#"<?php
+echo "get=", $_GET["a"] ?? "-", " post=", $_POST["b"] ?? "-", " cookie=", $_COOKIE["c"] ?? "-",
+     " path_info=", $_SERVER["PATH_INFO"] ?? "-", " host=", $_SERVER["HTTP_HOST"], " script=", $_SERVER["SCRIPT_NAME"], "\n";"#,
+    );
+    write("cookie.php", r#"<?php setcookie("flavour", "oat"); header("Location: /index.php?a=moved"); "#);
+    write("missing.php", r#"<?php http_response_code(404); echo "not here";"#);
+    write(
+        "input.php",
+        r#"<?php echo strlen(file_get_contents("php://input")), ":", file_get_contents("php://input");"#,
+    );
+    write("upload.php", r#"<?php $f = $_FILES["file"]; echo $f["name"], " ", $f["size"];"#);
+    write("fatal.php", r#"<?php undefined_function_here();"#);
+    write("slow.php", r#"<?php sleep(2); echo "late";"#);
+    write("big.php", r#"<?php echo str_repeat("0123456789", 500000);"#);
+    write("evil.txt", r#"<?php echo "evil ran";"#);
+    dir
+}
+
+fn server(fpm: &Fpm, root: &Path, pool: usize) -> TestServer {
+    support::init_logger();
+    let php = FastCgi::new(Address::Unix(fpm.socket()), root)
+        .index("index.php")
+        .pool_size(pool)
+        .read_timeout(Duration::from_secs(1))
+        .queue_timeout(Duration::from_millis(300));
+    TestServer::start(Router::new().mount("/", php).mount("/", StaticFiles::new(root)))
+}
+
+#[test]
+fn php_fpm_answers_with_superglobals_headers_and_whole_bodies() {
+    let dir = site("basics");
+    let fpm = Fpm::start(&dir.join("fpm"), 4);
+    let server = server(&fpm, &dir.join("www"), 4);
+    let resp = server.request(
+        "POST",
+        "/index.php/extra?a=1",
+        &[("Content-Type", "application/x-www-form-urlencoded"), ("Cookie", "c=3")],
+        b"b=2",
+    );
+    let port = server.addr().port();
+    assert_eq!(resp.text(), format!("get=1 post=2 cookie=3 path_info=/extra host=test script=/index.php\n"));
+    let mut conn = server.connect();
+    conn.send(format!("GET /?a=i HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n").as_bytes()).unwrap();
+    let index = conn.read_response(false).unwrap().text();
+    assert!(index.contains(&format!("host=127.0.0.1:{port} ")), "HTTP_HOST keeps its port: {index}");
+    let go = server.get("/cookie.php");
+    assert_eq!((go.status.as_u16(), go.header("location")), (302, Some("/index.php?a=moved")));
+    assert!(go.header("set-cookie").unwrap().starts_with("flavour=oat"));
+    let missing = server.get("/missing.php");
+    assert_eq!((missing.status.as_u16(), missing.text().as_str()), (404, "not here"));
+    assert_eq!(server.get("/big.php").body.len(), 5_000_000, "5 MB, streamed whole");
+    conn.send(b"POST /input.php HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n").unwrap();
+    assert_eq!(conn.read_response(false).unwrap().text(), "11:hello world", "a chunked body arrives with its length");
+    let mut body = b"--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"u.bin\"\r\n\r\n".to_vec();
+    body.extend_from_slice(&vec![b'u'; 2 << 20]);
+    body.extend_from_slice(b"\r\n--B--\r\n");
+    let upload = server.request("POST", "/upload.php", &[("Content-Type", "multipart/form-data; boundary=B")], &body);
+    assert_eq!(upload.text(), "u.bin 2097152", "a 2 MB upload, spooled before the worker is taken");
+}
+
+#[test]
+fn failures_map_as_nginx_maps_them_and_a_restart_is_survived() {
+    let dir = site("failures");
+    let mut fpm = Fpm::start(&dir.join("fpm"), 2);
+    let server = server(&fpm, &dir.join("www"), 2);
+    assert_eq!(server.get("/fatal.php").status, 500, "PHP's own 500");
+    assert_eq!(server.get("/slow.php").status, 504, "silent past the read timeout");
+    // Both workers busy: the third request waits, then 503 with Retry-After.
+    let addr = server.addr();
+    let busy: Vec<_> = (0..2)
+        .map(|_| {
+            std::thread::spawn(move || {
+                squall::testing::TestConnection::open(addr)
+                    .unwrap()
+                    .request("GET", "/slow.php", &[], b"")
+                    .unwrap()
+                    .status
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(150));
+    let refused = server.get("/index.php");
+    assert_eq!(refused.status, 503);
+    assert_eq!(refused.header("retry-after"), Some("1"));
+    for b in busy {
+        assert_eq!(b.join().unwrap(), 504);
+    }
+    // The workers finish their sleep; new connections replace the timed-out ones.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(server.get("/index.php").status, 200, "served again once the workers are free");
+    drop(std::mem::replace(&mut fpm, Fpm { child: Command::new("true").spawn().unwrap(), dir: dir.join("fpm") }));
+    let _ = std::fs::remove_file(dir.join("fpm").join("fpm.sock"));
+    assert_eq!(server.get("/index.php").status, 502, "php-fpm stopped: 502 at once");
+    let _fpm = Fpm::start(&dir.join("fpm"), 2);
+    assert_eq!(server.get("/index.php").status, 200, "php-fpm restarted: served again");
+    assert_eq!(server.get("/index.php").status, 200);
+}
+
+#[test]
+fn only_php_files_under_the_root_run() {
+    let dir = site("paths");
+    let fpm = Fpm::start(&dir.join("fpm"), 2);
+    let server = server(&fpm, &dir.join("www"), 2);
+    assert!(server.get("/index.php/evil.txt").text().contains("path_info=/evil.txt"));
+    for path in ["/evil.txt/index.php", "/evil.txt/x.php", "/%2e%2e/index.php"] {
+        let mut conn = server.connect();
+        conn.send(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes()).unwrap();
+        let resp = conn.read_response(false).unwrap();
+        assert!(!resp.text().contains("evil ran") && matches!(resp.status.as_u16(), 400 | 404), "{path}");
+    }
+    assert_eq!(server.get("/evil.txt").text(), r#"<?php echo "evil ran";"#, "a file, never run");
+}
