@@ -38,6 +38,7 @@
 //! |---|---|
 //! | `cgi` | [`cgi::CgiProgram`](crate::cgi): CGI/1.1 programs as gateway apps (Unix) |
 //! | `tls` | HTTPS with rustls: [`ServerBuilder::tls`], [`ServerBuilder::tls_pem_files`] |
+//! | `fastcgi` | `fastcgi::FastCgi`: PHP (or any responder) through php-fpm, nginx's `fastcgi_pass` as a route (Unix) |
 //! | `templates` | `app::Templates`: Jinja-style templates (minijinja) with the app's helpers |
 //! | `websocket` | [`websocket`]: RFC 6455 handlers, Tornado's `WebSocketHandler` |
 //! | `python` | [`python`]: Python WSGI apps (Flask, Django) in an embedded interpreter |
