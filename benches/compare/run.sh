@@ -130,6 +130,8 @@ for round in $(seq "$REPEAT"); do
         [[ -n $ONLY && ! $label =~ $ONLY ]] && continue
         say "round $round/$REPEAT: $scenario, $label"
         echo "$scenario|$label|$(measure "$round" "$scenario" "$label" "$path" "$cmd")" >>"$results"
+        # measure runs in a subshell: move the port on here, so no row reuses another's.
+        PORT=$((PORT + 10))
     done
 done
 

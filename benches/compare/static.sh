@@ -126,6 +126,8 @@ for round in $(seq "$REPEAT"); do
             [[ -n $ONLY && ! $label =~ $ONLY ]] && continue
             say "round $round/$REPEAT: $file, $label"
             echo "$file|$label|$(measure "$round" "$label" "$cmd" "$file")" >>"$results"
+            # measure runs in a subshell: move the port on here, so no row reuses another's.
+            PORT=$((PORT + 10))
         done
     done
 done

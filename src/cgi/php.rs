@@ -71,7 +71,8 @@ impl PhpCgi {
 impl App for PhpCgi {
     fn call(&self, environ: &mut Environ, start: &StartResponse) -> Result<AppIter, AppError> {
         let path = environ.get_bytes("PATH_INFO").unwrap_or(b"/").to_vec();
-        let Some(script) = find_php_script(&self.root, &path, self.index.as_deref()) else {
+        let root = self.root.canonicalize().unwrap_or_else(|_| self.root.clone());
+        let Some(script) = find_php_script(&root, &path, self.index.as_deref()) else {
             start.start("404 Not Found", [("Content-Type", "text/plain; charset=utf-8")])?;
             return Ok(AppIter::once("no such script\n"));
         };

@@ -67,6 +67,8 @@ const IN_MEMORY: usize = 1 << 20;
 pub struct FastCgi {
     address: Address,
     root: PathBuf,
+    /// The root's real path, resolved once.
+    canonical_root: std::sync::OnceLock<Option<PathBuf>>,
     index: Option<String>,
     connect_timeout: Duration,
     read_timeout: Duration,
@@ -84,6 +86,7 @@ impl FastCgi {
         FastCgi {
             address,
             root: root.into(),
+            canonical_root: std::sync::OnceLock::new(),
             index: None,
             connect_timeout: Duration::from_secs(5),
             read_timeout: Duration::from_secs(60),
@@ -471,7 +474,11 @@ impl fmt::Debug for FastCgi {
 impl Target for FastCgi {
     fn call(&self, req: Request) -> Dispatch<'_> {
         let path = crate::web::percent_decode(req.path_info().as_bytes(), false).into_owned();
-        match find_php_script(&self.root, &path, self.index.as_deref()) {
+        let Some(root) = self.canonical_root.get_or_init(|| self.root.canonicalize().ok()) else {
+            log::error!(target: "squall::fastcgi", "the document root {} does not exist", self.root.display());
+            return Dispatch::Decline(req);
+        };
+        match find_php_script(root, &path, self.index.as_deref()) {
             Some(script) => Dispatch::answer(self.serve(req, script)),
             None => Dispatch::Decline(req),
         }

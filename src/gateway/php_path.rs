@@ -13,7 +13,8 @@ pub(crate) struct PhpScript {
 }
 
 /// Splits `path` (decoded) after its first `.php` segment and finds that
-/// script under `root`; `None` when there is no such script there.
+/// script under `root`, which must be canonical (the caller resolves it
+/// once); `None` when there is no such script there.
 pub(crate) fn find_php_script(root: &Path, path: &[u8], index: Option<&str>) -> Option<PhpScript> {
     let path = std::str::from_utf8(path).ok()?;
     let mut script = Vec::new();
@@ -44,10 +45,9 @@ pub(crate) fn find_php_script(root: &Path, path: &[u8], index: Option<&str>) -> 
         script.push(index);
     }
     let url = format!("/{}", script.join("/"));
-    let root = root.canonicalize().ok()?;
     let file = root.join(script.join("/")).canonicalize().ok()?;
     let is_php = file.extension().is_some_and(|e| e == "php");
-    (file.starts_with(&root) && file.is_file() && is_php).then_some(PhpScript { file, url, path_info: rest })
+    (file.starts_with(root) && file.is_file() && is_php).then_some(PhpScript { file, url, path_info: rest })
 }
 
 #[cfg(test)]
@@ -55,6 +55,10 @@ mod tests {
     use super::*;
 
     fn root() -> PathBuf {
+        make_root().canonicalize().unwrap()
+    }
+
+    fn make_root() -> PathBuf {
         let dir = std::env::temp_dir().join(format!("squall-php-split-{}", std::process::id()));
         std::fs::create_dir_all(dir.join("app")).unwrap();
         std::fs::write(dir.join("x.php"), "<?php").unwrap();

@@ -1,0 +1,179 @@
+#!/usr/bin/env bash
+# PHP: a hello-world script through squall's FastCGI target and through nginx
+# (one worker, fastcgi_pass), both to the same php-fpm pool; and through
+# php-cgi under squall's cgi example and under lighttpd's mod_cgi. The web
+# server and PHP share CPU 0, wrk runs on CPU 1. Prints one markdown table.
+#
+#   benches/compare/php.sh                      everything, 3 interleaved rounds (~3 min)
+#   ONLY='fastcgi' benches/compare/php.sh
+#
+# Settings (environment): REPEAT=3, DURATION=10s, CONNS=16, CHILDREN=4 (php-fpm
+# workers), BENCH_WORK=/tmp/squall-compare. Installs wrk, nginx, php-fpm,
+# php-cgi and lighttpd with apt-get when missing (as root). Every server is
+# started by this script on loopback or a private socket, and stopped by it.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+WORK=${BENCH_WORK:-/tmp/squall-compare}
+REPEAT=${REPEAT:-3}
+DURATION=${DURATION:-10s}
+CONNS=${CONNS:-16}
+CHILDREN=${CHILDREN:-4}
+ONLY=${ONLY:-}
+PORT=${PORT:-19000}
+PHP=$WORK/php
+mkdir -p "$WORK/raw" "$PHP/www"
+
+say() { echo "== $*" >&2; }
+
+missing=()
+command -v wrk >/dev/null || missing+=(wrk)
+[[ -x /usr/sbin/nginx ]] || missing+=(nginx)
+ls /usr/sbin/php-fpm* >/dev/null 2>&1 || missing+=(php-fpm)
+command -v php-cgi >/dev/null || missing+=(php-cgi)
+[[ -x /usr/sbin/lighttpd ]] || missing+=(lighttpd)
+if [[ ${#missing[@]} -gt 0 ]]; then
+    say "installing ${missing[*]}"
+    apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+FPM=$(ls /usr/sbin/php-fpm* | head -1)
+PHP_CGI=$(command -v php-cgi)
+
+echo '<?php echo "Hello, world!";' >"$PHP/www/hello.php"
+
+say "building squall's fastcgi and cgi examples (release)"
+(cd "$repo" && cargo build --release --quiet --features fastcgi --example fastcgi && cargo build --release --quiet --features cgi --example cgi)
+
+# php-fpm of our own, on a private socket, for the FastCGI rows.
+cat >"$PHP/fpm.conf" <<EOF
+[global]
+pid = $PHP/fpm.pid
+error_log = $PHP/fpm.log
+daemonize = no
+[www]
+listen = $PHP/fpm.sock
+; nginx's worker does not run as root: let it connect.
+listen.mode = 0666
+pm = static
+pm.max_children = $CHILDREN
+EOF
+
+nginx_conf() {
+    cat >"$PHP/nginx-$1.conf" <<EOF
+worker_processes 1;
+daemon off;
+pid $PHP/nginx-$1.pid;
+error_log $WORK/raw/php-nginx-$1.error.log;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path $PHP/nginx-body;
+    proxy_temp_path $PHP/nginx-proxy;
+    fastcgi_temp_path $PHP/nginx-fastcgi;
+    uwsgi_temp_path $PHP/nginx-uwsgi;
+    scgi_temp_path $PHP/nginx-scgi;
+    upstream php { server unix:$PHP/fpm.sock; keepalive $CHILDREN; }
+    server {
+        listen 127.0.0.1:$1;
+        root $PHP/www;
+        location ~ \.php$ {
+            include /etc/nginx/fastcgi_params;
+            fastcgi_param SCRIPT_FILENAME \$document_root\$fastcgi_script_name;
+            fastcgi_keep_conn on;
+            fastcgi_pass php;
+        }
+    }
+}
+EOF
+    echo "$PHP/nginx-$1.conf"
+}
+
+lighttpd_conf() {
+    cat >"$PHP/lighttpd-$1.conf" <<EOF
+server.document-root = "$PHP/www"
+server.bind = "127.0.0.1"
+server.port = $1
+server.modules = ("mod_cgi")
+cgi.assign = (".php" => "$PHP_CGI")
+server.pid-file = "$PHP/lighttpd-$1.pid"
+EOF
+    echo "$PHP/lighttpd-$1.conf"
+}
+
+rows=(
+    "fastcgi|squall FastCGI target (pool $CHILDREN)|$repo/target/release/examples/fastcgi 127.0.0.1:{PORT} --socket $PHP/fpm.sock --root $PHP/www"
+    "fastcgi|nginx 1 worker, fastcgi_pass (keepalive $CHILDREN)|NGINX"
+    "php-cgi|squall cgi example --php, thread_pool(16)|$repo/target/release/examples/cgi 127.0.0.1:{PORT} --php $PHP/www"
+    "php-cgi|lighttpd mod_cgi|LIGHTTPD"
+)
+
+cpu_ticks() {
+    cat /proc/[0-9]*/stat 2>/dev/null | awk -v sid="$1" '{ sub(/.*\) /, ""); if ($4 == sid) t += $12 + $13 } END { print t + 0 }'
+}
+
+measure() {
+    local round=$1 label=$2 cmd=$3
+    [[ $cmd == NGINX ]] && cmd="/usr/sbin/nginx -c $(nginx_conf "$PORT")"
+    [[ $cmd == LIGHTTPD ]] && cmd="/usr/sbin/lighttpd -D -f $(lighttpd_conf "$PORT")"
+    cmd=${cmd//\{PORT\}/$PORT}
+    local log="$WORK/raw/php-$(tr -c 'a-zA-Z0-9' _ <<<"$label")-$round"
+    RUST_LOG=error setsid taskset -c 0 $cmd >"$log.server" 2>&1 &
+    local pid=$! url="http://127.0.0.1:$PORT/hello.php" ok=0
+    for _ in $(seq 100); do
+        if [[ $(curl -s --max-time 2 "$url" 2>/dev/null) == "Hello, world!" ]]; then ok=1; break; fi
+        sleep 0.1
+    done
+    if [[ $ok == 1 ]]; then
+        taskset -c 1 wrk -t1 -c"$CONNS" -d2s "$url" >/dev/null 2>&1
+        taskset -c 1 wrk -t1 -c"$CONNS" -d"$DURATION" --latency --timeout 20s "$url" >"$log.wrk" 2>&1 || true
+        awk '/Requests\/sec:/ { rps = $2 } / 99%/ { p99 = $2 } /Non-2xx/ { bad = $NF }
+             END { printf "%.0f %s %s\n", rps, p99, (bad == "" ? 0 : bad) }' "$log.wrk"
+    else
+        echo "0 - 0"
+        say "$label did not answer on $url; see $log.server"
+    fi
+    kill -- -"$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    PORT=$((PORT + 1))
+}
+
+say "starting php-fpm ($CHILDREN workers) on $PHP/fpm.sock, CPU 0"
+rm -f "$PHP/fpm.sock"
+setsid taskset -c 0 "$FPM" -R -n -y "$PHP/fpm.conf" >"$WORK/raw/php-fpm.out" 2>&1 &
+fpm=$!
+for _ in $(seq 50); do [[ -S $PHP/fpm.sock ]] && break; sleep 0.1; done
+trap 'kill -TERM "$fpm" 2>/dev/null || true' EXIT
+
+results=$WORK/php-results.txt
+: >"$results"
+for round in $(seq "$REPEAT"); do
+    for row in "${rows[@]}"; do
+        IFS='|' read -r scenario label cmd <<<"$row"
+        [[ -n $ONLY && ! $scenario$label =~ $ONLY ]] && continue
+        say "round $round/$REPEAT: $label"
+        echo "$scenario|$label|$(measure "$round" "$label" "$cmd")" >>"$results"
+        # measure runs in a subshell: move the port on here, so no row reuses another's.
+        PORT=$((PORT + 10))
+    done
+done
+
+echo
+echo "$(date -u +%F), $(nproc) CPUs, $(rustc --version | cut -d' ' -f1-2), $("$FPM" -v | head -1 | cut -d' ' -f1-2), wrk -t1 -c$CONNS -d$DURATION, server and PHP on CPU 0, wrk on CPU 1, median of $REPEAT round(s)"
+echo
+echo "| PHP through | server | req/s | p99 | non-2xx | req/s, every round |"
+echo "|---|---|---:|---:|---:|---|"
+awk -F'|' '
+    { split($3, f, " "); key = $1 "|" $2; if (!(key in seen)) { order[++n] = key; seen[key] = 1 }
+      c = ++count[key]; rps[key, c] = f[1]; p99[key, c] = f[2]; bad[key, c] = f[3] }
+    END {
+        for (k = 1; k <= n; k++) {
+            key = order[k]; split(key, parts, "|"); m = count[key]
+            for (i = 1; i <= m; i++) idx[i] = i
+            for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++)
+                if (rps[key, idx[j]] + 0 < rps[key, idx[i]] + 0) { t = idx[i]; idx[i] = idx[j]; idx[j] = t }
+            r = idx[int((m + 1) / 2)]
+            all = ""; for (i = 1; i <= m; i++) all = all (i > 1 ? " / " : "") rps[key, i]
+            printf "| %s | %s | %s | %s | %s | %s |\n", parts[1], parts[2], rps[key, r], p99[key, r], bad[key, r], all
+        }
+    }' "$results"
