@@ -45,6 +45,35 @@ pub enum Address {
     Tcp(std::net::SocketAddr),
 }
 
+/// A connection to the server, with what was read past the last record.
+struct Conn {
+    stream: Box<dyn Upstream>,
+    buf: Vec<u8>,
+}
+
+impl Conn {
+    fn new(stream: Box<dyn Upstream>) -> Self {
+        Conn { stream, buf: Vec::new() }
+    }
+
+    /// Exactly `n` bytes, reading as much as the socket has each time: the
+    /// records of one response usually arrive in one read.
+    async fn take(&mut self, n: usize) -> io::Result<Vec<u8>> {
+        while self.buf.len() < n {
+            let start = self.buf.len();
+            self.buf.resize(start + n.max(16 * 1024), 0);
+            let read = self.stream.read(&mut self.buf[start..]).await;
+            let got = *read.as_ref().unwrap_or(&0);
+            self.buf.truncate(start + got);
+            if read? == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+        }
+        let rest = self.buf.split_off(n);
+        Ok(std::mem::replace(&mut self.buf, rest))
+    }
+}
+
 /// Bodies up to this size are kept in memory; larger ones in a temporary file.
 const IN_MEMORY: usize = 1 << 20;
 
@@ -75,7 +104,7 @@ pub struct FastCgi {
     queue_timeout: Duration,
     permits: Arc<Semaphore>,
     pool_size: usize,
-    idle: Arc<Mutex<Vec<Box<dyn Upstream>>>>,
+    idle: Arc<Mutex<Vec<Conn>>>,
     env: Vec<(String, String)>,
 }
 
@@ -135,7 +164,7 @@ impl FastCgi {
         self
     }
 
-    async fn connect(&self) -> Result<Box<dyn Upstream>, HttpError> {
+    async fn connect(&self) -> Result<Conn, HttpError> {
         let connect = async {
             match &self.address {
                 Address::Tcp(addr) => rt::connect_tcp(*addr).await,
@@ -146,7 +175,7 @@ impl FastCgi {
             }
         };
         match rt::timeout(self.connect_timeout, connect).await {
-            Some(Ok(stream)) => Ok(stream),
+            Some(Ok(stream)) => Ok(Conn::new(stream)),
             Some(Err(e)) => Err(bad_gateway(format!("connecting to {:?}: {e}", self.address))),
             None => Err(gateway_timeout(format!("connecting to {:?}", self.address))),
         }
@@ -285,15 +314,16 @@ enum Record {
 
 /// Reads records until STDOUT data or the end of the request; STDERR lines
 /// go to the log. Silence past `timeout` is `504`, a broken stream `502`.
-async fn next_record(stream: &mut Box<dyn Upstream>, timeout: Duration) -> Result<Record, HttpError> {
+async fn next_record(conn: &mut Conn, timeout: Duration) -> Result<Record, HttpError> {
     loop {
         let read = async {
-            let mut header = [0u8; Header::LEN];
-            stream.read_exact(&mut header).await?;
-            let header = Header::parse(&header)
+            let bytes = conn.take(Header::LEN).await?;
+            let header = <[u8; Header::LEN]>::try_from(&bytes[..])
+                .ok()
+                .and_then(|h| Header::parse(&h))
                 .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "not FastCGI version 1"))?;
-            let mut content = vec![0u8; usize::from(header.content_length) + usize::from(header.padding_length)];
-            stream.read_exact(&mut content).await?;
+            let mut content =
+                conn.take(usize::from(header.content_length) + usize::from(header.padding_length)).await?;
             content.truncate(usize::from(header.content_length));
             Ok::<_, io::Error>((header, content))
         };
@@ -329,18 +359,18 @@ async fn next_record(stream: &mut Box<dyn Upstream>, timeout: Duration) -> Resul
 }
 
 /// Writes the head records and the body as STDIN, then the empty STDIN.
-async fn send(stream: &mut Box<dyn Upstream>, head: &[u8], body: &Spooled) -> io::Result<()> {
-    stream.write_all(head).await?;
-    let mut out = Vec::with_capacity(record::MAX_CONTENT + 16);
+async fn send(conn: &mut Conn, head: &[u8], body: &Spooled) -> io::Result<()> {
+    let stream = &mut conn.stream;
+    let mut out = Vec::with_capacity(head.len() + record::MAX_CONTENT + 16);
+    out.extend_from_slice(head);
     match body {
         Spooled::Memory(bytes) => {
-            for chunk in bytes.chunks(record::MAX_CONTENT) {
-                out.clear();
-                record::push_record(&mut out, record::STDIN, chunk);
-                stream.write_all(&out).await?;
-            }
+            // A body in memory goes out with the head: usually one write.
+            record::push_stream(&mut out, record::STDIN, bytes);
         }
         Spooled::File(file, _) => {
+            stream.write_all(&out).await?;
+            out.clear();
             let file = file.try_clone()?;
             let mut reader = blocking::Unblock::new(file);
             let mut buf = vec![0u8; record::MAX_CONTENT];
@@ -355,7 +385,6 @@ async fn send(stream: &mut Box<dyn Upstream>, head: &[u8], body: &Spooled) -> io
             }
         }
     }
-    out.clear();
     record::push_record(&mut out, record::STDIN, b"");
     stream.write_all(&out).await?;
     stream.flush().await
@@ -413,9 +442,9 @@ impl Spooled {
 /// then the connection goes back to the pool. Dropped early (the client
 /// left), the connection is closed instead: its state is unknown.
 struct Rest {
-    stream: Box<dyn Upstream>,
+    stream: Conn,
     _permit: SemaphoreGuardArc,
-    idle: Arc<Mutex<Vec<Box<dyn Upstream>>>>,
+    idle: Arc<Mutex<Vec<Conn>>>,
     read_timeout: Duration,
 }
 
