@@ -41,16 +41,25 @@ fn php_fpm() -> PathBuf {
 
 impl Fpm {
     fn start(dir: &Path, children: usize) -> Fpm {
-        std::fs::create_dir_all(dir).unwrap();
         let socket = dir.join("fpm.sock");
-        let _ = std::fs::remove_file(&socket);
+        Fpm::listening(dir, children, &socket.display().to_string(), || socket.exists())
+    }
+
+    /// A php-fpm on a loopback TCP port.
+    fn start_tcp(dir: &Path, port: u16) -> Fpm {
+        let addr = format!("127.0.0.1:{port}");
+        Fpm::listening(dir, 2, &addr, || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok())
+    }
+
+    fn listening(dir: &Path, children: usize, listen: &str, ready: impl FnMut() -> bool) -> Fpm {
+        std::fs::create_dir_all(dir).unwrap();
+        let _ = std::fs::remove_file(dir.join("fpm.sock"));
         let conf = dir.join("fpm.conf");
         std::fs::write(
             &conf,
             format!(
-                "[global]\npid = {d}/fpm.pid\nerror_log = {d}/fpm.log\ndaemonize = no\n[www]\nlisten = {s}\npm = static\npm.max_children = {children}\ncatch_workers_output = yes\n",
+                "[global]\npid = {d}/fpm.pid\nerror_log = {d}/fpm.log\ndaemonize = no\n[www]\nlisten = {listen}\npm = static\npm.max_children = {children}\ncatch_workers_output = yes\n",
                 d = dir.display(),
-                s = socket.display()
             ),
         )
         .unwrap();
@@ -61,7 +70,7 @@ impl Fpm {
             .stderr(Stdio::null())
             .spawn()
             .expect("php-fpm starts");
-        support::wait_until("php-fpm listens", || socket.exists());
+        support::wait_until("php-fpm listens", ready);
         Fpm { child, dir: dir.to_owned() }
     }
 
@@ -188,4 +197,15 @@ fn only_php_files_under_the_root_run() {
         assert!(!resp.text().contains("evil ran") && matches!(resp.status.as_u16(), 400 | 404), "{path}");
     }
     assert_eq!(server.get("/evil.txt").text(), r#"<?php echo "evil ran";"#, "a file, never run");
+}
+
+#[test]
+fn php_fpm_on_a_tcp_port_serves_too() {
+    support::init_logger();
+    let dir = site("tcp");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let _fpm = Fpm::start_tcp(&dir.join("fpm"), port);
+    let php = FastCgi::new(Address::Tcp(([127, 0, 0, 1], port).into()), dir.join("www")).index("index.php");
+    let server = TestServer::start(Router::new().mount("/", php));
+    assert!(server.get("/?a=tcp").text().starts_with("get=tcp "));
 }
