@@ -209,3 +209,73 @@ fn php_fpm_on_a_tcp_port_serves_too() {
     let server = TestServer::start(Router::new().mount("/", php));
     assert!(server.get("/?a=tcp").text().starts_with("get=tcp "));
 }
+
+/// A copy of Debian's DokuWiki (installed by `.ci/run`) with its own
+/// configuration and data: nothing of the system's installation is written.
+fn dokuwiki(dir: &Path) -> PathBuf {
+    let copy = |from: &str, to: &Path| {
+        let status = Command::new("cp").arg("-rL").arg(from).arg(to).status().unwrap();
+        assert!(status.success(), "copying {from} (is Debian's dokuwiki installed? .ci/run installs it)");
+    };
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).unwrap();
+    copy("/usr/share/dokuwiki", &dir.join("www"));
+    copy("/etc/dokuwiki", &dir.join("conf"));
+    copy("/var/lib/dokuwiki/data", &dir.join("data"));
+    std::fs::write(
+        dir.join("www/inc/preload.php"),
+        format!("<?php\nif(!defined('DOKU_CONF')) define('DOKU_CONF', '{}/');\n", dir.join("conf").display()),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("conf/local.php"),
+        format!(
+            "<?php\n$conf['savedir'] = '{}';\n$conf['useacl'] = 0;\n$conf['title'] = 'squall test wiki';\n",
+            dir.join("data").display()
+        ),
+    )
+    .unwrap();
+    dir.join("www")
+}
+
+#[test]
+fn a_real_php_application_renders_and_saves_a_page() {
+    support::init_logger();
+    let dir = std::env::temp_dir().join(format!("squall-dokuwiki-{}", std::process::id()));
+    let www = dokuwiki(&dir.join("wiki"));
+    let fpm = Fpm::start(&dir.join("fpm"), 2);
+    let php = FastCgi::new(Address::Unix(fpm.socket()), &www).index("doku.php");
+    let server = TestServer::start(Router::new().mount("/", php).mount("/", StaticFiles::new(&www)));
+
+    let start = server.get("/doku.php?id=start");
+    assert_eq!(start.status, 200);
+    assert!(start.text().contains("<title>start [squall test wiki]</title>"), "DokuWiki renders its start page");
+    let css = server.get("/lib/exe/css.php");
+    assert_eq!(css.status, 200, "its stylesheet, built by PHP");
+    assert!(server.get("/lib/images/license/button/cc-by-sa.png").status == 200, "and a static image");
+
+    // Edit a page through its form, save it, and find it again.
+    let form = server.get("/doku.php?id=squall_test&do=edit").text();
+    let field = |name: &str| {
+        let key = format!(r#"name="{name}" value=""#);
+        form.split(&key).nth(1).map(|rest| rest.split('"').next().unwrap_or_default().to_owned()).unwrap_or_default()
+    };
+    let body = format!(
+        "sectok={}&id=squall_test&date={}&changecheck={}&wikitext=Served+by+squall+over+FastCGI&summary=test&do%5Bsave%5D=Save",
+        field("sectok"),
+        field("date"),
+        field("changecheck")
+    );
+    let saved = server.request(
+        "POST",
+        "/doku.php?id=squall_test",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        body.as_bytes(),
+    );
+    assert_eq!(saved.status, 302, "{}", saved.text());
+    assert!(server.get("/doku.php?id=squall_test").text().contains("Served by squall over FastCGI"));
+    let stored = std::fs::read_to_string(dir.join("wiki/data/pages/squall_test.txt")).unwrap();
+    assert_eq!(stored.trim(), "Served by squall over FastCGI", "persisted in the wiki's own data directory");
+    drop(fpm);
+    let _ = std::fs::remove_dir_all(&dir);
+}
