@@ -1,5 +1,5 @@
 //! PHP through a FastCGI server (php-fpm), nginx's `fastcgi_pass` as a route:
-//! `cargo run --example fastcgi --features fastcgi -- [ADDR] --socket PATH|HOST:PORT --root DIR [--index index.php]`
+//! `cargo run --example fastcgi --features fastcgi -- [ADDR] --socket PATH|HOST:PORT --root DIR [--index index.php] [--pool N] [--no-keep-alive]`
 //! (ADDR defaults to `127.0.0.1:8888`).
 //!
 //! - `*.php` under DIR (and `index.php` for directories, unless `--index`
@@ -27,7 +27,13 @@ fn main() -> squall::Result<()> {
         Err(_) => Address::Unix(socket.into()),
     };
     // ANCHOR: app
-    let php = FastCgi::new(address, root).index(value("--index").unwrap_or("index.php"));
+    let mut php = FastCgi::new(address, root).index(value("--index").unwrap_or("index.php"));
+    if let Some(n) = value("--pool") {
+        php = php.pool_size(n.parse().unwrap_or(16));
+    }
+    if args.iter().any(|a| a == "--no-keep-alive") {
+        php = php.keep_alive(false);
+    }
     let app = Router::new()
         .route("/squall/hello", get(|_req| async { "Hello from the native side\n" }))
         .mount("/", php)

@@ -279,3 +279,15 @@ fn a_real_php_application_renders_and_saves_a_page() {
     drop(fpm);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn without_keep_alive_each_request_has_a_connection_of_its_own() {
+    support::init_logger();
+    let dir = site("no-keep-alive");
+    let fpm = Fpm::start(&dir.join("fpm"), 2);
+    let php = FastCgi::new(Address::Unix(fpm.socket()), dir.join("www")).index("index.php").keep_alive(false);
+    let server = TestServer::start(Router::new().mount("/", php));
+    for i in 0..5 {
+        assert!(server.get(&format!("/?a={i}")).text().starts_with(&format!("get={i} ")));
+    }
+}

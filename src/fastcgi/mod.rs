@@ -105,6 +105,7 @@ pub struct FastCgi {
     permits: Arc<Semaphore>,
     pool_size: usize,
     idle: Arc<Mutex<Vec<Conn>>>,
+    keep_alive: bool,
     env: Vec<(String, String)>,
 }
 
@@ -123,6 +124,7 @@ impl FastCgi {
             permits: Arc::new(Semaphore::new(16)),
             pool_size: 16,
             idle: Arc::default(),
+            keep_alive: true,
             env: Vec::new(),
         }
     }
@@ -137,6 +139,17 @@ impl FastCgi {
     pub fn pool_size(mut self, connections: usize) -> Self {
         self.pool_size = connections.max(1);
         self.permits = Arc::new(Semaphore::new(self.pool_size));
+        self
+    }
+
+    /// Whether connections are kept for the next request (`FCGI_KEEP_CONN`,
+    /// on by default). Off, each request connects anew and the server closes
+    /// after it: the pool then bounds requests in flight, not connections
+    /// kept, and a pool larger than the server's workers queues the extra
+    /// requests in its accept backlog, where a worker takes them the moment
+    /// it is free.
+    pub fn keep_alive(mut self, on: bool) -> Self {
+        self.keep_alive = on;
         self
     }
 
@@ -238,12 +251,12 @@ impl FastCgi {
             }
         };
         let mut head = Vec::new();
-        record::push_begin(&mut head);
+        record::push_begin(&mut head, self.keep_alive);
         record::push_stream(&mut head, record::PARAMS, &params);
         record::push_record(&mut head, record::PARAMS, b"");
         // A kept-alive connection may have been closed by the server since
         // (php-fpm restarted): one more try on a fresh one.
-        let reused = crate::rt::lock(&self.idle).pop();
+        let reused = if self.keep_alive { crate::rt::lock(&self.idle).pop() } else { None };
         let mut stream = match reused {
             Some(mut stream) => match send(&mut stream, &head, &body).await {
                 Ok(()) => stream,
@@ -300,7 +313,8 @@ impl FastCgi {
             }
         }
         let first = Bytes::copy_from_slice(&stdout[body_start..]);
-        let rest = Rest { stream, _permit: permit, idle: self.idle.clone(), read_timeout: self.read_timeout };
+        let idle = self.keep_alive.then(|| self.idle.clone());
+        let rest = Rest { stream, _permit: permit, idle, read_timeout: self.read_timeout };
         *response.body_mut() = rest.into_body(first);
         Ok(response)
     }
@@ -444,7 +458,8 @@ impl Spooled {
 struct Rest {
     stream: Conn,
     _permit: SemaphoreGuardArc,
-    idle: Arc<Mutex<Vec<Conn>>>,
+    /// Where the connection goes back, if kept alive.
+    idle: Option<Arc<Mutex<Vec<Conn>>>>,
     read_timeout: Duration,
 }
 
@@ -459,7 +474,9 @@ impl Rest {
             match next_record(&mut rest.stream, rest.read_timeout).await {
                 Ok(Record::Stdout(data)) => Some((Ok(data), (Some(rest), None))),
                 Ok(Record::End) => {
-                    crate::rt::lock(&rest.idle).push(rest.stream);
+                    if let Some(idle) = &rest.idle {
+                        crate::rt::lock(idle).push(rest.stream);
+                    }
                     None
                 }
                 Err(e) => {

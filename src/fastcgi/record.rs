@@ -64,10 +64,10 @@ pub(super) fn push_stream(out: &mut Vec<u8>, kind: u8, content: &[u8]) {
 }
 
 /// The `FCGI_BEGIN_REQUEST` record of a responder that keeps the connection.
-pub(super) fn push_begin(out: &mut Vec<u8>) {
+pub(super) fn push_begin(out: &mut Vec<u8>, keep_conn: bool) {
     let mut body = [0u8; 8];
     body[..2].copy_from_slice(&RESPONDER.to_be_bytes());
-    body[2] = KEEP_CONN;
+    body[2] = if keep_conn { KEEP_CONN } else { 0 };
     push_record(out, BEGIN_REQUEST, &body);
 }
 
@@ -116,8 +116,11 @@ mod tests {
     #[test]
     fn begin_request_asks_for_a_responder_that_keeps_the_connection() {
         let mut out = Vec::new();
-        push_begin(&mut out);
+        push_begin(&mut out, true);
         assert_eq!(out, [1, BEGIN_REQUEST, 0, 1, 0, 8, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0]);
+        out.clear();
+        push_begin(&mut out, false);
+        assert_eq!(out[10], 0, "without FCGI_KEEP_CONN the server closes after the request");
     }
 
     #[test]
