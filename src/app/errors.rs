@@ -2,8 +2,8 @@
 //! [`HttpError`](crate::HttpError), a panic, a request no route takes —
 //! rendered as HTML or JSON by the request's `Accept` (Tornado's `write_error`).
 
+use http::StatusCode;
 use http::header::{self, HeaderValue};
-use http::{HeaderMap, StatusCode};
 
 use crate::web::Response;
 use crate::web::session::escape_html;
@@ -55,21 +55,20 @@ impl ErrorPage {
 }
 
 /// Whether `Accept` ranks JSON above HTML (q-values honoured; absent or `*/*`: HTML).
-pub(super) fn prefers_json(headers: &HeaderMap) -> bool {
+pub(super) fn prefers_json(accept: Option<&HeaderValue>) -> bool {
+    let Some(value) = accept.and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
     let (mut json, mut html) = (0.0f32, 0.0f32);
-    for value in headers.get_all(header::ACCEPT).iter().filter_map(|v| v.to_str().ok()) {
-        for range in value.split(',') {
-            let mut parts = range.split(';');
-            let media = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
-            let q = parts
-                .filter_map(|p| p.trim().strip_prefix("q=").and_then(|q| q.parse::<f32>().ok()))
-                .next()
-                .unwrap_or(1.0);
-            match media.as_str() {
-                "application/json" => json = json.max(q),
-                "text/html" | "application/xhtml+xml" => html = html.max(q),
-                _ => {}
-            }
+    for range in value.split(',') {
+        let mut parts = range.split(';');
+        let media = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+        let q =
+            parts.filter_map(|p| p.trim().strip_prefix("q=").and_then(|q| q.parse::<f32>().ok())).next().unwrap_or(1.0);
+        match media.as_str() {
+            "application/json" => json = json.max(q),
+            "text/html" | "application/xhtml+xml" => html = html.max(q),
+            _ => {}
         }
     }
     json > html
@@ -96,20 +95,18 @@ pub(super) fn apply(mut original: Response, page: Response) -> Response {
 mod tests {
     use super::*;
 
-    fn accept(value: &str) -> HeaderMap {
-        let mut headers = HeaderMap::new();
-        headers.insert(header::ACCEPT, HeaderValue::try_from(value).unwrap());
-        headers
+    fn accept(value: &str) -> Option<HeaderValue> {
+        Some(HeaderValue::try_from(value).unwrap())
     }
 
     #[test]
     fn json_only_when_it_outranks_html() {
-        assert!(prefers_json(&accept("application/json")));
-        assert!(prefers_json(&accept("text/html;q=0.5, application/json")));
-        assert!(!prefers_json(&accept("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8")));
-        assert!(!prefers_json(&accept("*/*")));
-        assert!(!prefers_json(&HeaderMap::new()));
-        assert!(!prefers_json(&accept("application/json;q=0.1, text/html")));
+        assert!(prefers_json(accept("application/json").as_ref()));
+        assert!(prefers_json(accept("text/html;q=0.5, application/json").as_ref()));
+        assert!(!prefers_json(accept("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8").as_ref()));
+        assert!(!prefers_json(accept("*/*").as_ref()));
+        assert!(!prefers_json(None));
+        assert!(!prefers_json(accept("application/json;q=0.1, text/html").as_ref()));
     }
 
     #[test]

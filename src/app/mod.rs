@@ -213,7 +213,8 @@ impl App {
             let user = hook(&req).await;
             req.extensions_mut().insert(CurrentUser(user));
         }
-        let wants_json = errors::prefers_json(req.headers());
+        // Kept for an error page; ranked only if one is needed.
+        let accept = req.headers().get(http::header::ACCEPT).cloned();
         let run = AssertUnwindSafe(Next::start(self.chain.clone()).run(req)).catch_unwind().await;
         let mut response = run.unwrap_or_else(|panic| {
             let what = crate::error::panic_message(&*panic);
@@ -225,7 +226,7 @@ impl App {
                 status: response.status(),
                 message: note.message,
                 detail: if context.debug { note.detail } else { None },
-                wants_json,
+                wants_json: errors::prefers_json(accept.as_ref()),
             };
             let rendered = match &self.error_page {
                 Some(render) => render(&page),

@@ -27,11 +27,13 @@ use async_lock::{Semaphore, SemaphoreGuardArc};
 use bytes::Bytes;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use http::StatusCode;
-use http::header::{HeaderName, HeaderValue};
+use http::header::HeaderValue;
 
 use crate::error::HttpError;
+use crate::gateway::buffer::read_whole;
 use crate::gateway::header_block::read_header_block;
 use crate::gateway::php_path::find_php_script;
+use crate::gateway::start::ResponseHead;
 use crate::rt::{self, Upstream};
 use crate::web::{Body, Dispatch, IntoResponse, Request, Response, Target};
 use record::Header;
@@ -237,8 +239,8 @@ impl FastCgi {
         script: crate::gateway::php_path::PhpScript,
     ) -> Result<Response, HttpError> {
         // The body first, whole: a slow client must not hold a worker.
-        let body = Spooled::read(req.take_body()).await?;
-        let params = self.params(&req, &script, body.len());
+        let (body, length) = read_whole(req.take_body(), IN_MEMORY).await?;
+        let params = self.params(&req, &script, length);
         let permit = match rt::timeout(self.queue_timeout, self.permits.acquire_arc()).await {
             Some(permit) => permit,
             None => {
@@ -254,26 +256,39 @@ impl FastCgi {
         record::push_begin(&mut head, self.keep_alive);
         record::push_stream(&mut head, record::PARAMS, &params);
         record::push_record(&mut head, record::PARAMS, b"");
+        // A body in memory goes out with the head, usually in one write; one
+        // in a file follows it.
+        let spooled = match body.buffered_bytes() {
+            Some(bytes) => {
+                record::push_stream(&mut head, record::STDIN, bytes);
+                record::push_record(&mut head, record::STDIN, b"");
+                None
+            }
+            None => Some(body),
+        };
         // A kept-alive connection may have been closed by the server since
-        // (php-fpm restarted): one more try on a fresh one.
+        // (php-fpm restarted): nothing of the body is spent yet, so the head
+        // goes again on a fresh one.
         let reused = if self.keep_alive { crate::rt::lock(&self.idle).pop() } else { None };
+        let reused = match reused {
+            Some(mut conn) => conn.stream.write_all(&head).await.is_ok().then_some(conn),
+            None => None,
+        };
         let mut stream = match reused {
-            Some(mut stream) => match send(&mut stream, &head, &body).await {
-                Ok(()) => stream,
-                Err(_) => {
-                    let mut fresh = self.connect().await?;
-                    send(&mut fresh, &head, &body)
-                        .await
-                        .map_err(|e| bad_gateway(format!("sending the request: {e}")))?;
-                    fresh
-                }
-            },
+            Some(conn) => conn,
             None => {
                 let mut fresh = self.connect().await?;
-                send(&mut fresh, &head, &body).await.map_err(|e| bad_gateway(format!("sending the request: {e}")))?;
+                fresh.stream.write_all(&head).await.map_err(|e| bad_gateway(format!("sending the request: {e}")))?;
                 fresh
             }
         };
+        let sent = async {
+            if let Some(body) = spooled {
+                send_stdin(&mut stream, body).await?;
+            }
+            stream.stream.flush().await
+        };
+        sent.await.map_err(|e| bad_gateway(format!("sending the request: {e}")))?;
         // Records up to the end of the header block.
         let mut stdout = Vec::new();
         let (block, body_start) = loop {
@@ -294,29 +309,12 @@ impl FastCgi {
                 Record::End => return Err(bad_gateway("the request ended before its header block".into())),
             }
         };
-        let status = block
-            .status
-            .split(' ')
-            .next()
-            .and_then(|c| c.parse::<u16>().ok())
-            .and_then(|c| StatusCode::from_u16(c).ok())
-            .ok_or_else(|| bad_gateway(format!("status {:?}", block.status)))?;
-        let mut response = Response::new(status);
-        if let Some((_, reason)) = block.status.split_once(' ') {
-            if Some(reason) != status.canonical_reason() {
-                response = response.with_reason(reason);
-            }
-        }
-        for (name, value) in block.headers {
-            if let (Ok(name), Ok(value)) = (HeaderName::try_from(name.as_str()), HeaderValue::from_bytes(&value)) {
-                response.headers_mut().append(name, value);
-            }
-        }
+        let head = ResponseHead::parse(&block.status, &block.headers)
+            .map_err(|why| bad_gateway(format!("the application's header block: {why}")))?;
         let first = Bytes::copy_from_slice(&stdout[body_start..]);
         let idle = self.keep_alive.then(|| self.idle.clone());
         let rest = Rest { stream, _permit: permit, idle, read_timeout: self.read_timeout };
-        *response.body_mut() = rest.into_body(first);
-        Ok(response)
+        Ok(head.into_response(rest.into_body(first)))
     }
 }
 
@@ -372,82 +370,19 @@ async fn next_record(conn: &mut Conn, timeout: Duration) -> Result<Record, HttpE
     }
 }
 
-/// Writes the head records and the body as STDIN, then the empty STDIN.
-async fn send(conn: &mut Conn, head: &[u8], body: &Spooled) -> io::Result<()> {
-    let stream = &mut conn.stream;
-    let mut out = Vec::with_capacity(head.len() + record::MAX_CONTENT + 16);
-    out.extend_from_slice(head);
-    match body {
-        Spooled::Memory(bytes) => {
-            // A body in memory goes out with the head: usually one write.
-            record::push_stream(&mut out, record::STDIN, bytes);
-        }
-        Spooled::File(file, _) => {
-            stream.write_all(&out).await?;
-            out.clear();
-            let file = file.try_clone()?;
-            let mut reader = blocking::Unblock::new(file);
-            let mut buf = vec![0u8; record::MAX_CONTENT];
-            loop {
-                let n = reader.read(&mut buf).await?;
-                if n == 0 {
-                    break;
-                }
-                out.clear();
-                record::push_record(&mut out, record::STDIN, &buf[..n]);
-                stream.write_all(&out).await?;
-            }
-        }
-    }
-    record::push_record(&mut out, record::STDIN, b"");
-    stream.write_all(&out).await?;
-    stream.flush().await
-}
-
-/// A request body received whole.
-enum Spooled {
-    Memory(Vec<u8>),
-    /// An unlinked temporary file, rewound, and the length.
-    File(std::fs::File, u64),
-}
-
-impl Spooled {
-    async fn read(mut body: Body) -> Result<Spooled, HttpError> {
-        let mut memory = Vec::new();
-        while let Some(chunk) = body.chunk().await {
-            let chunk = chunk?;
-            if memory.len() + chunk.len() <= IN_MEMORY {
-                memory.extend_from_slice(&chunk);
-                continue;
-            }
-            let failed = |e: io::Error| HttpError::internal(format!("spooling a request body: {e}"));
-            let file = blocking::unblock(crate::web::temp_file).await.map_err(failed)?;
-            let mut writer = blocking::Unblock::new(file);
-            writer.write_all(&memory).await.map_err(failed)?;
-            writer.write_all(&chunk).await.map_err(failed)?;
-            let mut length = (memory.len() + chunk.len()) as u64;
-            while let Some(chunk) = body.chunk().await {
-                let chunk = chunk?;
-                writer.write_all(&chunk).await.map_err(failed)?;
-                length += chunk.len() as u64;
-            }
-            writer.flush().await.map_err(failed)?;
-            let mut file = writer.into_inner().await;
-            let file = blocking::unblock(move || {
-                use std::io::Seek;
-                file.rewind().map(|()| file)
-            })
-            .await
-            .map_err(failed)?;
-            return Ok(Spooled::File(file, length));
-        }
-        Ok(Spooled::Memory(memory))
-    }
-
-    fn len(&self) -> u64 {
-        match self {
-            Spooled::Memory(bytes) => bytes.len() as u64,
-            Spooled::File(_, length) => *length,
+/// Sends a body kept in a temporary file as STDIN records, then the empty
+/// STDIN record that ends it; the file is read on a blocking thread.
+async fn send_stdin(conn: &mut Conn, body: crate::gateway::Input) -> io::Result<()> {
+    let mut reader = blocking::Unblock::new(body);
+    let mut buf = vec![0u8; record::MAX_CONTENT];
+    let mut out = Vec::with_capacity(record::MAX_CONTENT + 16);
+    loop {
+        let n = reader.read(&mut buf).await?;
+        out.clear();
+        record::push_record(&mut out, record::STDIN, &buf[..n]);
+        conn.stream.write_all(&out).await?;
+        if n == 0 {
+            return Ok(());
         }
     }
 }

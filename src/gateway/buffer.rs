@@ -21,7 +21,7 @@ pub(crate) use crate::web::temp_file;
 ///
 /// The body's own failure (`413` over the server's limit, `400` malformed,
 /// `408` too slow), or `500` when the temporary file cannot be written.
-pub(super) async fn read_whole(mut body: Body, in_memory: usize) -> Result<(Input, u64), HttpError> {
+pub(crate) async fn read_whole(mut body: Body, in_memory: usize) -> Result<(Input, u64), HttpError> {
     let mut memory = Vec::new();
     while let Some(chunk) = body.chunk().await {
         let chunk = chunk?;

@@ -36,12 +36,7 @@ pub(super) async fn assemble(messages: impl futures_lite::Stream<Item = Msg> + S
     let (head, first) = match messages.next().await {
         Some(Msg::Head(head, first)) => (head, first),
         Some(Msg::Whole(head, body)) if declared_length(&head.headers).is_none_or(|n| n == body.len() as u64) => {
-            let mut response = Response::new(head.status).with_body(body);
-            if let Some(reason) = &head.reason {
-                response = response.with_reason(reason);
-            }
-            *response.headers_mut() = head.headers;
-            return response;
+            return head.into_response(body.into());
         }
         // A declared length that does not match: stream it, so the connection closes.
         Some(Msg::Whole(head, body)) => (head, Some(body)),
@@ -52,12 +47,7 @@ pub(super) async fn assemble(messages: impl futures_lite::Stream<Item = Msg> + S
         Msg::Head(..) | Msg::Whole(..) | Msg::Fail => Err(io::Error::other("the gateway app failed mid-body")),
     });
     let chunks = futures_lite::stream::iter(first.map(Ok)).chain(rest);
-    let mut response = Response::stream(Body::from_stream(chunks)).with_status(head.status);
-    if let Some(reason) = &head.reason {
-        response = response.with_reason(reason);
-    }
-    *response.headers_mut() = head.headers;
-    response
+    head.into_response(Body::from_stream(chunks))
 }
 
 /// Calls the app and iterates its body on the current thread, sending the

@@ -20,7 +20,7 @@ mod executor;
 pub(crate) mod header_block;
 pub(crate) mod php_path;
 mod pool;
-mod start;
+pub(crate) mod start;
 mod target_app;
 
 pub use app::{App, AppError, AppIter};

@@ -32,13 +32,40 @@ struct State {
     written: Vec<Bytes>,
 }
 
-/// The validated status and headers of a gateway response.
+/// The validated status and headers of a gateway response (or of a
+/// FastCGI responder's header block).
 #[derive(Debug)]
 pub(crate) struct ResponseHead {
     pub(crate) status: StatusCode,
     /// The app's own reason phrase, when it is not the standard one.
     pub(crate) reason: Option<String>,
     pub(crate) headers: HeaderMap,
+}
+
+impl ResponseHead {
+    /// Validates a status line (`"200 OK"`, `"200"`) and header pairs.
+    pub(crate) fn parse(status: &str, headers: &[(String, Vec<u8>)]) -> Result<ResponseHead, String> {
+        let reason = status.split_once(' ').map(|(_, r)| r.trim()).filter(|r| !r.is_empty()).map(str::to_owned);
+        let status = parse_status(status)?;
+        let reason = reason.filter(|r| Some(r.as_str()) != status.canonical_reason());
+        let mut map = HeaderMap::with_capacity(headers.len());
+        for (name, value) in headers {
+            let name = HeaderName::try_from(name.as_str()).map_err(|_| format!("invalid header name {name:?}"))?;
+            let value = HeaderValue::from_bytes(value).map_err(|_| format!("invalid value for header {name}"))?;
+            map.append(name, value);
+        }
+        Ok(ResponseHead { status, reason, headers: map })
+    }
+
+    /// A response with this head and `body`.
+    pub(crate) fn into_response(self, body: crate::web::Body) -> crate::web::Response {
+        let mut response = crate::web::Response::new(self.status).with_body(body);
+        if let Some(reason) = &self.reason {
+            response = response.with_reason(reason);
+        }
+        *response.headers_mut() = self.headers;
+        response
+    }
 }
 
 impl StartResponse {
@@ -128,16 +155,7 @@ impl StartResponse {
         let mut state = self.state();
         state.committed = true;
         let (status, headers) = state.head.as_ref().ok_or("the app never called start_response")?;
-        let reason = status.split_once(' ').map(|(_, r)| r.trim()).filter(|r| !r.is_empty()).map(str::to_owned);
-        let status = parse_status(status)?;
-        let reason = reason.filter(|r| Some(r.as_str()) != status.canonical_reason());
-        let mut map = HeaderMap::with_capacity(headers.len());
-        for (name, value) in headers {
-            let name = HeaderName::try_from(name.as_str()).map_err(|_| format!("invalid header name {name:?}"))?;
-            let value = HeaderValue::from_bytes(value).map_err(|_| format!("invalid value for header {name}"))?;
-            map.append(name, value);
-        }
-        Ok(ResponseHead { status, reason, headers: map })
+        ResponseHead::parse(status, headers)
     }
 }
 

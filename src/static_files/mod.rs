@@ -346,7 +346,6 @@ fn to_send(
 
 async fn respond(req: &Request, mut found: FileToSend) -> Response {
     let v = found.validators.clone();
-    let get_or_head = true; // other methods were refused earlier
     let conditions = Conditions {
         if_match: req.header("if-match"),
         if_unmodified_since: req.header("if-unmodified-since"),
@@ -366,7 +365,8 @@ async fn respond(req: &Request, mut found: FileToSend) -> Response {
     if found.varies {
         set(header::VARY, "Accept-Encoding");
     }
-    match conditional::evaluate(conditions, &v, get_or_head) {
+    // Only GET and HEAD get here: other methods were refused earlier.
+    match conditional::evaluate(conditions, &v, true) {
         Precondition::NotModified => return with_headers(Response::new(StatusCode::NOT_MODIFIED), headers),
         Precondition::Failed => {
             return with_headers(HttpError::new(StatusCode::PRECONDITION_FAILED).into_response(), headers);
@@ -415,7 +415,8 @@ async fn respond(req: &Request, mut found: FileToSend) -> Response {
     } else {
         stream_part(found.file, start, count)
     };
-    let mut resp = with_headers(Response::new(status), headers);
+    let mut resp = Response::new(status);
+    *resp.headers_mut() = headers;
     *resp.body_mut() = body;
     resp
 }

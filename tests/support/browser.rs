@@ -181,11 +181,28 @@ impl<'d> Browser<'d> {
         self.command("POST", &format!("/element/{id}/click"), Some(json!({})));
     }
 
+    /// The text of `css`, or `None` while there is no such element.
+    fn try_text(&self, css: &str) -> Option<String> {
+        let session = format!("/session/{}", self.session);
+        let found = self.driver.call(
+            "POST",
+            &format!("{session}/element"),
+            Some(json!({"using": "css selector", "value": css})),
+        );
+        if found["value"].get("error").is_some() {
+            return None;
+        }
+        let id = found["value"].as_object()?.values().next()?.as_str()?.to_owned();
+        let text = self.driver.call("GET", &format!("{session}/element/{id}/text"), None);
+        text["value"].as_str().map(str::to_owned)
+    }
+
     /// Waits (up to 10 s) until the text of `css` contains `needle`.
     pub(crate) fn wait_for_text(&self, css: &str, needle: &str) {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let text = self.text(css);
+            // While a new page loads, the element may not exist yet: look again.
+            let text = self.try_text(css).unwrap_or_default();
             if text.contains(needle) {
                 return;
             }

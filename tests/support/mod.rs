@@ -134,41 +134,14 @@ pub(crate) fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
-/// A running `production` example, killed when dropped.
-pub(crate) struct Production {
-    pub(crate) child: std::process::Child,
-    pub(crate) addr: std::net::SocketAddr,
-}
-
-impl Drop for Production {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts the `production` example on a free loopback port with `args`.
-pub(crate) fn production(args: &[&str]) -> Production {
-    use std::io::BufRead;
-    let binary = example_binary("production", "tls");
-    let mut child = std::process::Command::new(binary)
-        .arg("127.0.0.1:0")
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("the production example starts");
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let addr = line.trim().strip_prefix("serving on ").expect("first line names the address").parse().unwrap();
-    Production { child, addr }
-}
-
 /// A running example, killed when dropped.
 pub(crate) struct Example {
     pub(crate) child: std::process::Child,
     pub(crate) addr: std::net::SocketAddr,
 }
+
+/// The `production` example, started by [`production`].
+pub(crate) type Production = Example;
 
 impl Drop for Example {
     fn drop(&mut self) {
@@ -177,8 +150,14 @@ impl Drop for Example {
     }
 }
 
+/// Starts the `production` example on a free loopback port with `args`.
+pub(crate) fn production(args: &[&str]) -> Production {
+    example("production", "tls", args)
+}
+
 /// Starts example `name` (built with `features`) on a free loopback port,
-/// then `args`; its first line of output names its `http://` address.
+/// then `args`; its first line of output names its address (`serving on
+/// ADDR`, or an `http://ADDR/` URL).
 pub(crate) fn example(name: &str, features: &str, args: &[&str]) -> Example {
     use std::io::BufRead;
     let binary = example_binary(name, features);
@@ -191,9 +170,11 @@ pub(crate) fn example(name: &str, features: &str, args: &[&str]) -> Example {
         .expect("the example starts");
     let mut line = String::new();
     std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let url = line.split("http://").nth(1).unwrap_or_else(|| panic!("no address in {line:?}"));
-    let addr = url.split('/').next().unwrap().parse().unwrap();
-    Example { child, addr }
+    let address = match line.split("http://").nth(1) {
+        Some(url) => url.split('/').next().unwrap_or_default(),
+        None => line.trim().strip_prefix("serving on ").unwrap_or_else(|| panic!("no address in {line:?}")),
+    };
+    Example { child, addr: address.parse().unwrap() }
 }
 
 /// The virtualenv with the pinned Python packages (`tests/python/requirements.txt`):
