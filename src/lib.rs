@@ -60,6 +60,7 @@
 pub mod app;
 #[cfg(all(unix, feature = "cgi"))]
 pub mod cgi;
+pub(crate) mod dir;
 mod error;
 #[cfg(feature = "fastcgi")]
 pub mod fastcgi;

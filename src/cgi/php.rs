@@ -3,9 +3,11 @@
 //! `REDIRECT_STATUS`) — and only ever a `.php` file under that root.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::CgiProgram;
+use crate::dir::LazyDir;
 use crate::gateway::php_path::find_php_script;
 use crate::gateway::{App, AppError, AppIter, Environ, StartResponse};
 
@@ -30,7 +32,7 @@ use crate::gateway::{App, AppError, AppIter, Environ, StartResponse};
 /// ```
 #[derive(Debug, Clone)]
 pub struct PhpCgi {
-    root: PathBuf,
+    root: Arc<LazyDir>,
     php_cgi: PathBuf,
     index: Option<String>,
     timeout: Option<Duration>,
@@ -40,7 +42,13 @@ pub struct PhpCgi {
 impl PhpCgi {
     /// Scripts under `root`, run by `php-cgi` from the `PATH`.
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        PhpCgi { root: root.into(), php_cgi: "php-cgi".into(), index: None, timeout: None, env: Vec::new() }
+        PhpCgi {
+            root: Arc::new(LazyDir::new(root.into())),
+            php_cgi: "php-cgi".into(),
+            index: None,
+            timeout: None,
+            env: Vec::new(),
+        }
     }
 
     /// The `php-cgi` binary to run.
@@ -71,8 +79,11 @@ impl PhpCgi {
 impl App for PhpCgi {
     fn call(&self, environ: &mut Environ, start: &StartResponse) -> Result<AppIter, AppError> {
         let path = environ.get_bytes("PATH_INFO").unwrap_or(b"/").to_vec();
-        let root = self.root.canonicalize().unwrap_or_else(|_| self.root.clone());
-        let Some(script) = find_php_script(&root, &path, self.index.as_deref()) else {
+        let found = self.root.get("squall::cgi").and_then(|root| {
+            let script = find_php_script(root, &path, self.index.as_deref())?;
+            Some((root.path(), script))
+        });
+        let Some((root, script)) = found else {
             start.start("404 Not Found", [("Content-Type", "text/plain; charset=utf-8")])?;
             return Ok(AppIter::once("no such script\n"));
         };
@@ -81,8 +92,8 @@ impl App for PhpCgi {
         environ.set("PATH_INFO", script.path_info);
         let mut program = CgiProgram::new(&self.php_cgi)
             .pass_env("PATH")
-            .document_root(&self.root)
-            .current_dir(script.file.parent().unwrap_or(&self.root))
+            .document_root(root)
+            .current_dir(script.file.parent().unwrap_or(root))
             // php-cgi refuses to run without it (cgi.force_redirect).
             .env("REDIRECT_STATUS", "200")
             .env("SCRIPT_FILENAME", script.file.to_string_lossy());

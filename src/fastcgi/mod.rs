@@ -29,10 +29,11 @@ use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use http::StatusCode;
 use http::header::HeaderValue;
 
+use crate::dir::LazyDir;
 use crate::error::HttpError;
 use crate::gateway::buffer::read_whole;
 use crate::gateway::header_block::read_header_block;
-use crate::gateway::php_path::find_php_script;
+use crate::gateway::php_path::{PhpScript, find_php_script};
 use crate::gateway::start::ResponseHead;
 use crate::rt::{self, Upstream};
 use crate::web::{Body, Dispatch, IntoResponse, Request, Response, Target};
@@ -97,9 +98,7 @@ const IN_MEMORY: usize = 1 << 20;
 /// ```
 pub struct FastCgi {
     address: Address,
-    root: PathBuf,
-    /// The root's real path, resolved once.
-    canonical_root: std::sync::OnceLock<Option<PathBuf>>,
+    root: LazyDir,
     index: Option<String>,
     connect_timeout: Duration,
     read_timeout: Duration,
@@ -117,8 +116,7 @@ impl FastCgi {
     pub fn new(address: Address, root: impl Into<PathBuf>) -> Self {
         FastCgi {
             address,
-            root: root.into(),
-            canonical_root: std::sync::OnceLock::new(),
+            root: LazyDir::new(root.into()),
             index: None,
             connect_timeout: Duration::from_secs(5),
             read_timeout: Duration::from_secs(60),
@@ -197,7 +195,7 @@ impl FastCgi {
     }
 
     /// The request's parameters, as nginx's `fastcgi_params` give them.
-    fn params(&self, req: &Request, script: &crate::gateway::php_path::PhpScript, length: u64) -> Vec<u8> {
+    fn params(&self, req: &Request, script: &PhpScript, length: u64) -> Vec<u8> {
         let environ = crate::gateway::environ::build(req, true);
         let mut vars: Vec<(Vec<u8>, Vec<u8>)> = environ
             .vars()
@@ -213,7 +211,8 @@ impl FastCgi {
         add("SCRIPT_NAME", script_name.clone());
         add("DOCUMENT_URI", script_name);
         add("PATH_INFO", script.path_info.clone());
-        add("DOCUMENT_ROOT", self.root.to_string_lossy().into_owned());
+        let root = self.root.get("squall::fastcgi").map_or(self.root.given(), |dir| dir.path());
+        add("DOCUMENT_ROOT", root.to_string_lossy().into_owned());
         add("CONTENT_LENGTH", length.to_string());
         add("REQUEST_SCHEME", environ.url_scheme().to_owned());
         add("REDIRECT_STATUS", "200".to_owned());
@@ -226,18 +225,14 @@ impl FastCgi {
         record::encode_params(vars.iter().map(|(k, v)| (&k[..], &v[..])))
     }
 
-    async fn serve(&self, req: Request, script: crate::gateway::php_path::PhpScript) -> Response {
+    async fn serve(&self, req: Request, script: PhpScript) -> Response {
         match self.exchange(req, script).await {
             Ok(response) => response,
             Err(e) => e.into_response(),
         }
     }
 
-    async fn exchange(
-        &self,
-        mut req: Request,
-        script: crate::gateway::php_path::PhpScript,
-    ) -> Result<Response, HttpError> {
+    async fn exchange(&self, mut req: Request, script: PhpScript) -> Result<Response, HttpError> {
         // The body first, whole: a slow client must not hold a worker.
         let (body, length) = read_whole(req.take_body(), IN_MEMORY).await?;
         let params = self.params(&req, &script, length);
@@ -446,7 +441,7 @@ impl fmt::Debug for FastCgi {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FastCgi")
             .field("address", &self.address)
-            .field("root", &self.root)
+            .field("root", &self.root.given())
             .field("pool_size", &self.pool_size)
             .finish_non_exhaustive()
     }
@@ -455,8 +450,7 @@ impl fmt::Debug for FastCgi {
 impl Target for FastCgi {
     fn call(&self, req: Request) -> Dispatch<'_> {
         let path = crate::web::percent_decode(req.path_info().as_bytes(), false).into_owned();
-        let Some(root) = self.canonical_root.get_or_init(|| self.root.canonicalize().ok()) else {
-            log::error!(target: "squall::fastcgi", "the document root {} does not exist", self.root.display());
+        let Some(root) = self.root.get("squall::fastcgi") else {
             return Dispatch::Decline(req);
         };
         match find_php_script(root, &path, self.index.as_deref()) {

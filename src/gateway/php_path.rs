@@ -4,6 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::dir::Dir;
+
 /// The script a path names: its file, its URL path, and the rest as `PATH_INFO`.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct PhpScript {
@@ -13,9 +15,9 @@ pub(crate) struct PhpScript {
 }
 
 /// Splits `path` (decoded) after its first `.php` segment and finds that
-/// script under `root`, which must be canonical (the caller resolves it
-/// once); `None` when there is no such script there.
-pub(crate) fn find_php_script(root: &Path, path: &[u8], index: Option<&str>) -> Option<PhpScript> {
+/// script beneath `root` (a symlink is followed only while it stays there);
+/// `None` when there is no such script.
+pub(crate) fn find_php_script(root: &Dir, path: &[u8], index: Option<&str>) -> Option<PhpScript> {
     let path = std::str::from_utf8(path).ok()?;
     let mut script = Vec::new();
     let mut rest = String::new();
@@ -44,18 +46,20 @@ pub(crate) fn find_php_script(root: &Path, path: &[u8], index: Option<&str>) -> 
         script.retain(|s| !s.is_empty());
         script.push(index);
     }
-    let url = format!("/{}", script.join("/"));
-    let file = root.join(script.join("/")).canonicalize().ok()?;
-    let is_php = file.extension().is_some_and(|e| e == "php");
-    (file.starts_with(root) && file.is_file() && is_php).then_some(PhpScript { file, url, path_info: rest })
+    let relative = script.join("/");
+    let is_php = Path::new(&relative).extension().is_some_and(|e| e == "php");
+    if !is_php || !root.has_file(Path::new(&relative)) {
+        return None;
+    }
+    Some(PhpScript { file: root.path().join(&relative), url: format!("/{relative}"), path_info: rest })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn root() -> PathBuf {
-        make_root().canonicalize().unwrap()
+    fn root() -> Dir {
+        Dir::open(&make_root()).unwrap()
     }
 
     fn make_root() -> PathBuf {
@@ -64,6 +68,14 @@ mod tests {
         std::fs::write(dir.join("x.php"), "<?php").unwrap();
         std::fs::write(dir.join("app").join("index.php"), "<?php").unwrap();
         std::fs::write(dir.join("evil.txt"), "<?php system('id');").unwrap();
+        std::fs::create_dir_all(dir.join("app.php")).unwrap();
+        #[cfg(unix)]
+        {
+            let outside = std::env::temp_dir().join(format!("squall-php-outside-{}.php", std::process::id()));
+            std::fs::write(&outside, "<?php").unwrap();
+            let _ = std::os::unix::fs::symlink(&outside, dir.join("out.php"));
+            let _ = std::os::unix::fs::symlink("x.php", dir.join("alias.php"));
+        }
         dir
     }
 
@@ -79,8 +91,15 @@ mod tests {
         assert_eq!(find_php_script(&root, b"/app/../x.php", None), None);
         assert_eq!(find_php_script(&root, b"/missing.php", None), None);
         assert_eq!(find_php_script(&root, b"/.php", None), None);
+        #[cfg(unix)]
+        {
+            assert_eq!(find_php_script(&root, b"/out.php", None), None, "a symlink out of the root");
+            assert!(find_php_script(&root, b"/alias.php", None).is_some(), "a symlink within the root");
+        }
         let index = find_php_script(&root, b"/app/", Some("index.php")).unwrap();
         assert_eq!(index.url, "/app/index.php");
         assert_eq!(find_php_script(&root, b"/app/", None), None, "no index without one set");
+        assert_eq!(find_php_script(&root, b"/app/", Some("index.html")), None, "only a .php index runs");
+        assert_eq!(find_php_script(&root, b"/app.php", None), None, "a directory is no script");
     }
 }

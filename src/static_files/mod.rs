@@ -22,6 +22,7 @@ use bytes::Bytes;
 use http::header::{self, HeaderName, HeaderValue};
 use http::{Method, StatusCode};
 
+use crate::dir::{Dir, LazyDir, Opened};
 use crate::error::HttpError;
 use crate::web::{Body, Dispatch, IntoResponse, Request, Response, Target, percent_decode};
 use conditional::{Conditions, Precondition, RangeAnswer, Validators};
@@ -53,9 +54,7 @@ const CHUNK: usize = 256 * 1024;
 ///   also refuses absolute symlinks: link inside the directory with
 ///   relative ones, or allow [`follow_symlinks`](Self::follow_symlinks).
 pub struct StaticFiles {
-    root: PathBuf,
-    canonical: std::sync::OnceLock<Option<PathBuf>>,
-    root_fd: std::sync::OnceLock<Option<rustix::fd::OwnedFd>>,
+    root: LazyDir,
     index: Option<String>,
     follow_symlinks: bool,
     precompressed: bool,
@@ -64,14 +63,7 @@ pub struct StaticFiles {
 impl StaticFiles {
     /// Serves the files under `dir`.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        StaticFiles {
-            root: dir.into(),
-            canonical: std::sync::OnceLock::new(),
-            root_fd: std::sync::OnceLock::new(),
-            index: None,
-            follow_symlinks: false,
-            precompressed: false,
-        }
+        StaticFiles { root: LazyDir::new(dir.into()), index: None, follow_symlinks: false, precompressed: false }
     }
 
     /// Serves `name` (say `index.html`) for a directory; off by default, when
@@ -96,33 +88,6 @@ impl StaticFiles {
         self
     }
 
-    /// The directory's real path, found once.
-    fn canonical_root(&self) -> Option<PathBuf> {
-        let root = self.canonical.get_or_init(|| match self.root.canonicalize() {
-            Ok(root) => Some(root),
-            Err(e) => {
-                log::error!(target: "squall::static", "static directory {}: {e}", self.root.display());
-                None
-            }
-        });
-        root.clone()
-    }
-
-    /// The root directory opened for `openat2` (Linux), once.
-    fn root_fd(&self) -> Option<&rustix::fd::OwnedFd> {
-        #[cfg(target_os = "linux")]
-        {
-            let fd = self.root_fd.get_or_init(|| {
-                let root = self.canonical_root()?;
-                let flags = rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC;
-                rustix::fs::open(&root, flags, rustix::fs::Mode::empty()).ok()
-            });
-            fd.as_ref()
-        }
-        #[cfg(not(target_os = "linux"))]
-        None
-    }
-
     async fn serve(&self, req: Request) -> Response {
         if !matches!(*req.method(), Method::GET | Method::HEAD) {
             let mut resp = HttpError::new(StatusCode::METHOD_NOT_ALLOWED).into_response();
@@ -133,12 +98,11 @@ impl StaticFiles {
             log::warn!(target: "squall::static", "{}: refused path {:?}", req.path(), req.path_info());
             return HttpError::not_found().into_response();
         };
-        let Some(root) = self.canonical_root() else {
+        let Some(dir) = self.root.get("squall::static") else {
             return HttpError::not_found().into_response();
         };
         let plan = Plan {
-            root,
-            root_fd: self.root_fd(),
+            dir,
             relative,
             trailing_slash: req.path().ends_with('/'),
             index: self.index.clone(),
@@ -170,7 +134,10 @@ impl StaticFiles {
 
 impl fmt::Debug for StaticFiles {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("StaticFiles").field("root", &self.root).field("index", &self.index).finish_non_exhaustive()
+        f.debug_struct("StaticFiles")
+            .field("root", &self.root.given())
+            .field("index", &self.index)
+            .finish_non_exhaustive()
     }
 }
 
@@ -207,9 +174,7 @@ fn accepted_encodings(req: &Request) -> Vec<&'static str> {
 
 /// Finding the file, on a blocking thread.
 struct Plan<'a> {
-    root: PathBuf,
-    /// The root directory, open (Linux): files are opened beneath it.
-    root_fd: Option<&'a rustix::fd::OwnedFd>,
+    dir: &'a Dir,
     relative: PathBuf,
     trailing_slash: bool,
     index: Option<String>,
@@ -240,13 +205,6 @@ struct FileToSend {
     encoding: Option<&'static str>,
     /// Some sibling exists: the response depends on Accept-Encoding.
     varies: bool,
-}
-
-/// A file opened safely below the root, or why not.
-enum Opened {
-    File(std::fs::File, std::fs::Metadata),
-    Missing,
-    Outside,
 }
 
 impl Plan<'_> {
@@ -298,38 +256,8 @@ impl Plan<'_> {
         Found::File(to_send(file, &meta, relative, None, varies))
     }
 
-    /// Opens `relative` below the root. On Linux one `openat2` with
-    /// `RESOLVE_BENEATH` does it: the kernel refuses any resolution that
-    /// leaves the directory, symlinks included, with no race between a check
-    /// and the open. Elsewhere (or on kernels before 5.6) the real path is
-    /// checked, then opened.
     fn open(&self, relative: &Path) -> Opened {
-        #[cfg(target_os = "linux")]
-        if let (false, Some(dir)) = (self.follow_symlinks, self.root_fd) {
-            use rustix::fs::{Mode, OFlags, ResolveFlags};
-            let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOCTTY;
-            let resolve = ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS;
-            match rustix::fs::openat2(dir, relative, flags, Mode::empty(), resolve) {
-                Ok(fd) => {
-                    let file = std::fs::File::from(fd);
-                    return match file.metadata() {
-                        Ok(meta) => Opened::File(file, meta),
-                        Err(_) => Opened::Missing,
-                    };
-                }
-                Err(rustix::io::Errno::XDEV) => return Opened::Outside,
-                Err(rustix::io::Errno::NOSYS) => {}
-                Err(_) => return Opened::Missing,
-            }
-        }
-        let path = self.root.join(relative);
-        if !self.follow_symlinks && !path.canonicalize().is_ok_and(|real| real.starts_with(&self.root)) {
-            return if path.exists() { Opened::Outside } else { Opened::Missing };
-        }
-        match std::fs::File::open(&path).and_then(|f| f.metadata().map(|m| (f, m))) {
-            Ok((file, meta)) => Opened::File(file, meta),
-            Err(_) => Opened::Missing,
-        }
+        self.dir.open_file(relative, self.follow_symlinks)
     }
 }
 
