@@ -51,6 +51,41 @@ impl LazyDir {
     }
 }
 
+/// Files found beneath a directory lately, trusted for a second (nginx's
+/// `open_file_cache_valid`), so a busy script is not looked up per request.
+/// Only files that exist are remembered: a client asking for made-up names
+/// cannot grow it past what the directory holds.
+#[derive(Debug, Default)]
+pub(crate) struct RecentFiles {
+    seen: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
+}
+
+impl RecentFiles {
+    const VALID: std::time::Duration = std::time::Duration::from_secs(1);
+    const MAX: usize = 1024;
+
+    /// [`Dir::has_file`], from memory when answered within the last second.
+    pub(crate) fn has_file(&self, dir: &Dir, relative: &str) -> bool {
+        let now = std::time::Instant::now();
+        if crate::rt::lock(&self.seen).get(relative).is_some_and(|at| now.duration_since(*at) < Self::VALID) {
+            return true;
+        }
+        let found = dir.has_file(Path::new(relative));
+        let mut seen = crate::rt::lock(&self.seen);
+        if !found {
+            seen.remove(relative);
+        } else {
+            if seen.len() >= Self::MAX {
+                seen.retain(|_, at| now.duration_since(*at) < Self::VALID);
+            }
+            if seen.len() < Self::MAX {
+                seen.insert(relative.to_owned(), now);
+            }
+        }
+        found
+    }
+}
+
 /// A file looked up beneath a [`Dir`], or why not.
 pub(crate) enum Opened {
     File(File, Metadata),
@@ -176,6 +211,11 @@ mod tests {
             assert!(matches!(dir.open_file(Path::new("out.txt"), false), Opened::Outside));
             assert!(matches!(dir.open_file(Path::new("out.txt"), true), Opened::File(..)));
         }
+        let recent = RecentFiles::default();
+        assert!(recent.has_file(&dir, "sub/a.txt"));
+        std::fs::remove_file(root.join("sub").join("a.txt")).unwrap();
+        assert!(recent.has_file(&dir, "sub/a.txt"), "remembered for a second");
+        assert!(!recent.has_file(&dir, "sub/b.txt"), "a missing file is looked up, not remembered");
         std::fs::remove_dir_all(&base).unwrap();
     }
 }

@@ -142,15 +142,9 @@ pub(crate) fn adopt_unix(listener: std::os::unix::net::UnixListener) -> io::Resu
     async_io::Async::new(listener)
 }
 
-/// A byte stream to an upstream server (FastCGI), registered with the reactor.
-#[cfg(feature = "fastcgi")]
-pub(crate) trait Upstream: AsyncRead + AsyncWrite + Unpin + Send {}
-#[cfg(feature = "fastcgi")]
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> Upstream for T {}
-
 /// Connects to `addr` over TCP.
 #[cfg(feature = "fastcgi")]
-pub(crate) async fn connect_tcp(addr: std::net::SocketAddr) -> io::Result<Box<dyn Upstream>> {
+pub(crate) async fn connect_tcp(addr: std::net::SocketAddr) -> io::Result<Box<dyn Io>> {
     let stream = async_io::Async::<std::net::TcpStream>::connect(addr).await?;
     stream.get_ref().set_nodelay(true)?;
     Ok(Box::new(stream))
@@ -158,7 +152,7 @@ pub(crate) async fn connect_tcp(addr: std::net::SocketAddr) -> io::Result<Box<dy
 
 /// Connects to the Unix socket at `path`.
 #[cfg(all(unix, feature = "fastcgi"))]
-pub(crate) async fn connect_unix(path: &std::path::Path) -> io::Result<Box<dyn Upstream>> {
+pub(crate) async fn connect_unix(path: &std::path::Path) -> io::Result<Box<dyn Io>> {
     Ok(Box::new(async_io::Async::<std::os::unix::net::UnixStream>::connect(path).await?))
 }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::CgiProgram;
-use crate::dir::LazyDir;
+use crate::dir::{Dir, LazyDir};
 use crate::gateway::php_path::find_php_script;
 use crate::gateway::{App, AppError, AppIter, Environ, StartResponse};
 
@@ -80,7 +80,8 @@ impl App for PhpCgi {
     fn call(&self, environ: &mut Environ, start: &StartResponse) -> Result<AppIter, AppError> {
         let path = environ.get_bytes("PATH_INFO").unwrap_or(b"/").to_vec();
         let found = self.root.get("squall::cgi").and_then(|root| {
-            let script = find_php_script(root, &path, self.index.as_deref())?;
+            let is_file = |root: &Dir, relative: &str| root.has_file(std::path::Path::new(relative));
+            let script = find_php_script(root, &path, self.index.as_deref(), is_file)?;
             Some((root.path(), script))
         });
         let Some((root, script)) = found else {

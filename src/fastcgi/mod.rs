@@ -20,7 +20,8 @@ mod record;
 use std::fmt;
 use std::io;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use async_lock::{Semaphore, SemaphoreGuardArc};
@@ -29,13 +30,14 @@ use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use http::StatusCode;
 use http::header::HeaderValue;
 
-use crate::dir::LazyDir;
+use crate::dir::{Dir, LazyDir, RecentFiles};
 use crate::error::HttpError;
 use crate::gateway::buffer::read_whole;
 use crate::gateway::header_block::read_header_block;
 use crate::gateway::php_path::{PhpScript, find_php_script};
 use crate::gateway::start::ResponseHead;
-use crate::rt::{self, Upstream};
+use crate::rt::{self, Io};
+use crate::server::watch::{Entry, Registry, sweep};
 use crate::web::{Body, Dispatch, IntoResponse, Request, Response, Target};
 use record::Header;
 
@@ -50,22 +52,30 @@ pub enum Address {
 
 /// A connection to the server, with what was read past the last record.
 struct Conn {
-    stream: Box<dyn Upstream>,
+    stream: Box<dyn Io>,
     buf: Vec<u8>,
+    /// The read deadline, which the target's sweeper looks at: no timer is
+    /// set per read.
+    entry: Entry,
+    /// The last read filled the buffer, so more may be waiting: read again
+    /// before waiting for readiness. Otherwise wait first, and a read never
+    /// just answers `EAGAIN`.
+    more: bool,
 }
 
 impl Conn {
-    fn new(stream: Box<dyn Upstream>) -> Self {
-        Conn { stream, buf: Vec::new() }
+    fn new(stream: Box<dyn Io>, entry: Entry) -> Self {
+        Conn { stream, buf: Vec::new(), entry, more: false }
     }
 
     /// Exactly `n` bytes, reading as much as the socket has each time: the
-    /// records of one response usually arrive in one read.
+    /// records of one response usually arrive in one read. Silence past
+    /// the deadline its watch was given is `TimedOut`.
     async fn take(&mut self, n: usize) -> io::Result<Vec<u8>> {
         while self.buf.len() < n {
             let start = self.buf.len();
             self.buf.resize(start + n.max(16 * 1024), 0);
-            let read = self.stream.read(&mut self.buf[start..]).await;
+            let read = std::future::poll_fn(|cx| self.poll_fill(cx, start)).await;
             let got = *read.as_ref().unwrap_or(&0);
             self.buf.truncate(start + got);
             if read? == 0 {
@@ -74,6 +84,33 @@ impl Conn {
         }
         let rest = self.buf.split_off(n);
         Ok(std::mem::replace(&mut self.buf, rest))
+    }
+
+    fn poll_fill(&mut self, cx: &mut Context<'_>, start: usize) -> Poll<io::Result<usize>> {
+        loop {
+            if !self.more {
+                match self.stream.poll_read_ready(cx) {
+                    Poll::Ready(Ok(())) => {}
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Pending => return self.poll_deadline(cx),
+                }
+            }
+            let space = &mut self.buf[start..];
+            let room = space.len();
+            match self.stream.try_read(cx, space) {
+                Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => self.more = false,
+                Poll::Ready(read) => {
+                    self.more = matches!(read, Ok(n) if n == room);
+                    return Poll::Ready(read);
+                }
+                Poll::Pending => return self.poll_deadline(cx),
+            }
+        }
+    }
+
+    /// Called by a read about to wait.
+    fn poll_deadline(&self, cx: &Context<'_>) -> Poll<io::Result<usize>> {
+        if self.entry.watch.read_expired(cx) { Poll::Ready(Err(io::ErrorKind::TimedOut.into())) } else { Poll::Pending }
     }
 }
 
@@ -99,6 +136,7 @@ const IN_MEMORY: usize = 1 << 20;
 pub struct FastCgi {
     address: Address,
     root: LazyDir,
+    recent: RecentFiles,
     index: Option<String>,
     connect_timeout: Duration,
     read_timeout: Duration,
@@ -108,6 +146,10 @@ pub struct FastCgi {
     idle: Arc<Mutex<Vec<Conn>>>,
     keep_alive: bool,
     env: Vec<(String, String)>,
+    /// The deadlines of connections and of requests waiting for one.
+    deadlines: Arc<Registry>,
+    /// Stops the sweeper that wakes them, started with the first request.
+    sweeper: OnceLock<rt::Signal>,
 }
 
 impl FastCgi {
@@ -117,6 +159,7 @@ impl FastCgi {
         FastCgi {
             address,
             root: LazyDir::new(root.into()),
+            recent: RecentFiles::default(),
             index: None,
             connect_timeout: Duration::from_secs(5),
             read_timeout: Duration::from_secs(60),
@@ -126,6 +169,8 @@ impl FastCgi {
             idle: Arc::default(),
             keep_alive: true,
             env: Vec::new(),
+            deadlines: Arc::default(),
+            sweeper: OnceLock::new(),
         }
     }
 
@@ -177,6 +222,32 @@ impl FastCgi {
         self
     }
 
+    /// A deadline watched by the sweeper (started on first use).
+    fn deadline(&self) -> Entry {
+        self.sweeper.get_or_init(|| {
+            let stop = rt::Signal::new();
+            let _detached = rt::spawn(sweep(self.deadlines.clone(), stop.clone()));
+            stop
+        });
+        self.deadlines.register()
+    }
+
+    /// A permit for one connection, waiting at most the queue timeout.
+    async fn permit(&self) -> Option<SemaphoreGuardArc> {
+        if let Some(permit) = self.permits.try_acquire_arc() {
+            return Some(permit);
+        }
+        let entry = self.deadline();
+        entry.watch.read_within(Some(self.queue_timeout));
+        let mut acquire = std::pin::pin!(self.permits.acquire_arc());
+        std::future::poll_fn(|cx| match acquire.as_mut().poll(cx) {
+            Poll::Ready(permit) => Poll::Ready(Some(permit)),
+            Poll::Pending if entry.watch.read_expired(cx) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        })
+        .await
+    }
+
     async fn connect(&self) -> Result<Conn, HttpError> {
         let connect = async {
             match &self.address {
@@ -188,7 +259,7 @@ impl FastCgi {
             }
         };
         match rt::timeout(self.connect_timeout, connect).await {
-            Some(Ok(stream)) => Ok(Conn::new(stream)),
+            Some(Ok(stream)) => Ok(Conn::new(stream, self.deadline())),
             Some(Err(e)) => Err(bad_gateway(format!("connecting to {:?}: {e}", self.address))),
             None => Err(gateway_timeout(format!("connecting to {:?}", self.address))),
         }
@@ -236,7 +307,7 @@ impl FastCgi {
         // The body first, whole: a slow client must not hold a worker.
         let (body, length) = read_whole(req.take_body(), IN_MEMORY).await?;
         let params = self.params(&req, &script, length);
-        let permit = match rt::timeout(self.queue_timeout, self.permits.acquire_arc()).await {
+        let permit = match self.permit().await {
             Some(permit) => permit,
             None => {
                 log::warn!(target: "squall::fastcgi", "all {} connections busy: 503", self.pool_size);
@@ -284,6 +355,7 @@ impl FastCgi {
             stream.stream.flush().await
         };
         sent.await.map_err(|e| bad_gateway(format!("sending the request: {e}")))?;
+        stream.more = true;
         // Records up to the end of the header block.
         let mut stdout = Vec::new();
         let (block, body_start) = loop {
@@ -323,6 +395,7 @@ enum Record {
 /// go to the log. Silence past `timeout` is `504`, a broken stream `502`.
 async fn next_record(conn: &mut Conn, timeout: Duration) -> Result<Record, HttpError> {
     loop {
+        conn.entry.watch.read_within(Some(timeout));
         let read = async {
             let bytes = conn.take(Header::LEN).await?;
             let header = <[u8; Header::LEN]>::try_from(&bytes[..])
@@ -334,10 +407,12 @@ async fn next_record(conn: &mut Conn, timeout: Duration) -> Result<Record, HttpE
             content.truncate(usize::from(header.content_length));
             Ok::<_, io::Error>((header, content))
         };
-        let (header, content) = match rt::timeout(timeout, read).await {
-            Some(Ok(record)) => record,
-            Some(Err(e)) => return Err(bad_gateway(format!("reading the response: {e}"))),
-            None => return Err(gateway_timeout("no response within the read timeout".into())),
+        let (header, content) = match read.await {
+            Ok(record) => record,
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+                return Err(gateway_timeout("no response within the read timeout".into()));
+            }
+            Err(e) => return Err(bad_gateway(format!("reading the response: {e}"))),
         };
         if header.request_id != record::REQUEST_ID {
             continue;
@@ -437,6 +512,14 @@ fn gateway_timeout(why: String) -> HttpError {
     HttpError::new(StatusCode::GATEWAY_TIMEOUT).with_log(format!("FastCGI: {why}"))
 }
 
+impl Drop for FastCgi {
+    fn drop(&mut self) {
+        if let Some(stop) = self.sweeper.get() {
+            stop.fire();
+        }
+    }
+}
+
 impl fmt::Debug for FastCgi {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FastCgi")
@@ -453,7 +536,8 @@ impl Target for FastCgi {
         let Some(root) = self.root.get("squall::fastcgi") else {
             return Dispatch::Decline(req);
         };
-        match find_php_script(root, &path, self.index.as_deref()) {
+        let is_file = |root: &Dir, relative: &str| self.recent.has_file(root, relative);
+        match find_php_script(root, &path, self.index.as_deref(), is_file) {
             Some(script) => Dispatch::answer(self.serve(req, script)),
             None => Dispatch::Decline(req),
         }

@@ -16,8 +16,14 @@ pub(crate) struct PhpScript {
 
 /// Splits `path` (decoded) after its first `.php` segment and finds that
 /// script beneath `root` (a symlink is followed only while it stays there);
-/// `None` when there is no such script.
-pub(crate) fn find_php_script(root: &Dir, path: &[u8], index: Option<&str>) -> Option<PhpScript> {
+/// `None` when there is no such script. `is_file` answers for a path
+/// relative to the root (a caller may remember recent answers).
+pub(crate) fn find_php_script(
+    root: &Dir,
+    path: &[u8],
+    index: Option<&str>,
+    is_file: impl FnOnce(&Dir, &str) -> bool,
+) -> Option<PhpScript> {
     let path = std::str::from_utf8(path).ok()?;
     let mut script = Vec::new();
     let mut rest = String::new();
@@ -48,7 +54,7 @@ pub(crate) fn find_php_script(root: &Dir, path: &[u8], index: Option<&str>) -> O
     }
     let relative = script.join("/");
     let is_php = Path::new(&relative).extension().is_some_and(|e| e == "php");
-    if !is_php || !root.has_file(Path::new(&relative)) {
+    if !is_php || !is_file(root, &relative) {
         return None;
     }
     Some(PhpScript { file: root.path().join(&relative), url: format!("/{relative}"), path_info: rest })
@@ -60,6 +66,10 @@ mod tests {
 
     fn root() -> Dir {
         Dir::open(&make_root()).unwrap()
+    }
+
+    fn find_php_script(root: &Dir, path: &[u8], index: Option<&str>) -> Option<PhpScript> {
+        super::find_php_script(root, path, index, |root, relative| root.has_file(Path::new(relative)))
     }
 
     fn make_root() -> PathBuf {
