@@ -57,9 +57,10 @@ struct Conn {
     /// The read deadline, which the target's sweeper looks at: no timer is
     /// set per read.
     entry: Entry,
-    /// The last read filled the buffer, so more may be waiting: read again
-    /// before waiting for readiness. Otherwise wait first, and a read never
-    /// just answers `EAGAIN`.
+    /// Read before waiting for readiness: a request was just sent (on a
+    /// shared CPU the answer is often there already) or the last read
+    /// filled the buffer. After a read that found nothing, wait first: the
+    /// next read after a wake-up finds data.
     more: bool,
 }
 
@@ -355,7 +356,7 @@ impl FastCgi {
             stream.stream.flush().await
         };
         sent.await.map_err(|e| bad_gateway(format!("sending the request: {e}")))?;
-        stream.more = true;
+        stream.more = true; // the answer may be there already
         // Records up to the end of the header block.
         let mut stdout = Vec::new();
         let (block, body_start) = loop {
