@@ -33,6 +33,7 @@ use http::header::HeaderValue;
 use crate::dir::{Dir, LazyDir, RecentFiles};
 use crate::error::HttpError;
 use crate::gateway::buffer::read_whole;
+use crate::gateway::environ::each_var;
 use crate::gateway::header_block::read_header_block;
 use crate::gateway::php_path::{PhpScript, find_php_script};
 use crate::gateway::start::ResponseHead;
@@ -266,35 +267,36 @@ impl FastCgi {
         }
     }
 
-    /// The request's parameters, as nginx's `fastcgi_params` give them.
+    /// The request's parameters, as nginx's `fastcgi_params` give them,
+    /// encoded as they are made.
     fn params(&self, req: &Request, script: &PhpScript, length: u64) -> Vec<u8> {
-        let environ = crate::gateway::environ::build(req, true);
-        let mut vars: Vec<(Vec<u8>, Vec<u8>)> = environ
-            .vars()
-            .iter()
-            .filter(|(k, _)| !matches!(k.as_ref(), "HTTP_PROXY" | "HTTP_TRANSFER_ENCODING" | "HTTP_CONTENT_LENGTH"))
-            .map(|(k, v)| (k.as_bytes().to_vec(), v.clone()))
-            .filter(|(k, _)| !matches!(&k[..], b"SCRIPT_NAME" | b"PATH_INFO" | b"CONTENT_LENGTH"))
-            .collect();
+        let mut out = Vec::with_capacity(1024);
+        each_var(req, |key, value| {
+            // The script's own variables follow; the body's framing is squall's business.
+            let key = key.as_str();
+            if !matches!(key, "SCRIPT_NAME" | "PATH_INFO" | "CONTENT_LENGTH" | "HTTP_TRANSFER_ENCODING") {
+                record::push_param(&mut out, key.as_bytes(), value);
+            }
+        });
+        let mut add = |key: &str, value: &[u8]| record::push_param(&mut out, key.as_bytes(), value);
         let prefix = req.script_name().trim_end_matches('/');
         let script_name = format!("{prefix}{}", script.url);
-        let mut add = |k: &str, v: String| vars.push((k.as_bytes().to_vec(), v.into_bytes()));
-        add("SCRIPT_FILENAME", script.file.to_string_lossy().into_owned());
-        add("SCRIPT_NAME", script_name.clone());
-        add("DOCUMENT_URI", script_name);
-        add("PATH_INFO", script.path_info.clone());
+        add("SCRIPT_FILENAME", script.file.as_os_str().as_encoded_bytes());
+        add("SCRIPT_NAME", script_name.as_bytes());
+        add("DOCUMENT_URI", script_name.as_bytes());
+        add("PATH_INFO", script.path_info.as_bytes());
         let root = self.root.get("squall::fastcgi").map_or(self.root.given(), |dir| dir.path());
-        add("DOCUMENT_ROOT", root.to_string_lossy().into_owned());
-        add("CONTENT_LENGTH", length.to_string());
-        add("REQUEST_SCHEME", environ.url_scheme().to_owned());
-        add("REDIRECT_STATUS", "200".to_owned());
-        if environ.url_scheme() == "https" {
-            add("HTTPS", "on".to_owned());
+        add("DOCUMENT_ROOT", root.as_os_str().as_encoded_bytes());
+        add("CONTENT_LENGTH", length.to_string().as_bytes());
+        add("REQUEST_SCHEME", req.protocol().as_bytes());
+        add("REDIRECT_STATUS", b"200");
+        if req.protocol() == "https" {
+            add("HTTPS", b"on");
         }
-        for (k, v) in &self.env {
-            add(k, v.clone());
+        for (key, value) in &self.env {
+            add(key, value.as_bytes());
         }
-        record::encode_params(vars.iter().map(|(k, v)| (&k[..], &v[..])))
+        out
     }
 
     async fn serve(&self, req: Request, script: PhpScript) -> Response {

@@ -79,16 +79,13 @@ fn push_length(out: &mut Vec<u8>, n: usize) {
     }
 }
 
-/// Encodes name-value pairs (one-byte lengths below 128, else four).
-pub(super) fn encode_params<'a>(pairs: impl IntoIterator<Item = (&'a [u8], &'a [u8])>) -> Vec<u8> {
-    let mut out = Vec::new();
-    for (name, value) in pairs {
-        push_length(&mut out, name.len());
-        push_length(&mut out, value.len());
-        out.extend_from_slice(name);
-        out.extend_from_slice(value);
-    }
-    out
+/// Appends a name-value pair of `FCGI_PARAMS` (one-byte lengths below
+/// 128, else four).
+pub(super) fn push_param(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    push_length(out, name.len());
+    push_length(out, value.len());
+    out.extend_from_slice(name);
+    out.extend_from_slice(value);
 }
 
 /// The application status and protocol status of an `FCGI_END_REQUEST` body.
@@ -126,7 +123,9 @@ mod tests {
     #[test]
     fn params_use_short_and_long_lengths() {
         let long = vec![b'v'; 300];
-        let encoded = encode_params([(&b"A"[..], &b"1"[..]), (&b"LONG"[..], &long[..])]);
+        let mut encoded = Vec::new();
+        push_param(&mut encoded, b"A", b"1");
+        push_param(&mut encoded, b"LONG", &long);
         assert_eq!(&encoded[..4], &[1, 1, b'A', b'1']);
         assert_eq!(&encoded[4..9], &[4, 0x80, 0, 1, 44]);
         assert_eq!(&encoded[9..13], b"LONG");

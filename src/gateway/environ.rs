@@ -146,53 +146,13 @@ pub(crate) fn from_cgi(vars: impl Iterator<Item = (std::ffi::OsString, std::ffi:
 /// Builds the environ for `req`; `multithread` describes the executor.
 pub(crate) fn build(req: &Request, multithread: bool) -> Environ {
     let mut vars = BTreeMap::new();
-    let mut set = |k: Cow<'static, str>, v: Vec<u8>| {
-        vars.insert(k, v);
-    };
-    set(Cow::Borrowed("GATEWAY_INTERFACE"), b"CGI/1.1".to_vec());
-    set(Cow::Borrowed("SERVER_SOFTWARE"), b"squall".to_vec());
-    set(Cow::Borrowed("REQUEST_METHOD"), req.method().as_str().into());
-    set(Cow::Borrowed("SCRIPT_NAME"), percent_decode(req.script_name().as_bytes(), false).into_owned());
-    set(Cow::Borrowed("PATH_INFO"), percent_decode(req.path_info().as_bytes(), false).into_owned());
-    set(Cow::Borrowed("QUERY_STRING"), req.query().into());
-    let raw_target = req.uri().path_and_query().map_or_else(|| req.path().to_owned(), |pq| pq.as_str().to_owned());
-    set(Cow::Borrowed("REQUEST_URI"), raw_target.into_bytes());
-    set(Cow::Borrowed("SERVER_PROTOCOL"), format!("{:?}", req.version()).into_bytes());
-    let (name, port) = server_name_and_port(req);
-    set(Cow::Borrowed("SERVER_NAME"), name.into_bytes());
-    set(Cow::Borrowed("SERVER_PORT"), port.into_bytes());
-    if let Some(peer) = req.remote_addr() {
-        set(Cow::Borrowed("REMOTE_ADDR"), peer.ip().to_string().into_bytes());
-        // Port 0: a proxy reported the client's address without its port.
-        if peer.port() != 0 {
-            set(Cow::Borrowed("REMOTE_PORT"), peer.port().to_string().into_bytes());
-        }
-    }
-    if let Some(local) = req.local_addr() {
-        set(Cow::Borrowed("SERVER_ADDR"), local.ip().to_string().into_bytes());
-    }
-    // An auth layer's verdict (the app's current user), as RFC 3875 §4.1.11 says.
-    if let Some(user) = req.current_user() {
-        set(Cow::Borrowed("REMOTE_USER"), user.as_bytes().to_vec());
-        let scheme = req.header("authorization").and_then(|a| a.split_whitespace().next()).unwrap_or("Cookie");
-        set(Cow::Borrowed("AUTH_TYPE"), scheme.as_bytes().to_vec());
-    }
-    if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
-        set(Cow::Borrowed("CONTENT_TYPE"), ct.as_bytes().to_vec());
-    }
-    if let Some(cl) = req.headers().get(header::CONTENT_LENGTH) {
-        set(Cow::Borrowed("CONTENT_LENGTH"), cl.as_bytes().to_vec());
-    }
-    for name in req.headers().keys() {
-        let name = name.as_str();
-        // `_` would collide with the `-` twin after mapping (spoofing);
-        // Proxy is httpoxy; the content headers have their own variables.
-        if name.contains('_') || name == "proxy" || name == "content-type" || name == "content-length" {
-            continue;
-        }
-        let values: Vec<&[u8]> = req.headers().get_all(name).iter().map(|v| v.as_bytes()).collect();
-        set(Cow::Owned(format!("HTTP_{}", name.to_ascii_uppercase().replace('-', "_"))), values.join(&b", "[..]));
-    }
+    each_var(req, |key, value| {
+        let key = match key {
+            Key::Fixed(key) => Cow::Borrowed(key),
+            Key::Header(key) => Cow::Owned(key.to_owned()),
+        };
+        vars.insert(key, value.to_vec());
+    });
     Environ {
         vars,
         input: Input::empty(),
@@ -200,6 +160,92 @@ pub(crate) fn build(req: &Request, multithread: bool) -> Environ {
         multithread,
         multiprocess: false,
         run_once: false,
+    }
+}
+
+/// A meta-variable's name: one of CGI's, or `HTTP_*` from a header.
+pub(crate) enum Key<'a> {
+    Fixed(&'static str),
+    Header(&'a str),
+}
+
+impl Key<'_> {
+    pub(crate) fn as_str(&self) -> &str {
+        match self {
+            Key::Fixed(key) => key,
+            Key::Header(key) => key,
+        }
+    }
+}
+
+/// Hands each meta-variable of `req` to `var` once, in no set order:
+/// [`build`] collects them, the FastCGI target encodes them as they come
+/// (without a map or a copy of each value).
+pub(crate) fn each_var(req: &Request, mut var: impl FnMut(Key<'_>, &[u8])) {
+    let mut fixed = |key: &'static str, value: &[u8]| var(Key::Fixed(key), value);
+    fixed("GATEWAY_INTERFACE", b"CGI/1.1");
+    fixed("SERVER_SOFTWARE", b"squall");
+    fixed("REQUEST_METHOD", req.method().as_str().as_bytes());
+    fixed("SCRIPT_NAME", &percent_decode(req.script_name().as_bytes(), false));
+    fixed("PATH_INFO", &percent_decode(req.path_info().as_bytes(), false));
+    fixed("QUERY_STRING", req.query().as_bytes());
+    let raw_target = req.uri().path_and_query().map_or(req.path(), |pq| pq.as_str());
+    fixed("REQUEST_URI", raw_target.as_bytes());
+    let protocol = match req.version() {
+        http::Version::HTTP_10 => "HTTP/1.0",
+        http::Version::HTTP_11 => "HTTP/1.1",
+        other => &format!("{other:?}"),
+    };
+    fixed("SERVER_PROTOCOL", protocol.as_bytes());
+    let (name, port) = server_name_and_port(req);
+    fixed("SERVER_NAME", name.as_bytes());
+    fixed("SERVER_PORT", port.as_bytes());
+    if let Some(peer) = req.remote_addr() {
+        fixed("REMOTE_ADDR", peer.ip().to_string().as_bytes());
+        // Port 0: a proxy reported the client's address without its port.
+        if peer.port() != 0 {
+            fixed("REMOTE_PORT", peer.port().to_string().as_bytes());
+        }
+    }
+    if let Some(local) = req.local_addr() {
+        fixed("SERVER_ADDR", local.ip().to_string().as_bytes());
+    }
+    // An auth layer's verdict (the app's current user), as RFC 3875 §4.1.11 says.
+    if let Some(user) = req.current_user() {
+        fixed("REMOTE_USER", user.as_bytes());
+        let scheme = req.header("authorization").and_then(|a| a.split_whitespace().next()).unwrap_or("Cookie");
+        fixed("AUTH_TYPE", scheme.as_bytes());
+    }
+    if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
+        fixed("CONTENT_TYPE", ct.as_bytes());
+    }
+    if let Some(cl) = req.headers().get(header::CONTENT_LENGTH) {
+        fixed("CONTENT_LENGTH", cl.as_bytes());
+    }
+    let mut key = String::with_capacity(64);
+    for name in req.headers().keys() {
+        let name = name.as_str();
+        // `_` would collide with the `-` twin after mapping (spoofing);
+        // Proxy is httpoxy; the content headers have their own variables.
+        if name.contains('_') || name == "proxy" || name == "content-type" || name == "content-length" {
+            continue;
+        }
+        key.clear();
+        key.push_str("HTTP_");
+        key.extend(name.chars().map(|c| if c == '-' { '_' } else { c.to_ascii_uppercase() }));
+        let mut values = req.headers().get_all(name).iter();
+        let Some(first) = values.next() else { continue };
+        match values.next() {
+            None => var(Key::Header(&key), first.as_bytes()),
+            Some(second) => {
+                let mut joined = [first.as_bytes(), second.as_bytes()].join(&b", "[..]);
+                for more in values {
+                    joined.extend_from_slice(b", ");
+                    joined.extend_from_slice(more.as_bytes());
+                }
+                var(Key::Header(&key), &joined);
+            }
+        }
     }
 }
 
