@@ -25,7 +25,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use async_lock::{Semaphore, SemaphoreGuardArc};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use http::StatusCode;
 use http::header::HeaderValue;
@@ -54,7 +54,8 @@ pub enum Address {
 /// A connection to the server, with what was read past the last record.
 struct Conn {
     stream: Box<dyn Io>,
-    buf: Vec<u8>,
+    /// Bytes read and not yet parsed; records are split off without a copy.
+    buf: BytesMut,
     /// The read deadline, which the target's sweeper looks at: no timer is
     /// set per read.
     entry: Entry,
@@ -65,27 +66,26 @@ struct Conn {
     more: bool,
 }
 
+/// What a read asks the socket for at least.
+const READ_SIZE: usize = 16 * 1024;
+
 impl Conn {
     fn new(stream: Box<dyn Io>, entry: Entry) -> Self {
-        Conn { stream, buf: Vec::new(), entry, more: false }
+        Conn { stream, buf: BytesMut::new(), entry, more: false }
     }
 
-    /// Exactly `n` bytes, reading as much as the socket has each time: the
-    /// records of one response usually arrive in one read. Silence past
-    /// the deadline its watch was given is `TimedOut`.
-    async fn take(&mut self, n: usize) -> io::Result<Vec<u8>> {
-        while self.buf.len() < n {
-            let start = self.buf.len();
-            self.buf.resize(start + n.max(16 * 1024), 0);
-            let read = std::future::poll_fn(|cx| self.poll_fill(cx, start)).await;
-            let got = *read.as_ref().unwrap_or(&0);
-            self.buf.truncate(start + got);
-            if read? == 0 {
-                return Err(io::ErrorKind::UnexpectedEof.into());
-            }
+    /// Reads what the socket has (at least `want` bytes of room) onto the
+    /// buffer. Silence past the deadline its watch was given is `TimedOut`;
+    /// the end of the stream is `UnexpectedEof`.
+    async fn fill(&mut self, want: usize) -> io::Result<()> {
+        let start = self.buf.len();
+        self.buf.resize(start + want.max(READ_SIZE), 0);
+        let read = std::future::poll_fn(|cx| self.poll_fill(cx, start)).await;
+        self.buf.truncate(start + *read.as_ref().unwrap_or(&0));
+        match read? {
+            0 => Err(io::ErrorKind::UnexpectedEof.into()),
+            _ => Ok(()),
         }
-        let rest = self.buf.split_off(n);
-        Ok(std::mem::replace(&mut self.buf, rest))
     }
 
     fn poll_fill(&mut self, cx: &mut Context<'_>, start: usize) -> Poll<io::Result<usize>> {
@@ -113,6 +113,47 @@ impl Conn {
     /// Called by a read about to wait.
     fn poll_deadline(&self, cx: &Context<'_>) -> Poll<io::Result<usize>> {
         if self.entry.watch.read_expired(cx) { Poll::Ready(Err(io::ErrorKind::TimedOut.into())) } else { Poll::Pending }
+    }
+
+    /// The next record that matters, when the whole of it is already in the
+    /// buffer (else `Ok(None)` and how many bytes are missing); `FCGI_STDERR`
+    /// lines go to the log on the way.
+    fn buffered_record(&mut self) -> Result<Result<Record, usize>, HttpError> {
+        loop {
+            let Some(head) = self.buf.first_chunk::<{ Header::LEN }>() else {
+                return Ok(Err(Header::LEN - self.buf.len()));
+            };
+            let header =
+                Header::parse(head).ok_or_else(|| bad_gateway("the response is not FastCGI version 1".into()))?;
+            let content_end = Header::LEN + usize::from(header.content_length);
+            let total = content_end + usize::from(header.padding_length);
+            if self.buf.len() < total {
+                return Ok(Err(total - self.buf.len()));
+            }
+            let content = self.buf.split_to(total).freeze().slice(Header::LEN..content_end);
+            if header.request_id != record::REQUEST_ID {
+                continue;
+            }
+            match header.kind {
+                record::STDOUT if !content.is_empty() => return Ok(Ok(Record::Stdout(content))),
+                record::STDERR => {
+                    for line in String::from_utf8_lossy(&content).lines().filter(|l| !l.trim().is_empty()) {
+                        log::warn!(target: "squall::fastcgi", "{line}");
+                    }
+                }
+                record::END_REQUEST => {
+                    if let Some((app, protocol)) = record::parse_end(&content) {
+                        if protocol != 0 {
+                            return Err(bad_gateway(format!(
+                                "the server refused the request (protocol status {protocol}, app status {app})"
+                            )));
+                        }
+                    }
+                    return Ok(Ok(Record::End));
+                }
+                _ => {}
+            }
+        }
     }
 }
 
@@ -381,10 +422,41 @@ impl FastCgi {
         };
         let head = ResponseHead::parse(&block.status, &block.headers)
             .map_err(|why| bad_gateway(format!("the application's header block: {why}")))?;
-        let first = Bytes::copy_from_slice(&stdout[body_start..]);
+        let mut chunks = vec![Bytes::copy_from_slice(&stdout[body_start..])];
+        // A small page usually came whole with its header block: then the
+        // connection goes back at once and the response has a length. (Not
+        // for HEAD, whose length is the one GET would have.)
+        if req.method() != http::Method::HEAD {
+            loop {
+                match stream.buffered_record()? {
+                    Ok(Record::Stdout(data)) => chunks.push(data),
+                    Ok(Record::End) => {
+                        self.give_back(stream);
+                        return Ok(head.into_response(Body::from(concat(chunks))));
+                    }
+                    Err(_) => break,
+                }
+            }
+        }
         let idle = self.keep_alive.then(|| self.idle.clone());
         let rest = Rest { stream, _permit: permit, idle, read_timeout: self.read_timeout };
-        Ok(head.into_response(rest.into_body(first)))
+        Ok(head.into_response(rest.into_body(chunks)))
+    }
+
+    /// A connection whose request ended cleanly, back to the pool if kept.
+    fn give_back(&self, conn: Conn) {
+        if self.keep_alive {
+            crate::rt::lock(&self.idle).push(conn);
+        }
+    }
+}
+
+/// The chunks of a body as one.
+fn concat(mut chunks: Vec<Bytes>) -> Bytes {
+    match chunks.len() {
+        0 => Bytes::new(),
+        1 => chunks.pop().unwrap_or_default(),
+        _ => Bytes::from(chunks.concat()),
     }
 }
 
@@ -394,51 +466,21 @@ enum Record {
     End,
 }
 
-/// Reads records until STDOUT data or the end of the request; STDERR lines
-/// go to the log. Silence past `timeout` is `504`, a broken stream `502`.
+/// Reads records until STDOUT data or the end of the request. Silence
+/// between two reads past `timeout` is `504`, a broken stream `502`.
 async fn next_record(conn: &mut Conn, timeout: Duration) -> Result<Record, HttpError> {
     loop {
-        conn.entry.watch.read_within(Some(timeout));
-        let read = async {
-            let bytes = conn.take(Header::LEN).await?;
-            let header = <[u8; Header::LEN]>::try_from(&bytes[..])
-                .ok()
-                .and_then(|h| Header::parse(&h))
-                .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "not FastCGI version 1"))?;
-            let mut content =
-                conn.take(usize::from(header.content_length) + usize::from(header.padding_length)).await?;
-            content.truncate(usize::from(header.content_length));
-            Ok::<_, io::Error>((header, content))
+        let missing = match conn.buffered_record()? {
+            Ok(record) => return Ok(record),
+            Err(missing) => missing,
         };
-        let (header, content) = match read.await {
-            Ok(record) => record,
+        conn.entry.watch.read_within(Some(timeout));
+        match conn.fill(missing).await {
+            Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::TimedOut => {
                 return Err(gateway_timeout("no response within the read timeout".into()));
             }
             Err(e) => return Err(bad_gateway(format!("reading the response: {e}"))),
-        };
-        if header.request_id != record::REQUEST_ID {
-            continue;
-        }
-        match header.kind {
-            record::STDOUT if !content.is_empty() => return Ok(Record::Stdout(Bytes::from(content))),
-            record::STDOUT => {}
-            record::STDERR => {
-                for line in String::from_utf8_lossy(&content).lines().filter(|l| !l.trim().is_empty()) {
-                    log::warn!(target: "squall::fastcgi", "{line}");
-                }
-            }
-            record::END_REQUEST => {
-                if let Some((app, protocol)) = record::parse_end(&content) {
-                    if protocol != 0 {
-                        return Err(bad_gateway(format!(
-                            "the server refused the request (protocol status {protocol}, app status {app})"
-                        )));
-                    }
-                }
-                return Ok(Record::End);
-            }
-            _ => {}
         }
     }
 }
@@ -472,15 +514,19 @@ struct Rest {
 }
 
 impl Rest {
-    fn into_body(self, first: Bytes) -> Body {
-        let state = (Some(self), Some(first));
-        let chunks = futures_lite::stream::unfold(state, |(rest, first)| async move {
-            if let Some(first) = first.filter(|f| !f.is_empty()) {
-                return Some((Ok(first), (rest, None)));
+    /// The body: `first` (what already came), then the records that follow.
+    fn into_body(self, first: Vec<Bytes>) -> Body {
+        let mut first = first;
+        first.retain(|chunk| !chunk.is_empty());
+        first.reverse();
+        let state = (Some(self), first);
+        let chunks = futures_lite::stream::unfold(state, |(rest, mut first)| async move {
+            if let Some(chunk) = first.pop() {
+                return Some((Ok(chunk), (rest, first)));
             }
             let mut rest = rest?;
             match next_record(&mut rest.stream, rest.read_timeout).await {
-                Ok(Record::Stdout(data)) => Some((Ok(data), (Some(rest), None))),
+                Ok(Record::Stdout(data)) => Some((Ok(data), (Some(rest), first))),
                 Ok(Record::End) => {
                     if let Some(idle) = &rest.idle {
                         crate::rt::lock(idle).push(rest.stream);
@@ -489,7 +535,7 @@ impl Rest {
                 }
                 Err(e) => {
                     log::error!(target: "squall::fastcgi", "the response broke off: {}", e.log_message().unwrap_or_default());
-                    Some((Err(io::Error::other("the FastCGI response broke off")), (None, None)))
+                    Some((Err(io::Error::other("the FastCGI response broke off")), (None, first)))
                 }
             }
         });
