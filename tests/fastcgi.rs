@@ -136,7 +136,14 @@ fn php_fpm_answers_with_superglobals_headers_and_whole_bodies() {
     assert!(go.header("set-cookie").unwrap().starts_with("flavour=oat"));
     let missing = server.get("/missing.php");
     assert_eq!((missing.status.as_u16(), missing.text().as_str()), (404, "not here"));
-    assert_eq!(server.get("/big.php").body.len(), 5_000_000, "5 MB, streamed whole");
+    let big = server.get("/big.php");
+    assert_eq!(big.body.len(), 5_000_000, "5 MB, streamed whole");
+    assert_eq!(big.header("transfer-encoding"), Some("chunked"), "a large page streams as it comes");
+    let small = server.get("/missing.php");
+    assert_eq!(small.header("content-length"), Some("8"), "a page that came whole has its length");
+    conn.send(b"HEAD /missing.php HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let head = conn.read_response(true).unwrap();
+    assert_eq!((head.status.as_u16(), head.body.len(), head.header("content-length")), (404, 0, None));
     conn.send(b"POST /input.php HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n").unwrap();
     assert_eq!(conn.read_response(false).unwrap().text(), "11:hello world", "a chunked body arrives with its length");
     let mut body = b"--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"u.bin\"\r\n\r\n".to_vec();
