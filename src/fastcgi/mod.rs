@@ -67,7 +67,7 @@ struct Conn {
 }
 
 /// What a read asks the socket for at least.
-const READ_SIZE: usize = 16 * 1024;
+const READ_SIZE: usize = 8 * 1024;
 
 impl Conn {
     fn new(stream: Box<dyn Io>, entry: Entry) -> Self {
