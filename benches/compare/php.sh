@@ -109,8 +109,10 @@ rows=(
     "php-cgi|lighttpd mod_cgi|LIGHTTPD"
 )
 
+# CPU ticks of a session's processes, with the children they have reaped
+# (the php-cgi processes a CGI server started and waited for).
 cpu_ticks() {
-    cat /proc/[0-9]*/stat 2>/dev/null | awk -v sid="$1" '{ sub(/.*\) /, ""); if ($4 == sid) t += $12 + $13 } END { print t + 0 }'
+    cat /proc/[0-9]*/stat 2>/dev/null | awk -v sid="$1" '{ sub(/.*\) /, ""); if ($4 == sid) t += $12 + $13 + $14 + $15 } END { print t + 0 }'
 }
 
 measure() {
@@ -127,11 +129,17 @@ measure() {
     done
     if [[ $ok == 1 ]]; then
         taskset -c 1 wrk -t1 -c"$CONNS" -d2s "$url" >/dev/null 2>&1
+        local before fpm_before after fpm_after
+        before=$(cpu_ticks "$pid") fpm_before=$(cpu_ticks "$fpm")
         taskset -c 1 wrk -t1 -c"$CONNS" -d"$DURATION" --latency --timeout 20s "$url" >"$log.wrk" 2>&1 || true
-        awk '/Requests\/sec:/ { rps = $2 } / 99%/ { p99 = $2 } /Non-2xx/ { bad = $NF }
-             END { printf "%.0f %s %s\n", rps, p99, (bad == "" ? 0 : bad) }' "$log.wrk"
+        after=$(cpu_ticks "$pid") fpm_after=$(cpu_ticks "$fpm")
+        # CPU per request of the web server (with the php-cgi processes it ran) and of php-fpm.
+        awk -v ticks=$((after - before)) -v fpm=$((fpm_after - fpm_before)) -v tck="$(getconf CLK_TCK)" '
+            /Requests\/sec:/ { rps = $2 } / 99%/ { p99 = $2 } /Non-2xx/ { bad = $NF } /requests in/ { n = $1 }
+            END { us = (n > 0 ? 1e6 / tck / n : 0)
+                  printf "%.0f %s %s %.1f %.1f\n", rps, p99, (bad == "" ? 0 : bad), ticks * us, fpm * us }' "$log.wrk"
     else
-        echo "0 - 0"
+        echo "0 - 0 0 0"
         say "$label did not answer on $url; see $log.server"
     fi
     kill -- -"$pid" 2>/dev/null || true
@@ -162,11 +170,11 @@ done
 echo
 echo "$(date -u +%F), $(nproc) CPUs, $(rustc --version | cut -d' ' -f1-2), $("$FPM" -v | head -1 | cut -d' ' -f1-2), wrk -t1 -c$CONNS -d$DURATION, server and PHP on CPU 0, wrk on CPU 1, median of $REPEAT round(s)"
 echo
-echo "| PHP through | server | req/s | p99 | non-2xx | req/s, every round |"
-echo "|---|---|---:|---:|---:|---|"
+echo "| PHP through | server | req/s | p99 | non-2xx | server CPU µs/req | php-fpm CPU µs/req | req/s, every round |"
+echo "|---|---|---:|---:|---:|---:|---:|---|"
 awk -F'|' '
     { split($3, f, " "); key = $1 "|" $2; if (!(key in seen)) { order[++n] = key; seen[key] = 1 }
-      c = ++count[key]; rps[key, c] = f[1]; p99[key, c] = f[2]; bad[key, c] = f[3] }
+      c = ++count[key]; rps[key, c] = f[1]; p99[key, c] = f[2]; bad[key, c] = f[3]; cpu[key, c] = f[4]; fpm[key, c] = f[5] }
     END {
         for (k = 1; k <= n; k++) {
             key = order[k]; split(key, parts, "|"); m = count[key]
@@ -175,6 +183,6 @@ awk -F'|' '
                 if (rps[key, idx[j]] + 0 < rps[key, idx[i]] + 0) { t = idx[i]; idx[i] = idx[j]; idx[j] = t }
             r = idx[int((m + 1) / 2)]
             all = ""; for (i = 1; i <= m; i++) all = all (i > 1 ? " / " : "") rps[key, i]
-            printf "| %s | %s | %s | %s | %s | %s |\n", parts[1], parts[2], rps[key, r], p99[key, r], bad[key, r], all
+            printf "| %s | %s | %s | %s | %s | %s | %s | %s |\n", parts[1], parts[2], rps[key, r], p99[key, r], bad[key, r], cpu[key, r], (parts[1] == "fastcgi" ? fpm[key, r] : "-"), all
         }
     }' "$results"
