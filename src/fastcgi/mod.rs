@@ -15,18 +15,18 @@
 //! data within the timeouts → `504`; no free connection in the pool → `503`
 //! with `Retry-After`.
 
+mod conn;
 mod record;
 
 use std::fmt;
-use std::io;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::task::{Context, Poll};
+use std::task::Poll;
 use std::time::Duration;
 
 use async_lock::{Semaphore, SemaphoreGuardArc};
-use bytes::{Bytes, BytesMut};
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use bytes::Bytes;
+use futures_lite::AsyncWriteExt;
 use http::StatusCode;
 use http::header::HeaderValue;
 
@@ -37,10 +37,10 @@ use crate::gateway::environ::each_var;
 use crate::gateway::header_block::read_header_block;
 use crate::gateway::php_path::{PhpScript, find_php_script};
 use crate::gateway::start::ResponseHead;
-use crate::rt::{self, Io};
+use crate::rt;
 use crate::server::watch::{Entry, Registry, sweep};
 use crate::web::{Body, Dispatch, IntoResponse, Request, Response, Target};
-use record::Header;
+use conn::{Conn, Record, Rest, next_record, send_stdin};
 
 /// Where the FastCGI server listens.
 #[derive(Debug, Clone)]
@@ -49,112 +49,6 @@ pub enum Address {
     Unix(PathBuf),
     /// A TCP address.
     Tcp(std::net::SocketAddr),
-}
-
-/// A connection to the server, with what was read past the last record.
-struct Conn {
-    stream: Box<dyn Io>,
-    /// Bytes read and not yet parsed; records are split off without a copy.
-    buf: BytesMut,
-    /// The read deadline, which the target's sweeper looks at: no timer is
-    /// set per read.
-    entry: Entry,
-    /// Read before waiting for readiness: a request was just sent (on a
-    /// shared CPU the answer is often there already) or the last read
-    /// filled the buffer. After a read that found nothing, wait first: the
-    /// next read after a wake-up finds data.
-    more: bool,
-}
-
-/// What a read asks the socket for at least.
-const READ_SIZE: usize = 8 * 1024;
-
-impl Conn {
-    fn new(stream: Box<dyn Io>, entry: Entry) -> Self {
-        Conn { stream, buf: BytesMut::new(), entry, more: false }
-    }
-
-    /// Reads what the socket has (at least `want` bytes of room) onto the
-    /// buffer. Silence past the deadline its watch was given is `TimedOut`;
-    /// the end of the stream is `UnexpectedEof`.
-    async fn fill(&mut self, want: usize) -> io::Result<()> {
-        let start = self.buf.len();
-        self.buf.resize(start + want.max(READ_SIZE), 0);
-        let read = std::future::poll_fn(|cx| self.poll_fill(cx, start)).await;
-        self.buf.truncate(start + *read.as_ref().unwrap_or(&0));
-        match read? {
-            0 => Err(io::ErrorKind::UnexpectedEof.into()),
-            _ => Ok(()),
-        }
-    }
-
-    fn poll_fill(&mut self, cx: &mut Context<'_>, start: usize) -> Poll<io::Result<usize>> {
-        loop {
-            if !self.more {
-                match self.stream.poll_read_ready(cx) {
-                    Poll::Ready(Ok(())) => {}
-                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                    Poll::Pending => return self.poll_deadline(cx),
-                }
-            }
-            let space = &mut self.buf[start..];
-            let room = space.len();
-            match self.stream.try_read(cx, space) {
-                Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => self.more = false,
-                Poll::Ready(read) => {
-                    self.more = matches!(read, Ok(n) if n == room);
-                    return Poll::Ready(read);
-                }
-                Poll::Pending => return self.poll_deadline(cx),
-            }
-        }
-    }
-
-    /// Called by a read about to wait.
-    fn poll_deadline(&self, cx: &Context<'_>) -> Poll<io::Result<usize>> {
-        if self.entry.watch.read_expired(cx) { Poll::Ready(Err(io::ErrorKind::TimedOut.into())) } else { Poll::Pending }
-    }
-
-    /// The next record that matters, when the whole of it is already in the
-    /// buffer (else `Ok(None)` and how many bytes are missing); `FCGI_STDERR`
-    /// lines go to the log on the way.
-    fn buffered_record(&mut self) -> Result<Result<Record, usize>, HttpError> {
-        loop {
-            let Some(head) = self.buf.first_chunk::<{ Header::LEN }>() else {
-                return Ok(Err(Header::LEN - self.buf.len()));
-            };
-            let header =
-                Header::parse(head).ok_or_else(|| bad_gateway("the response is not FastCGI version 1".into()))?;
-            let content_end = Header::LEN + usize::from(header.content_length);
-            let total = content_end + usize::from(header.padding_length);
-            if self.buf.len() < total {
-                return Ok(Err(total - self.buf.len()));
-            }
-            let content = self.buf.split_to(total).freeze().slice(Header::LEN..content_end);
-            if header.request_id != record::REQUEST_ID {
-                continue;
-            }
-            match header.kind {
-                record::STDOUT if !content.is_empty() => return Ok(Ok(Record::Stdout(content))),
-                record::STDERR => {
-                    for line in String::from_utf8_lossy(&content).lines().filter(|l| !l.trim().is_empty()) {
-                        log::warn!(target: "squall::fastcgi", "{line}");
-                    }
-                }
-                record::END_REQUEST => {
-                    if let Some((app, protocol)) = record::parse_end(&content) {
-                        if protocol != 0 {
-                            return Err(bad_gateway(format!(
-                                "the server refused the request (protocol status {protocol}, app status {app})"
-                            )));
-                        }
-                    }
-                    return Ok(Ok(Record::End));
-                }
-                _ => {}
-            }
-        }
-    }
 }
 
 /// Bodies up to this size are kept in memory; larger ones in a temporary file.
@@ -298,7 +192,7 @@ impl FastCgi {
                 #[cfg(unix)]
                 Address::Unix(path) => rt::connect_unix(path).await,
                 #[cfg(not(unix))]
-                Address::Unix(_) => Err(io::ErrorKind::Unsupported.into()),
+                Address::Unix(_) => Err(std::io::ErrorKind::Unsupported.into()),
             }
         };
         match rt::timeout(self.connect_timeout, connect).await {
@@ -457,89 +351,6 @@ fn concat(mut chunks: Vec<Bytes>) -> Bytes {
         0 => Bytes::new(),
         1 => chunks.pop().unwrap_or_default(),
         _ => Bytes::from(chunks.concat()),
-    }
-}
-
-/// What the server sent next that matters.
-enum Record {
-    Stdout(Bytes),
-    End,
-}
-
-/// Reads records until STDOUT data or the end of the request. Silence
-/// between two reads past `timeout` is `504`, a broken stream `502`.
-async fn next_record(conn: &mut Conn, timeout: Duration) -> Result<Record, HttpError> {
-    loop {
-        let missing = match conn.buffered_record()? {
-            Ok(record) => return Ok(record),
-            Err(missing) => missing,
-        };
-        conn.entry.watch.read_within(Some(timeout));
-        match conn.fill(missing).await {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::TimedOut => {
-                return Err(gateway_timeout("no response within the read timeout".into()));
-            }
-            Err(e) => return Err(bad_gateway(format!("reading the response: {e}"))),
-        }
-    }
-}
-
-/// Sends a body kept in a temporary file as STDIN records, then the empty
-/// STDIN record that ends it; the file is read on a blocking thread.
-async fn send_stdin(conn: &mut Conn, body: crate::gateway::Input) -> io::Result<()> {
-    let mut reader = blocking::Unblock::new(body);
-    let mut buf = vec![0u8; record::MAX_CONTENT];
-    let mut out = Vec::with_capacity(record::MAX_CONTENT + 16);
-    loop {
-        let n = reader.read(&mut buf).await?;
-        out.clear();
-        record::push_record(&mut out, record::STDIN, &buf[..n]);
-        conn.stream.write_all(&out).await?;
-        if n == 0 {
-            return Ok(());
-        }
-    }
-}
-
-/// The rest of a response: STDOUT records until the end of the request,
-/// then the connection goes back to the pool. Dropped early (the client
-/// left), the connection is closed instead: its state is unknown.
-struct Rest {
-    stream: Conn,
-    _permit: SemaphoreGuardArc,
-    /// Where the connection goes back, if kept alive.
-    idle: Option<Arc<Mutex<Vec<Conn>>>>,
-    read_timeout: Duration,
-}
-
-impl Rest {
-    /// The body: `first` (what already came), then the records that follow.
-    fn into_body(self, first: Vec<Bytes>) -> Body {
-        let mut first = first;
-        first.retain(|chunk| !chunk.is_empty());
-        first.reverse();
-        let state = (Some(self), first);
-        let chunks = futures_lite::stream::unfold(state, |(rest, mut first)| async move {
-            if let Some(chunk) = first.pop() {
-                return Some((Ok(chunk), (rest, first)));
-            }
-            let mut rest = rest?;
-            match next_record(&mut rest.stream, rest.read_timeout).await {
-                Ok(Record::Stdout(data)) => Some((Ok(data), (Some(rest), first))),
-                Ok(Record::End) => {
-                    if let Some(idle) = &rest.idle {
-                        crate::rt::lock(idle).push(rest.stream);
-                    }
-                    None
-                }
-                Err(e) => {
-                    log::error!(target: "squall::fastcgi", "the response broke off: {}", e.log_message().unwrap_or_default());
-                    Some((Err(io::Error::other("the FastCGI response broke off")), (None, first)))
-                }
-            }
-        });
-        Body::from_stream(chunks)
     }
 }
 
