@@ -55,11 +55,13 @@ impl LazyDir {
 /// `open_file_cache_valid`), so a busy script is not looked up per request.
 /// Only files that exist are remembered: a client asking for made-up names
 /// cannot grow it past what the directory holds.
+#[cfg(feature = "fastcgi")]
 #[derive(Debug, Default)]
 pub(crate) struct RecentFiles {
     seen: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
 }
 
+#[cfg(feature = "fastcgi")]
 impl RecentFiles {
     const VALID: std::time::Duration = std::time::Duration::from_secs(1);
     const MAX: usize = 1024;
@@ -108,6 +110,7 @@ impl Dir {
     }
 
     /// The directory's real path.
+    #[cfg(any(all(unix, feature = "cgi"), feature = "fastcgi"))]
     pub(crate) fn path(&self) -> &Path {
         &self.path
     }
@@ -144,6 +147,7 @@ impl Dir {
 
     /// Whether `relative` is a regular file beneath the directory (symlinks
     /// may not lead outside); the file is not opened for reading.
+    #[cfg(any(all(unix, feature = "cgi"), feature = "fastcgi"))]
     pub(crate) fn has_file(&self, relative: &Path) -> bool {
         #[cfg(target_os = "linux")]
         if let Some(found) = self.open_beneath(relative, rustix::fs::OFlags::PATH) {
@@ -176,7 +180,7 @@ impl Dir {
     }
 }
 
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", any(all(unix, feature = "cgi"), feature = "fastcgi")))]
 fn is_regular(mode: u32) -> bool {
     rustix::fs::FileType::from_raw_mode(mode) == rustix::fs::FileType::RegularFile
 }
@@ -185,9 +189,10 @@ fn is_regular(mode: u32) -> bool {
 mod tests {
     use super::*;
 
-    #[test]
-    fn lookups_stay_beneath_the_directory() {
-        let base = std::env::temp_dir().join(format!("squall-dir-{}", std::process::id()));
+    /// A directory `root` with `sub/a.txt`, beside `secret.txt`; on Unix,
+    /// `in.txt` links to `sub/a.txt` and `out.txt` to `../secret.txt`.
+    fn tree(name: &str) -> (PathBuf, Dir) {
+        let base = std::env::temp_dir().join(format!("squall-dir-{name}-{}", std::process::id()));
         let root = base.join("root");
         std::fs::create_dir_all(root.join("sub")).unwrap();
         std::fs::write(root.join("sub").join("a.txt"), "a").unwrap();
@@ -198,24 +203,49 @@ mod tests {
             let _ = std::os::unix::fs::symlink("sub/a.txt", root.join("in.txt"));
         }
         let dir = Dir::open(&root).unwrap();
+        (base, dir)
+    }
+
+    #[test]
+    fn files_open_only_beneath_the_directory() {
+        let (base, dir) = tree("open");
+        assert!(matches!(dir.open_file(Path::new("sub/a.txt"), false), Opened::File(..)));
+        assert!(matches!(dir.open_file(Path::new("missing.txt"), false), Opened::Missing));
+        assert!(!matches!(dir.open_file(Path::new("../secret.txt"), false), Opened::File(..)));
+        #[cfg(unix)]
+        {
+            assert!(matches!(dir.open_file(Path::new("in.txt"), false), Opened::File(..)));
+            assert!(matches!(dir.open_file(Path::new("out.txt"), false), Opened::Outside));
+            assert!(matches!(dir.open_file(Path::new("out.txt"), true), Opened::File(..)));
+        }
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    #[cfg(any(all(unix, feature = "cgi"), feature = "fastcgi"))]
+    fn only_regular_files_beneath_the_directory_count() {
+        let (base, dir) = tree("has");
         assert!(dir.has_file(Path::new("sub/a.txt")));
         assert!(!dir.has_file(Path::new("sub")), "a directory is not a file");
         assert!(!dir.has_file(Path::new("missing.txt")));
         assert!(!dir.has_file(Path::new("../secret.txt")));
-        assert!(matches!(dir.open_file(Path::new("sub/a.txt"), false), Opened::File(..)));
-        assert!(matches!(dir.open_file(Path::new("missing.txt"), false), Opened::Missing));
         #[cfg(unix)]
         {
             assert!(dir.has_file(Path::new("in.txt")), "a symlink inside is followed");
             assert!(!dir.has_file(Path::new("out.txt")), "a symlink outside is refused");
-            assert!(matches!(dir.open_file(Path::new("out.txt"), false), Opened::Outside));
-            assert!(matches!(dir.open_file(Path::new("out.txt"), true), Opened::File(..)));
         }
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    #[cfg(feature = "fastcgi")]
+    fn files_found_are_remembered_for_a_second() {
+        let (base, dir) = tree("recent");
         let recent = RecentFiles::default();
         assert!(recent.has_file(&dir, "sub/a.txt"));
-        std::fs::remove_file(root.join("sub").join("a.txt")).unwrap();
+        std::fs::remove_file(base.join("root/sub/a.txt")).unwrap();
         assert!(recent.has_file(&dir, "sub/a.txt"), "remembered for a second");
-        assert!(!recent.has_file(&dir, "sub/b.txt"), "a missing file is looked up, not remembered");
+        assert!(!RecentFiles::default().has_file(&dir, "sub/a.txt"), "and looked up afresh elsewhere");
         std::fs::remove_dir_all(&base).unwrap();
     }
 }

@@ -60,6 +60,7 @@
 pub mod app;
 #[cfg(all(unix, feature = "cgi"))]
 pub mod cgi;
+#[cfg(any(unix, feature = "fastcgi"))]
 pub(crate) mod dir;
 mod error;
 #[cfg(feature = "fastcgi")]

@@ -170,6 +170,7 @@ pub(crate) enum Key<'a> {
 }
 
 impl Key<'_> {
+    #[cfg(feature = "fastcgi")]
     pub(crate) fn as_str(&self) -> &str {
         match self {
             Key::Fixed(key) => key,

@@ -17,7 +17,9 @@ mod container;
 pub(crate) mod driver;
 pub(crate) mod environ;
 mod executor;
+#[cfg(any(all(unix, feature = "cgi"), feature = "fastcgi"))]
 pub(crate) mod header_block;
+#[cfg(any(all(unix, feature = "cgi"), feature = "fastcgi"))]
 pub(crate) mod php_path;
 mod pool;
 pub(crate) mod start;
