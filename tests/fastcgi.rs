@@ -24,6 +24,8 @@ struct Fpm {
 
 impl Drop for Fpm {
     fn drop(&mut self) {
+        // A worker a test stopped must run again to hear its master.
+        self.signal_workers("CONT");
         // SIGTERM: the master stops its workers too (SIGKILL would orphan them).
         let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
         let _ = self.child.wait();
@@ -76,6 +78,19 @@ impl Fpm {
 
     fn socket(&self) -> PathBuf {
         self.dir.join("fpm.sock")
+    }
+
+    /// Sends `signal` to every worker (the master's children).
+    fn signal_workers(&self, signal: &str) {
+        let master = self.child.id().to_string();
+        for entry in std::fs::read_dir("/proc").unwrap().filter_map(Result::ok) {
+            let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+            let ppid = stat.rsplit(')').next().and_then(|rest| rest.split_whitespace().nth(1));
+            if ppid == Some(master.as_str()) {
+                let pid = entry.file_name().to_string_lossy().into_owned();
+                let _ = Command::new("kill").arg(format!("-{signal}")).arg(pid).status();
+            }
+        }
     }
 }
 
@@ -189,6 +204,29 @@ fn failures_map_as_nginx_maps_them_and_a_restart_is_survived() {
     let _fpm = Fpm::start(&dir.join("fpm"), 2);
     assert_eq!(server.get("/index.php").status, 200, "php-fpm restarted: served again");
     assert_eq!(server.get("/index.php").status, 200);
+}
+
+#[test]
+fn a_server_that_stops_reading_is_a_504_and_never_a_hang() {
+    let dir = site("stalled");
+    let fpm = Fpm::start(&dir.join("fpm"), 1);
+    support::init_logger();
+    let php = FastCgi::new(Address::Unix(fpm.socket()), dir.join("www"))
+        .index("index.php")
+        .pool_size(1)
+        .send_timeout(Duration::from_millis(500));
+    let server = TestServer::start(Router::new().mount("/", php));
+    assert_eq!(server.get("/index.php").status, 200, "a kept connection to the one worker");
+    fpm.signal_workers("STOP");
+    // Neither a body sent with the request's head (in memory) nor one sent
+    // from its file after it fits in the socket's buffers.
+    for size in [900 << 10, 8 << 20] {
+        let body = vec![b'b'; size];
+        let resp = server.request("POST", "/index.php", &[("Content-Type", "application/octet-stream")], &body);
+        assert_eq!(resp.status, 504, "{size} bytes to a worker that reads nothing");
+    }
+    fpm.signal_workers("CONT");
+    support::wait_until("the worker serves again", || server.get("/index.php").status == 200);
 }
 
 #[test]

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use async_lock::SemaphoreGuardArc;
 use bytes::{Bytes, BytesMut};
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use futures_lite::AsyncReadExt;
+use futures_lite::io::AsyncWrite;
 
 use super::record::{self, Header};
 use super::{bad_gateway, gateway_timeout};
@@ -75,6 +76,28 @@ impl Conn {
                 Poll::Pending => return self.poll_deadline(cx),
             }
         }
+    }
+
+    /// Writes all of `bytes`. A write that cannot go on for `timeout` (the
+    /// server stopped reading: nginx's `fastcgi_send_timeout`) is `TimedOut`;
+    /// each write that goes through moves the deadline.
+    pub(super) async fn send(&mut self, bytes: &[u8], timeout: Duration) -> io::Result<()> {
+        let Conn { stream, entry, .. } = self;
+        let mut sent = 0;
+        while sent < bytes.len() {
+            entry.watch.write_within(Some(timeout));
+            let wrote =
+                std::future::poll_fn(|cx| match std::pin::Pin::new(&mut *stream).poll_write(cx, &bytes[sent..]) {
+                    Poll::Pending if entry.watch.write_expired(cx) => Poll::Ready(Err(io::ErrorKind::TimedOut.into())),
+                    other => other,
+                })
+                .await?;
+            if wrote == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            sent += wrote;
+        }
+        Ok(())
     }
 
     /// Called by a read about to wait.
@@ -151,7 +174,7 @@ pub(super) async fn next_record(conn: &mut Conn, timeout: Duration) -> Result<Re
 
 /// Sends a body kept in a temporary file as STDIN records, then the empty
 /// STDIN record that ends it; the file is read on a blocking thread.
-pub(super) async fn send_stdin(conn: &mut Conn, body: crate::gateway::Input) -> io::Result<()> {
+pub(super) async fn send_stdin(conn: &mut Conn, body: crate::gateway::Input, timeout: Duration) -> io::Result<()> {
     let mut reader = blocking::Unblock::new(body);
     let mut buf = vec![0u8; record::MAX_CONTENT];
     let mut out = Vec::with_capacity(record::MAX_CONTENT + 16);
@@ -159,7 +182,7 @@ pub(super) async fn send_stdin(conn: &mut Conn, body: crate::gateway::Input) -> 
         let n = reader.read(&mut buf).await?;
         out.clear();
         record::push_record(&mut out, record::STDIN, &buf[..n]);
-        conn.stream.write_all(&out).await?;
+        conn.send(&out, timeout).await?;
         if n == 0 {
             return Ok(());
         }

@@ -77,6 +77,7 @@ pub struct FastCgi {
     index: Option<String>,
     connect_timeout: Duration,
     read_timeout: Duration,
+    send_timeout: Duration,
     queue_timeout: Duration,
     permits: Arc<Semaphore>,
     pool_size: usize,
@@ -91,7 +92,8 @@ pub struct FastCgi {
 
 impl FastCgi {
     /// Scripts under `root`, run by the FastCGI server at `address`; a pool
-    /// of 16 connections, timeouts of 5 s to connect and 60 s between reads.
+    /// of 16 connections, timeouts of 5 s to connect and 60 s between reads
+    /// or writes.
     pub fn new(address: Address, root: impl Into<PathBuf>) -> Self {
         FastCgi {
             address,
@@ -100,6 +102,7 @@ impl FastCgi {
             index: None,
             connect_timeout: Duration::from_secs(5),
             read_timeout: Duration::from_secs(60),
+            send_timeout: Duration::from_secs(60),
             queue_timeout: Duration::from_secs(1),
             permits: Arc::new(Semaphore::new(16)),
             pool_size: 16,
@@ -144,6 +147,14 @@ impl FastCgi {
     /// How long the server may stay silent before `504` (nginx's `fastcgi_read_timeout`).
     pub fn read_timeout(mut self, timeout: Duration) -> Self {
         self.read_timeout = timeout;
+        self
+    }
+
+    /// How long the server may take none of the request before `504`
+    /// (nginx's `fastcgi_send_timeout`): a server that stopped reading
+    /// cannot hold a connection and its client for ever.
+    pub fn send_timeout(mut self, timeout: Duration) -> Self {
+        self.send_timeout = timeout;
         self
     }
 
@@ -275,24 +286,29 @@ impl FastCgi {
         // goes again on a fresh one.
         let reused = if self.keep_alive { crate::rt::lock(&self.idle).pop() } else { None };
         let reused = match reused {
-            Some(mut conn) => conn.stream.write_all(&head).await.is_ok().then_some(conn),
+            Some(mut conn) => match conn.send(&head, self.send_timeout).await {
+                Ok(()) => Some(conn),
+                // Stalled, not closed: a fresh connection would stall too.
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => return Err(send_failed(e)),
+                Err(_) => None,
+            },
             None => None,
         };
         let mut stream = match reused {
             Some(conn) => conn,
             None => {
                 let mut fresh = self.connect().await?;
-                fresh.stream.write_all(&head).await.map_err(|e| bad_gateway(format!("sending the request: {e}")))?;
+                fresh.send(&head, self.send_timeout).await.map_err(send_failed)?;
                 fresh
             }
         };
         let sent = async {
             if let Some(body) = spooled {
-                send_stdin(&mut stream, body).await?;
+                send_stdin(&mut stream, body, self.send_timeout).await?;
             }
             stream.stream.flush().await
         };
-        sent.await.map_err(|e| bad_gateway(format!("sending the request: {e}")))?;
+        sent.await.map_err(send_failed)?;
         stream.more = true; // the answer may be there already
         // Records up to the end of the header block.
         let mut stdout = Vec::new();
@@ -366,6 +382,16 @@ fn head_end(buf: &[u8]) -> Option<usize> {
 
 fn bad_gateway(why: String) -> HttpError {
     HttpError::new(StatusCode::BAD_GATEWAY).with_log(format!("FastCGI: {why}"))
+}
+
+/// A failed send: `504` when the server stopped taking the request, else `502`.
+fn send_failed(e: std::io::Error) -> HttpError {
+    match e.kind() {
+        std::io::ErrorKind::TimedOut => {
+            gateway_timeout("the server took none of the request within the send timeout".into())
+        }
+        _ => bad_gateway(format!("sending the request: {e}")),
+    }
 }
 
 fn gateway_timeout(why: String) -> HttpError {
