@@ -61,8 +61,19 @@ impl StaticFiles {
                 return Some(hash.clone());
             }
         }
-        let digest = sha2::Sha256::digest(std::fs::read(&file).ok()?);
-        let hash = hex(&digest[..8]);
+        // Streamed through the hash: a large asset is never held whole.
+        let mut reader = std::fs::File::open(&file).ok()?;
+        let mut hasher = sha2::Sha256::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match std::io::Read::read(&mut reader, &mut buf) {
+                Ok(0) => break,
+                Ok(n) => hasher.update(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => return None,
+            }
+        }
+        let hash = hex(&hasher.finalize()[..8]);
         crate::rt::lock(&self.hashes).insert(file, (stamp.0, stamp.1, hash.clone()));
         Some(hash)
     }
@@ -349,6 +360,28 @@ impl Request {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_static_version_is_the_start_of_the_files_sha256_and_follows_changes() {
+        use sha2::Digest;
+        let dir = std::env::temp_dir().join(format!("squall-static-version-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // Larger than one read, so the hash is streamed over several.
+        let content: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(dir.join("app.js"), &content).unwrap();
+        let files = StaticFiles::new(dir.clone(), "static");
+        let expected = hex(&sha2::Sha256::digest(&content)[..8]);
+        assert_eq!(files.version("app.js"), Some(expected));
+        std::fs::write(dir.join("app.js"), b"changed").unwrap();
+        assert_eq!(
+            files.version("app.js"),
+            Some(hex(&sha2::Sha256::digest(b"changed")[..8])),
+            "a new size, a new version"
+        );
+        assert_eq!(files.version("../app.js"), None);
+        assert_eq!(files.version("missing.js"), None);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn tokens_round_trip_under_a_fresh_mask_each_time() {
