@@ -5,7 +5,7 @@
 use std::io::{self, Read, Write};
 
 use crate::gateway::Input;
-use crate::gateway::buffer::temp_file;
+use crate::web::temp_file;
 
 /// Spooled bodies up to this size stay in memory; larger ones go to a file.
 const SPOOL_MEMORY: usize = 1024 * 1024;

@@ -4,14 +4,9 @@
 //! and never holds one of the app's threads; the app then reads it at disk
 //! speed and always knows its length.
 
-use std::io::{self, Seek};
-
-use futures_lite::AsyncWriteExt;
-
 use super::Input;
 use crate::error::HttpError;
-use crate::web::Body;
-pub(crate) use crate::web::temp_file;
+use crate::web::{Body, Spool, Spooled};
 
 /// Reads `body` to its end: `(input, length)`. Past `in_memory` bytes the
 /// body goes to a temporary file (written on the `blocking` pool, never on
@@ -22,40 +17,21 @@ pub(crate) use crate::web::temp_file;
 /// The body's own failure (`413` over the server's limit, `400` malformed,
 /// `408` too slow), or `500` when the temporary file cannot be written.
 pub(crate) async fn read_whole(mut body: Body, in_memory: usize) -> Result<(Input, u64), HttpError> {
-    let mut memory = Vec::new();
+    let mut spool = Spool::new(in_memory);
     while let Some(chunk) = body.chunk().await {
-        let chunk = chunk?;
-        if memory.len() + chunk.len() > in_memory {
-            // A body fault keeps its status; a file that cannot be written is a 500.
-            return spill(memory, chunk, body).await.map_err(HttpError::from);
-        }
-        memory.extend_from_slice(&chunk);
+        // A body fault keeps its status; a file that cannot be written is a 500.
+        spool.write(&chunk?).await?;
     }
-    let length = memory.len() as u64;
-    Ok((Input::buffered(memory.into()), length))
-}
-
-/// Goes on in a temporary file: what was read so far, `chunk`, and the rest.
-async fn spill(memory: Vec<u8>, chunk: bytes::Bytes, mut body: Body) -> io::Result<(Input, u64)> {
-    let file = blocking::unblock(temp_file).await?;
-    let mut file = blocking::Unblock::new(file);
-    file.write_all(&memory).await?;
-    file.write_all(&chunk).await?;
-    let mut length = (memory.len() + chunk.len()) as u64;
-    drop(memory);
-    while let Some(chunk) = body.chunk().await {
-        let chunk = chunk?;
-        file.write_all(&chunk).await?;
-        length += chunk.len() as u64;
-    }
-    file.flush().await?;
-    let mut file = file.into_inner().await;
-    blocking::unblock(move || file.rewind().map(|()| file)).await.map(|file| (Input::reader(Box::new(file)), length))
+    let length = spool.len();
+    Ok(match spool.finish().await? {
+        Spooled::Memory(bytes) => (Input::buffered(bytes.into()), length),
+        Spooled::File(file) => (Input::reader(Box::new(file)), length),
+    })
 }
 
 #[cfg(test)]
 mod tests {
-    use std::io::Read;
+    use std::io::{self, Read};
 
     use super::*;
 

@@ -29,7 +29,9 @@ pub(crate) use encoding::coding_accepted;
 pub use event_stream::{Event, EventSender, EventStream, StreamClosed};
 pub use handler::{HandlerFuture, RequestHandler, request_handler};
 pub use multipart::{Multipart, MultipartForm, MultipartLimits, Part, UploadedFile};
+#[cfg(all(unix, feature = "cgi"))]
 pub(crate) use read::temp_file;
+pub(crate) use read::{Spool, Spooled};
 pub use request::Request;
 pub(crate) use request::{AppState, Origin, split_host_port};
 pub use response::{IntoResponse, Json, Response};

@@ -5,12 +5,12 @@
 //! file that is gone from the disk before the first byte is written to it.
 
 use std::fmt;
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Seek, SeekFrom};
 
 use bytes::Bytes;
 use http::StatusCode;
 
-use super::{Arguments, Request};
+use super::{Arguments, Request, Spool, Spooled};
 use crate::error::HttpError;
 
 /// Limits on a multipart body; beyond them the request gets `413`.
@@ -123,12 +123,13 @@ impl Request {
                 }
                 Some(filename) => {
                     let content_type = part.content_type().map(str::to_owned);
-                    let mut data = Spool::Memory(Vec::new());
-                    let mut size = 0u64;
+                    let failed = |e: io::Error| HttpError::internal(format!("spooling an upload: {e}"));
+                    let mut spool = Spool::new(usize::try_from(spool_above).unwrap_or(usize::MAX));
                     while let Some(chunk) = part.chunk().await? {
-                        size += chunk.len() as u64;
-                        data = data.write(&chunk, spool_above).await?;
+                        spool.write(&chunk).await.map_err(failed)?;
                     }
+                    let size = spool.len();
+                    let data = spool.finish().await.map_err(failed)?;
                     files.push(UploadedFile { field: name, filename, content_type, size, data });
                 }
             }
@@ -222,13 +223,13 @@ pub struct UploadedFile {
     pub content_type: Option<String>,
     /// Its length in bytes.
     pub size: u64,
-    data: Spool,
+    data: Spooled,
 }
 
 impl UploadedFile {
     /// Whether the bytes are in a temporary file rather than in memory.
     pub fn is_spooled(&self) -> bool {
-        matches!(self.data, Spool::File(_))
+        matches!(self.data, Spooled::File(_))
     }
 
     /// The file's bytes, read into memory (from the temporary file if spooled).
@@ -238,55 +239,13 @@ impl UploadedFile {
     /// When the temporary file cannot be read.
     pub fn bytes(&self) -> io::Result<Vec<u8>> {
         match &self.data {
-            Spool::Memory(bytes) => Ok(bytes.clone()),
-            Spool::File(file) => {
+            Spooled::Memory(bytes) => Ok(bytes.clone()),
+            Spooled::File(file) => {
                 let mut file = file.try_clone()?;
                 file.seek(SeekFrom::Start(0))?;
                 let mut all = Vec::with_capacity(self.size as usize);
                 file.read_to_end(&mut all)?;
                 Ok(all)
-            }
-        }
-    }
-}
-
-/// Where an upload's bytes are: memory, then a temporary file past the threshold.
-enum Spool {
-    Memory(Vec<u8>),
-    File(std::fs::File),
-}
-
-impl fmt::Debug for Spool {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Spool::Memory(b) => write!(f, "Memory({} bytes)", b.len()),
-            Spool::File(_) => f.write_str("File(..)"),
-        }
-    }
-}
-
-impl Spool {
-    async fn write(self, chunk: &Bytes, spool_above: u64) -> Result<Spool, HttpError> {
-        let failed = |e: io::Error| HttpError::internal(format!("spooling an upload: {e}"));
-        match self {
-            Spool::Memory(mut bytes) if (bytes.len() + chunk.len()) as u64 <= spool_above => {
-                bytes.extend_from_slice(chunk);
-                Ok(Spool::Memory(bytes))
-            }
-            Spool::Memory(bytes) => {
-                let chunk = chunk.clone();
-                blocking::unblock(move || {
-                    let mut file = super::read::temp_file()?;
-                    file.write_all(&bytes)?;
-                    file.write_all(&chunk)?;
-                    Ok(Spool::File(file))
-                })
-                .await
-                .map_err(failed)
-            }
-            Spool::File(mut file) => {
-                let chunk = chunk.clone();
-                blocking::unblock(move || file.write_all(&chunk).map(|()| Spool::File(file))).await.map_err(failed)
             }
         }
     }

@@ -91,3 +91,71 @@ pub(crate) fn temp_file() -> std::io::Result<std::fs::File> {
     std::fs::remove_file(&path)?;
     Ok(file)
 }
+
+/// Bytes being kept: in memory up to a limit, past it in a [`temp_file`]
+/// written from a blocking thread. Uploads and buffered request bodies both
+/// keep theirs so.
+pub(crate) struct Spool {
+    memory: Vec<u8>,
+    file: Option<blocking::Unblock<std::fs::File>>,
+    len: u64,
+    in_memory: usize,
+}
+
+/// What a [`Spool`] kept: the bytes, or the file rewound to its start.
+pub(crate) enum Spooled {
+    Memory(Vec<u8>),
+    File(std::fs::File),
+}
+
+impl std::fmt::Debug for Spooled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Spooled::Memory(bytes) => write!(f, "Memory({} bytes)", bytes.len()),
+            Spooled::File(_) => f.write_str("File(..)"),
+        }
+    }
+}
+
+impl Spool {
+    /// Keeps up to `in_memory` bytes in memory.
+    pub(crate) fn new(in_memory: usize) -> Self {
+        Spool { memory: Vec::new(), file: None, len: 0, in_memory }
+    }
+
+    /// Adds `chunk`, moving everything to a file once it would pass the limit.
+    pub(crate) async fn write(&mut self, chunk: &[u8]) -> std::io::Result<()> {
+        use futures_lite::AsyncWriteExt;
+        self.len += chunk.len() as u64;
+        if self.file.is_none() && self.memory.len() + chunk.len() <= self.in_memory {
+            self.memory.extend_from_slice(chunk);
+            return Ok(());
+        }
+        if self.file.is_none() {
+            let mut file = blocking::Unblock::new(blocking::unblock(temp_file).await?);
+            file.write_all(&std::mem::take(&mut self.memory)).await?;
+            self.file = Some(file);
+        }
+        match &mut self.file {
+            Some(file) => file.write_all(chunk).await,
+            None => Ok(()),
+        }
+    }
+
+    /// The bytes written so far.
+    pub(crate) fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// What was kept; a file is flushed and rewound, ready to read.
+    pub(crate) async fn finish(self) -> std::io::Result<Spooled> {
+        use futures_lite::AsyncWriteExt;
+        use std::io::Seek;
+        let Some(mut file) = self.file else {
+            return Ok(Spooled::Memory(self.memory));
+        };
+        file.flush().await?;
+        let mut file = file.into_inner().await;
+        blocking::unblock(move || file.rewind().map(|()| Spooled::File(file))).await
+    }
+}
