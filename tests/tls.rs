@@ -29,21 +29,26 @@ impl Drop for TempDir {
 }
 
 fn start() -> Tls {
+    let app = Router::new()
+        .route("/", get(|req: Request| async move { format!("hello over {}", req.protocol()) }))
+        .route("/echo", post(|mut req: Request| async move { req.bytes().await.map(Response::text) }));
+    start_with(app)
+}
+
+/// `app` behind squall's TLS listener, with a certificate made for `localhost`.
+fn start_with(app: Router) -> Tls {
     support::init_logger();
     let generated = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
     let dir = std::env::temp_dir().join(format!("squall-tls-{}-{:?}", std::process::id(), std::thread::current().id()));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("cert.pem"), generated.cert.pem()).unwrap();
     std::fs::write(dir.join("key.pem"), generated.signing_key.serialize_pem()).unwrap();
-    let app = Router::new()
-        .route("/", get(|req: Request| async move { format!("hello over {}", req.protocol()) }))
-        .route("/echo", post(|mut req: Request| async move { req.bytes().await.map(Response::text) }));
     let builder = Server::builder().tls_pem_files(dir.join("cert.pem"), dir.join("key.pem")).unwrap();
     Tls { server: TestServer::with_builder(builder, app), cert: generated.cert.der().clone(), _dir: TempDir(dir) }
 }
 
-/// Sends one request over TLS and returns the raw response, read to the close.
-fn over_tls(tls: &Tls, request: &[u8]) -> String {
+/// A rustls client stream to the server, trusting its certificate.
+fn tls_stream(tls: &Tls) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
     let mut roots = rustls::RootCertStore::empty();
     roots.add(tls.cert.clone()).unwrap();
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -56,7 +61,12 @@ fn over_tls(tls: &Tls, request: &[u8]) -> String {
     let conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
     let sock = TcpStream::connect(tls.server.addr()).unwrap();
     sock.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut stream = rustls::StreamOwned::new(conn, sock);
+    rustls::StreamOwned::new(conn, sock)
+}
+
+/// Sends one request over TLS and returns the raw response, read to the close.
+fn over_tls(tls: &Tls, request: &[u8]) -> String {
+    let mut stream = tls_stream(tls);
     stream.write_all(request).unwrap();
     let mut response = Vec::new();
     match stream.read_to_end(&mut response) {
@@ -169,4 +179,38 @@ fn a_cgi_program_behind_tls_is_told_https() {
     };
     let response = over_tls(&tls, b"GET /env HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
     assert!(response.contains("\r\nHTTPS=on REQUEST_SCHEME=https\n"), "{response}");
+}
+
+#[test]
+#[cfg(feature = "websocket")]
+fn a_websocket_over_tls_echoes_messages_of_every_size_and_closes_cleanly() {
+    use squall::websocket::{Message, WebSocket, websocket_fn};
+    let echo = |socket: WebSocket, message: Message| async move {
+        let _ = socket.send(message).await;
+    };
+    let tls = start_with(Router::new().route("/ws", websocket_fn(echo)));
+    let url = format!("wss://localhost:{}/ws", tls.server.addr().port());
+    let (mut client, response) = tungstenite::client::client(url.as_str(), tls_stream(&tls)).unwrap();
+    assert_eq!(response.status(), 101);
+    // Many TLS records per frame, and frames that end mid-record.
+    for size in [0, 5, 125, 126, 70_000, 1 << 20] {
+        let payload: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+        client.send(tungstenite::Message::binary(payload.clone())).unwrap();
+        assert_eq!(client.read().unwrap(), tungstenite::Message::binary(payload), "{size} bytes");
+    }
+    client.send(tungstenite::Message::text("ünïcode")).unwrap();
+    assert_eq!(client.read().unwrap(), tungstenite::Message::text("ünïcode"));
+    let bye = tungstenite::protocol::CloseFrame { code: 1000.into(), reason: "bye".into() };
+    client.close(Some(bye)).unwrap();
+    loop {
+        match client.read() {
+            Ok(tungstenite::Message::Close(frame)) => {
+                // RFC 6455 §5.5.1: the answering Close echoes the code.
+                assert_eq!(frame.map(|f| u16::from(f.code)), Some(1000), "the close is answered");
+            }
+            Ok(other) => panic!("after close: {other:?}"),
+            Err(tungstenite::Error::ConnectionClosed) => break,
+            Err(e) => panic!("closing: {e}"),
+        }
+    }
 }
