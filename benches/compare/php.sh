@@ -25,18 +25,9 @@ PORT=${PORT:-19000}
 PHP=$WORK/php
 mkdir -p "$WORK/raw" "$PHP/www"
 
-say() { echo "== $*" >&2; }
-
-missing=()
-command -v wrk >/dev/null || missing+=(wrk)
-[[ -x /usr/sbin/nginx ]] || missing+=(nginx)
-ls /usr/sbin/php-fpm* >/dev/null 2>&1 || missing+=(php-fpm)
-command -v php-cgi >/dev/null || missing+=(php-cgi)
-[[ -x /usr/sbin/lighttpd ]] || missing+=(lighttpd)
-if [[ ${#missing[@]} -gt 0 ]]; then
-    say "installing ${missing[*]}"
-    apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+# shellcheck source=lib.sh
+. "$here/lib.sh"
+need wrk:wrk /usr/sbin/nginx:nginx '/usr/sbin/php-fpm*:php-fpm' php-cgi:php-cgi /usr/sbin/lighttpd:lighttpd
 FPM=$(ls /usr/sbin/php-fpm* | head -1)
 PHP_CGI=$(command -v php-cgi)
 
@@ -109,14 +100,10 @@ rows=(
     "php-cgi|lighttpd mod_cgi|LIGHTTPD"
 )
 
-# CPU ticks of a session's processes, with the children they have reaped
-# (the php-cgi processes a CGI server started and waited for).
-cpu_ticks() {
-    cat /proc/[0-9]*/stat 2>/dev/null | awk -v sid="$1" '{ sub(/.*\) /, ""); if ($4 == sid) t += $12 + $13 + $14 + $15 } END { print t + 0 }'
-}
-
+# measure ROUND SCENARIO LABEL COMMAND -> "req/s p99 non-2xx server_us fpm_us" ("-" for
+# php-fpm when the row does not use it)
 measure() {
-    local round=$1 label=$2 cmd=$3
+    local round=$1 scenario=$2 label=$3 cmd=$4
     [[ $cmd == NGINX ]] && cmd="/usr/sbin/nginx -c $(nginx_conf "$PORT")"
     [[ $cmd == LIGHTTPD ]] && cmd="/usr/sbin/lighttpd -D -f $(lighttpd_conf "$PORT")"
     cmd=${cmd//\{PORT\}/$PORT}
@@ -134,10 +121,12 @@ measure() {
         taskset -c 1 wrk -t1 -c"$CONNS" -d"$DURATION" --latency --timeout 20s "$url" >"$log.wrk" 2>&1 || true
         after=$(cpu_ticks "$pid") fpm_after=$(cpu_ticks "$fpm")
         # CPU per request of the web server (with the php-cgi processes it ran) and of php-fpm.
-        awk -v ticks=$((after - before)) -v fpm=$((fpm_after - fpm_before)) -v tck="$(getconf CLK_TCK)" '
+        awk -v ticks=$((after - before)) -v fpm=$((fpm_after - fpm_before)) -v tck="$(getconf CLK_TCK)" \
+            -v uses_fpm="$([[ $scenario == fastcgi ]] && echo 1 || echo 0)" '
             /Requests\/sec:/ { rps = $2 } / 99%/ { p99 = $2 } /Non-2xx/ { bad = $NF } /requests in/ { n = $1 }
             END { us = (n > 0 ? 1e6 / tck / n : 0)
-                  printf "%.0f %s %s %.1f %.1f\n", rps, p99, (bad == "" ? 0 : bad), ticks * us, fpm * us }' "$log.wrk"
+                  printf "%.0f %s %s %.1f %s\n", rps, p99, (bad == "" ? 0 : bad), ticks * us,
+                         (uses_fpm ? sprintf("%.1f", fpm * us) : "-") }' "$log.wrk"
     else
         echo "0 - 0 0 0"
         say "$label did not answer on $url; see $log.server"
@@ -161,7 +150,7 @@ for round in $(seq "$REPEAT"); do
         IFS='|' read -r scenario label cmd <<<"$row"
         [[ -n $ONLY && ! $scenario$label =~ $ONLY ]] && continue
         say "round $round/$REPEAT: $label"
-        echo "$scenario|$label|$(measure "$round" "$label" "$cmd")" >>"$results"
+        echo "$scenario|$label|$(measure "$round" "$scenario" "$label" "$cmd")" >>"$results"
         # measure runs in a subshell: move the port on here, so no row reuses another's.
         PORT=$((PORT + 10))
     done
@@ -172,17 +161,4 @@ echo "$(date -u +%F), $(nproc) CPUs, $(rustc --version | cut -d' ' -f1-2), $("$F
 echo
 echo "| PHP through | server | req/s | p99 | non-2xx | server CPU µs/req | php-fpm CPU µs/req | req/s, every round |"
 echo "|---|---|---:|---:|---:|---:|---:|---|"
-awk -F'|' '
-    { split($3, f, " "); key = $1 "|" $2; if (!(key in seen)) { order[++n] = key; seen[key] = 1 }
-      c = ++count[key]; rps[key, c] = f[1]; p99[key, c] = f[2]; bad[key, c] = f[3]; cpu[key, c] = f[4]; fpm[key, c] = f[5] }
-    END {
-        for (k = 1; k <= n; k++) {
-            key = order[k]; split(key, parts, "|"); m = count[key]
-            for (i = 1; i <= m; i++) idx[i] = i
-            for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++)
-                if (rps[key, idx[j]] + 0 < rps[key, idx[i]] + 0) { t = idx[i]; idx[i] = idx[j]; idx[j] = t }
-            r = idx[int((m + 1) / 2)]
-            all = ""; for (i = 1; i <= m; i++) all = all (i > 1 ? " / " : "") rps[key, i]
-            printf "| %s | %s | %s | %s | %s | %s | %s | %s |\n", parts[1], parts[2], rps[key, r], p99[key, r], bad[key, r], cpu[key, r], (parts[1] == "fastcgi" ? fpm[key, r] : "-"), all
-        }
-    }' "$results"
+median_rows "r r r m m" 1 <"$results"

@@ -28,12 +28,9 @@ BASELINE=${BASELINE:-}
 PORT=${PORT:-18700}
 mkdir -p "$WORK/raw"
 
-say() { echo "== $*" >&2; }
-
-if ! command -v wrk >/dev/null; then
-    say "installing wrk"
-    apt-get update -qq && apt-get install -y -qq wrk >/dev/null
-fi
+# shellcheck source=lib.sh
+. "$here/lib.sh"
+need wrk:wrk
 command -v taskset >/dev/null || { echo "taskset (util-linux) is needed" >&2; exit 1; }
 
 say "building squall's examples (release; wsgi with the python feature)"
@@ -85,12 +82,6 @@ if [[ $SLOW == 1 ]]; then
     )
 fi
 
-# CPU time (user + system, all threads) of every process in the server's
-# session (it is the session leader: worker processes count too), in clock ticks.
-cpu_ticks() {
-    cat /proc/[0-9]*/stat 2>/dev/null | awk -v sid="$1" '{ sub(/.*\) /, ""); if ($4 == sid) t += $12 + $13 } END { print t + 0 }'
-}
-
 # measure ROUND SCENARIO LABEL PATH COMMAND -> "req/s p99 cpu_us_per_req" on stdout
 measure() {
     local round=$1 scenario=$2 label=$3 path=$4 cmd=${5//\{PORT\}/$PORT}
@@ -141,20 +132,4 @@ echo
 echo "| scenario | server | req/s | p99 | server CPU µs/req | req/s, every round |"
 echo "|---|---|---:|---:|---:|---|"
 # Median by req/s; the CPU column is the median of its own.
-awk -F'|' '
-    { split($3, f, " "); key = $1 "|" $2; if (!(key in seen)) { order[++n] = key; seen[key] = 1 }
-      c = ++count[key]; rps[key, c] = f[1]; p99[key, c] = f[2]; cpu[key, c] = f[3] }
-    function median_index(key, arr,    i, j, idx, t, m) {
-        m = count[key]; for (i = 1; i <= m; i++) idx[i] = i
-        for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++)
-            if (arr[key, idx[j]] + 0 < arr[key, idx[i]] + 0) { t = idx[i]; idx[i] = idx[j]; idx[j] = t }
-        return idx[int((m + 1) / 2)]
-    }
-    END {
-        for (k = 1; k <= n; k++) {
-            key = order[k]; split(key, parts, "|")
-            r = median_index(key, rps); c = median_index(key, cpu)
-            all = ""; for (i = 1; i <= count[key]; i++) all = all (i > 1 ? " / " : "") rps[key, i]
-            printf "| %s | %s | %s | %s | %s | %s |\n", parts[1], parts[2], rps[key, r], p99[key, r], cpu[key, c], all
-        }
-    }' "$results"
+median_rows "r r m" 1 <"$results"

@@ -26,15 +26,9 @@ ONLY=${ONLY:-}
 PORT=${PORT:-18900}
 mkdir -p "$WORK/raw" "$WORK/static"
 
-say() { echo "== $*" >&2; }
-
-missing=()
-command -v wrk >/dev/null || missing+=(wrk)
-command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || missing+=(nginx)
-if [[ ${#missing[@]} -gt 0 ]]; then
-    say "installing ${missing[*]}"
-    apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+# shellcheck source=lib.sh
+. "$here/lib.sh"
+need wrk:wrk /usr/sbin/nginx:nginx
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
 say "the files: 4 KB and 1 MB of random bytes"
@@ -81,10 +75,6 @@ rows=(
     "axum 0.8 + tower-http ServeDir|$WORK/target/release/compare-axum-static 127.0.0.1:{PORT} $WORK/static"
     "tornado 6.6 StaticFileHandler|$WORK/venv/bin/python $here/python/tornado_static_app.py {PORT} $WORK/static"
 )
-
-cpu_ticks() {
-    cat /proc/[0-9]*/stat 2>/dev/null | awk -v sid="$1" '{ sub(/.*\) /, ""); if ($4 == sid) t += $12 + $13 } END { print t + 0 }'
-}
 
 # measure ROUND LABEL COMMAND FILE -> "req/s p99 cpu_us_per_req"
 measure() {
@@ -137,23 +127,7 @@ echo "$(date -u +%F), $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut
 echo
 echo "| file | server | req/s | p99 | server CPU µs/req | req/s, every round |"
 echo "|---|---|---:|---:|---:|---|"
-awk -F'|' '
-    { split($3, f, " "); key = $1 "|" $2; if (!(key in seen)) { order[++n] = key; seen[key] = 1 }
-      c = ++count[key]; rps[key, c] = f[1]; p99[key, c] = f[2]; cpu[key, c] = f[3] }
-    function median_index(key, arr,    i, j, idx, t, m) {
-        m = count[key]; for (i = 1; i <= m; i++) idx[i] = i
-        for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++)
-            if (arr[key, idx[j]] + 0 < arr[key, idx[i]] + 0) { t = idx[i]; idx[i] = idx[j]; idx[j] = t }
-        return idx[int((m + 1) / 2)]
-    }
-    END {
-        for (k = 1; k <= n; k++) {
-            key = order[k]; split(key, parts, "|")
-            r = median_index(key, rps); c = median_index(key, cpu)
-            all = ""; for (i = 1; i <= count[key]; i++) all = all (i > 1 ? " / " : "") rps[key, i]
-            printf "| %s | %s | %s | %s | %s | %s |\n", parts[1], parts[2], rps[key, r], p99[key, r], cpu[key, c], all
-        }
-    }' "$results"
+median_rows "r r m" 1 <"$results"
 
 # Upload: log in to the webapp example, then send UPLOAD_MB through /upload with curl.
 say "upload throughput: $UPLOAD_MB MB through the webapp example's /upload"

@@ -35,7 +35,8 @@ mkdir -p "$WORK/raw"
 # The server and the load generator each hold IDLE sockets at once.
 ulimit -n $((IDLE + 1024)) || { echo "cannot raise the open-files limit to $((IDLE + 1024)) (hard limit $(ulimit -Hn))" >&2; exit 1; }
 
-say() { echo "== $*" >&2; }
+# shellcheck source=lib.sh
+. "$here/lib.sh"
 command -v taskset >/dev/null || { echo "taskset (util-linux) is needed" >&2; exit 1; }
 
 say "building squall's chat example (release, feature websocket)"
@@ -56,10 +57,6 @@ rows=(
 )
 
 # CPU time (user + system, all threads) of the processes in the server's session, in ticks.
-cpu_ticks() {
-    cat /proc/[0-9]*/stat 2>/dev/null | awk -v sid="$1" '{ sub(/.*\) /, ""); if ($4 == sid) t += $12 + $13 } END { print t + 0 }'
-}
-
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 
 # start LABEL COMMAND ROUND PHASE: starts the server on CPU 0; sets PID and URL.
@@ -141,17 +138,4 @@ echo "$(date -u +%F), $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut
 echo
 echo "| server | idle: KB per socket | echo: round trips/s | echo: CPU µs per round trip | fan-out: deliveries/s | fan-out: CPU µs per delivery |"
 echo "|---|---:|---:|---:|---:|---:|"
-awk -F'|' '
-    { split($2, f, " "); key = $1; if (!(key in seen)) { order[++n] = key; seen[key] = 1 }
-      c = ++count[key]; for (i = 1; i <= 5; i++) v[key, i, c] = f[i] }
-    function median(key, col,    i, j, a, t, m) {
-        m = count[key]; for (i = 1; i <= m; i++) a[i] = v[key, col, i] + 0
-        for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
-        return a[int((m + 1) / 2)]
-    }
-    END {
-        for (k = 1; k <= n; k++) {
-            key = order[k]
-            printf "| %s | %s | %s | %s | %s | %s |\n", key, median(key, 1), median(key, 2), median(key, 3), median(key, 4), median(key, 5)
-        }
-    }' "$results"
+median_rows "m m m m m" <"$results"

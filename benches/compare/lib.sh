@@ -1,0 +1,65 @@
+# What the comparison scripts share; sourced, never run.
+
+say() { echo "== $*" >&2; }
+
+# Installs (as root) the Debian package of each command that is missing; a
+# command is a name on the PATH or an absolute path, which may be a glob:
+# need wrk:wrk /usr/sbin/nginx:nginx '/usr/sbin/php-fpm*:php-fpm'
+need() {
+    local missing=() pair command
+    for pair in "$@"; do
+        command=${pair%%:*}
+        command -v "$command" >/dev/null || { [[ $command == /* ]] && compgen -G "$command" >/dev/null; } ||
+            missing+=("${pair#*:}")
+    done
+    if [[ ${#missing[@]} -gt 0 ]]; then
+        say "installing ${missing[*]}"
+        apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+}
+
+# CPU time (user + system, all threads) of every process in a session — the
+# server is its session's leader, so its workers count — with the children
+# they have reaped (a CGI server's programs), in clock ticks.
+cpu_ticks() {
+    cat /proc/[0-9]*/stat 2>/dev/null |
+        awk -v sid="$1" '{ sub(/.*\) /, ""); if ($4 == sid) t += $12 + $13 + $14 + $15 } END { print t + 0 }'
+}
+
+# Reads result lines "KEY|…|KEY|v1 v2 … vn" (one per round) and prints one
+# markdown row per key, in first-seen order. SPEC has a letter per value: `r`
+# takes the value from the round whose v1 is the median, `m` the median of
+# that value's own rounds (a value that is not a number passes through). With
+# ALL=1 the row ends with v1 of every round.
+#
+#   median_rows "r r m" 1 <results
+median_rows() {
+    awk -F'|' -v spec="$1" -v all="${2:-0}" '
+        {
+            key = $1; for (i = 2; i < NF; i++) key = key "|" $i
+            if (!(key in seen)) { order[++n] = key; seen[key] = 1 }
+            c = ++count[key]; m = split($NF, f, " ")
+            for (i = 1; i <= m; i++) v[key, i, c] = f[i]
+        }
+        function median_round(key, col,    i, j, idx, t, k) {
+            k = count[key]; for (i = 1; i <= k; i++) idx[i] = i
+            for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++)
+                if (v[key, col, idx[j]] + 0 < v[key, col, idx[i]] + 0) { t = idx[i]; idx[i] = idx[j]; idx[j] = t }
+            return idx[int((k + 1) / 2)]
+        }
+        END {
+            cols = split(spec, kind, " ")
+            for (k = 1; k <= n; k++) {
+                key = order[k]; gsub(/\|/, " | ", key); row = "| " key
+                r = median_round(order[k], 1)
+                for (i = 1; i <= cols; i++)
+                    row = row " | " v[order[k], i, (kind[i] == "r" ? r : median_round(order[k], i))]
+                if (all) {
+                    rounds = ""
+                    for (i = 1; i <= count[order[k]]; i++) rounds = rounds (i > 1 ? " / " : "") v[order[k], 1, i]
+                    row = row " | " rounds
+                }
+                print row " |"
+            }
+        }'
+}
