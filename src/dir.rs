@@ -20,17 +20,28 @@ pub(crate) struct Dir {
     fd: rustix::fd::OwnedFd,
 }
 
-/// A directory named now and opened on first use (when a server's setup
-/// may still be creating it); a failure is logged once.
+/// A directory named now, opened on first use (a server's setup may still
+/// be creating it) and resolved again once a second: when the name is a
+/// symlink switched to a new release (`current -> releases/42`, an atomic
+/// deploy), requests follow within that second, as nginx's `$realpath_root`
+/// does. A failure is logged when it starts, not per request.
 #[derive(Debug)]
 pub(crate) struct LazyDir {
     path: PathBuf,
-    dir: std::sync::OnceLock<Option<Dir>>,
+    recheck: std::time::Duration,
+    state: std::sync::Mutex<Resolved>,
+}
+
+#[derive(Debug, Default)]
+struct Resolved {
+    dir: Option<std::sync::Arc<Dir>>,
+    checked: Option<std::time::Instant>,
+    failing: bool,
 }
 
 impl LazyDir {
     pub(crate) fn new(path: PathBuf) -> Self {
-        LazyDir { path, dir: std::sync::OnceLock::new() }
+        LazyDir { path, recheck: std::time::Duration::from_secs(1), state: Default::default() }
     }
 
     /// The path as given.
@@ -38,16 +49,35 @@ impl LazyDir {
         &self.path
     }
 
-    /// The directory; `None` (logged under `target` the first time) when it cannot be opened.
-    pub(crate) fn get(&self, target: &str) -> Option<&Dir> {
-        let dir = self.dir.get_or_init(|| match Dir::open(&self.path) {
-            Ok(dir) => Some(dir),
-            Err(e) => {
-                log::error!(target: target, "directory {}: {e}", self.path.display());
-                None
+    /// The directory; `None` when it cannot be opened (logged under `target`).
+    pub(crate) fn get(&self, target: &str) -> Option<std::sync::Arc<Dir>> {
+        let now = std::time::Instant::now();
+        let mut state = crate::rt::lock(&self.state);
+        if state.checked.is_some_and(|at| now.duration_since(at) < self.recheck) {
+            return state.dir.clone();
+        }
+        state.checked = Some(now);
+        let same = |real: &PathBuf| state.dir.as_ref().is_some_and(|dir| dir.path() == real);
+        if self.path.canonicalize().is_ok_and(|real| same(&real)) {
+            return state.dir.clone();
+        }
+        match Dir::open(&self.path) {
+            Ok(dir) => {
+                if state.dir.is_some() {
+                    log::info!(target: target, "directory {} now resolves to {}", self.path.display(), dir.path().display());
+                }
+                state.dir = Some(std::sync::Arc::new(dir));
+                state.failing = false;
             }
-        });
-        dir.as_ref()
+            Err(e) => {
+                if !state.failing {
+                    log::error!(target: target, "directory {}: {e}", self.path.display());
+                }
+                state.dir = None;
+                state.failing = true;
+            }
+        }
+        state.dir.clone()
     }
 }
 
@@ -58,7 +88,16 @@ impl LazyDir {
 #[cfg(feature = "fastcgi")]
 #[derive(Debug, Default)]
 pub(crate) struct RecentFiles {
-    seen: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
+    seen: std::sync::Mutex<Seen>,
+}
+
+/// The files remembered, and the directory they are remembered beneath: a
+/// directory resolved anew (a deploy switched it) forgets them.
+#[cfg(feature = "fastcgi")]
+#[derive(Debug, Default)]
+struct Seen {
+    root: PathBuf,
+    files: std::collections::HashMap<String, std::time::Instant>,
 }
 
 #[cfg(feature = "fastcgi")]
@@ -69,19 +108,26 @@ impl RecentFiles {
     /// [`Dir::has_file`], from memory when answered within the last second.
     pub(crate) fn has_file(&self, dir: &Dir, relative: &str) -> bool {
         let now = std::time::Instant::now();
-        if crate::rt::lock(&self.seen).get(relative).is_some_and(|at| now.duration_since(*at) < Self::VALID) {
-            return true;
+        {
+            let mut seen = crate::rt::lock(&self.seen);
+            if seen.root != dir.path() {
+                seen.root = dir.path().to_owned();
+                seen.files.clear();
+            }
+            if seen.files.get(relative).is_some_and(|at| now.duration_since(*at) < Self::VALID) {
+                return true;
+            }
         }
         let found = dir.has_file(Path::new(relative));
         let mut seen = crate::rt::lock(&self.seen);
         if !found {
-            seen.remove(relative);
+            seen.files.remove(relative);
         } else {
-            if seen.len() >= Self::MAX {
-                seen.retain(|_, at| now.duration_since(*at) < Self::VALID);
+            if seen.files.len() >= Self::MAX {
+                seen.files.retain(|_, at| now.duration_since(*at) < Self::VALID);
             }
-            if seen.len() < Self::MAX {
-                seen.insert(relative.to_owned(), now);
+            if seen.files.len() < Self::MAX {
+                seen.files.insert(relative.to_owned(), now);
             }
         }
         found
@@ -110,7 +156,6 @@ impl Dir {
     }
 
     /// The directory's real path.
-    #[cfg(any(all(unix, feature = "cgi"), feature = "fastcgi"))]
     pub(crate) fn path(&self) -> &Path {
         &self.path
     }
@@ -204,6 +249,26 @@ mod tests {
         }
         let dir = Dir::open(&root).unwrap();
         (base, dir)
+    }
+
+    #[test]
+    #[cfg(unix)]
+    fn a_switched_symlink_is_followed_and_a_vanished_directory_is_none() {
+        let base = std::env::temp_dir().join(format!("squall-dir-switch-{}", std::process::id()));
+        for release in ["one", "two"] {
+            std::fs::create_dir_all(base.join(release)).unwrap();
+        }
+        std::os::unix::fs::symlink("one", base.join("current")).unwrap();
+        let mut lazy = LazyDir::new(base.join("current"));
+        lazy.recheck = std::time::Duration::ZERO;
+        assert!(lazy.get("test").unwrap().path().ends_with("one"));
+        // Switched as deploys do: a new link renamed over the old one.
+        std::os::unix::fs::symlink("two", base.join("next")).unwrap();
+        std::fs::rename(base.join("next"), base.join("current")).unwrap();
+        assert!(lazy.get("test").unwrap().path().ends_with("two"), "the new release");
+        std::fs::remove_file(base.join("current")).unwrap();
+        assert!(lazy.get("test").is_none(), "gone");
+        std::fs::remove_dir_all(&base).unwrap();
     }
 
     #[test]

@@ -230,6 +230,30 @@ fn a_server_that_stops_reading_is_a_504_and_never_a_hang() {
 }
 
 #[test]
+fn a_deploy_that_switches_the_root_symlink_is_followed() {
+    // releases/one and releases/two, and `current` pointing at one: the
+    // layout of an atomic deploy.
+    let dir = site("deploy");
+    let base = dir.join("releases");
+    for (release, text) in [("one", "first"), ("two", "second")] {
+        std::fs::create_dir_all(base.join(release)).unwrap();
+        std::fs::write(base.join(release).join("v.php"), format!("<?php echo '{text}';")).unwrap();
+        std::fs::write(base.join(release).join("v.txt"), text).unwrap();
+    }
+    std::os::unix::fs::symlink("releases/one", dir.join("current")).unwrap();
+    let fpm = Fpm::start(&dir.join("fpm"), 2);
+    support::init_logger();
+    let php = FastCgi::new(Address::Unix(fpm.socket()), dir.join("current"));
+    let app = Router::new().mount("/", php).mount("/", StaticFiles::new(dir.join("current")));
+    let server = TestServer::start(app);
+    assert_eq!((server.get("/v.php").text(), server.get("/v.txt").text()), ("first".into(), "first".into()));
+    std::os::unix::fs::symlink("releases/two", dir.join("next")).unwrap();
+    std::fs::rename(dir.join("next"), dir.join("current")).unwrap();
+    support::wait_until("PHP from the new release", || server.get("/v.php").text() == "second");
+    support::wait_until("static files from the new release", || server.get("/v.txt").text() == "second");
+}
+
+#[test]
 fn only_php_files_under_the_root_run() {
     let dir = site("paths");
     let fpm = Fpm::start(&dir.join("fpm"), 2);

@@ -79,12 +79,10 @@ impl PhpCgi {
 impl App for PhpCgi {
     fn call(&self, environ: &mut Environ, start: &StartResponse) -> Result<AppIter, AppError> {
         let path = environ.get_bytes("PATH_INFO").unwrap_or(b"/").to_vec();
-        let found = self.root.get("squall::cgi").and_then(|root| {
-            let is_file = |root: &Dir, relative: &str| root.has_file(std::path::Path::new(relative));
-            let script = find_php_script(root, &path, self.index.as_deref(), is_file)?;
-            Some((root.path(), script))
-        });
-        let Some((root, script)) = found else {
+        let root = self.root.get("squall::cgi");
+        let is_file = |root: &Dir, relative: &str| root.has_file(std::path::Path::new(relative));
+        let script = root.as_deref().and_then(|root| find_php_script(root, &path, self.index.as_deref(), is_file));
+        let (Some(root), Some(script)) = (root.as_deref().map(Dir::path), script) else {
             start.start("404 Not Found", [("Content-Type", "text/plain; charset=utf-8")])?;
             return Ok(AppIter::once("no such script\n"));
         };

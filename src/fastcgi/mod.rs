@@ -215,7 +215,7 @@ impl FastCgi {
 
     /// The request's parameters, as nginx's `fastcgi_params` give them,
     /// encoded as they are made.
-    fn params(&self, req: &Request, script: &PhpScript, length: u64) -> Vec<u8> {
+    fn params(&self, req: &Request, script: &PhpScript, root: &Dir, length: u64) -> Vec<u8> {
         let mut out = Vec::with_capacity(1024);
         each_var(req, |key, value| {
             // The script's own variables follow; the body's framing is squall's business.
@@ -231,8 +231,7 @@ impl FastCgi {
         add("SCRIPT_NAME", script_name.as_bytes());
         add("DOCUMENT_URI", script_name.as_bytes());
         add("PATH_INFO", script.path_info.as_bytes());
-        let root = self.root.get("squall::fastcgi").map_or(self.root.given(), |dir| dir.path());
-        add("DOCUMENT_ROOT", root.as_os_str().as_encoded_bytes());
+        add("DOCUMENT_ROOT", root.path().as_os_str().as_encoded_bytes());
         add("CONTENT_LENGTH", length.to_string().as_bytes());
         add("REQUEST_SCHEME", req.protocol().as_bytes());
         add("REDIRECT_STATUS", b"200");
@@ -245,17 +244,17 @@ impl FastCgi {
         out
     }
 
-    async fn serve(&self, req: Request, script: PhpScript) -> Response {
-        match self.exchange(req, script).await {
+    async fn serve(&self, req: Request, script: PhpScript, root: Arc<Dir>) -> Response {
+        match self.exchange(req, script, &root).await {
             Ok(response) => response,
             Err(e) => e.into_response(),
         }
     }
 
-    async fn exchange(&self, mut req: Request, script: PhpScript) -> Result<Response, HttpError> {
+    async fn exchange(&self, mut req: Request, script: PhpScript, root: &Dir) -> Result<Response, HttpError> {
         // The body first, whole: a slow client must not hold a worker.
         let (body, length) = read_whole(req.take_body(), IN_MEMORY).await?;
-        let params = self.params(&req, &script, length);
+        let params = self.params(&req, &script, root, length);
         let permit = match self.permit().await {
             Some(permit) => permit,
             None => {
@@ -423,8 +422,8 @@ impl Target for FastCgi {
             return Dispatch::Decline(req);
         };
         let is_file = |root: &Dir, relative: &str| self.recent.has_file(root, relative);
-        match find_php_script(root, &path, self.index.as_deref(), is_file) {
-            Some(script) => Dispatch::answer(self.serve(req, script)),
+        match find_php_script(&root, &path, self.index.as_deref(), is_file) {
+            Some(script) => Dispatch::answer(self.serve(req, script, root)),
             None => Dispatch::Decline(req),
         }
     }

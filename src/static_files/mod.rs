@@ -102,7 +102,7 @@ impl StaticFiles {
             return HttpError::not_found().into_response();
         };
         let plan = Plan {
-            dir,
+            dir: &dir,
             relative,
             trailing_slash: req.path().ends_with('/'),
             index: self.index.clone(),
