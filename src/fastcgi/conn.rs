@@ -230,3 +230,103 @@ impl Rest {
         Body::from_stream(chunks)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::pin::Pin;
+
+    use futures_lite::io::AsyncRead;
+
+    use super::*;
+    use crate::server::watch::Registry;
+
+    /// Hands its bytes out `step` at a time, then end of stream.
+    struct Trickle {
+        bytes: Vec<u8>,
+        at: usize,
+        step: usize,
+    }
+
+    impl AsyncRead for Trickle {
+        fn poll_read(mut self: Pin<&mut Self>, _cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+            let n = buf.len().min(self.step).min(self.bytes.len() - self.at);
+            buf[..n].copy_from_slice(&self.bytes[self.at..self.at + n]);
+            self.at += n;
+            Poll::Ready(Ok(n))
+        }
+    }
+
+    impl AsyncWrite for Trickle {
+        fn poll_write(self: Pin<&mut Self>, _cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+            Poll::Ready(Ok(buf.len()))
+        }
+        fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    impl Io for Trickle {
+        fn shutdown_write(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn end_request(protocol_status: u8) -> Vec<u8> {
+        let mut out = Vec::new();
+        record::push_record(&mut out, record::END_REQUEST, &[0, 0, 0, 0, protocol_status, 0, 0, 0]);
+        out
+    }
+
+    /// What `next_record` makes of `bytes` arriving `step` at a time: the
+    /// STDOUT data in order, then how the request ended.
+    fn records(bytes: &[u8], step: usize) -> (Vec<u8>, Result<(), u16>) {
+        let registry = std::sync::Arc::new(Registry::default());
+        let stream = Trickle { bytes: bytes.to_vec(), at: 0, step };
+        let mut conn = Conn::new(Box::new(stream), registry.register());
+        let mut stdout = Vec::new();
+        crate::rt::block_on(async {
+            loop {
+                match next_record(&mut conn, Duration::from_secs(5)).await {
+                    Ok(Record::Stdout(data)) => stdout.extend_from_slice(&data),
+                    Ok(Record::End) => return (stdout, Ok(())),
+                    Err(e) => return (stdout, Err(e.status().as_u16())),
+                }
+            }
+        })
+    }
+
+    #[test]
+    fn records_split_anywhere_come_out_whole_and_only_ours_count() {
+        let mut response = Vec::new();
+        record::push_record(&mut response, record::STDERR, b"PHP Notice: x\n");
+        record::push_record(&mut response, record::STDOUT, b"Content-Type: text/plain\r\n\r\nhel");
+        // Another request's record, and an unknown type: skipped.
+        response.extend_from_slice(&[1, record::STDOUT, 0, 2, 0, 3, 5, 0, b'b', b'a', b'd', 0, 0, 0, 0, 0]);
+        response.extend_from_slice(&[1, 11, 0, 1, 0, 0, 0, 0]);
+        record::push_record(&mut response, record::STDOUT, b"lo");
+        record::push_record(&mut response, record::STDOUT, b"");
+        response.extend_from_slice(&end_request(0));
+        for step in [1, 3, 7, 8, 9, 64, 1 << 20] {
+            let (stdout, end) = records(&response, step);
+            assert_eq!(stdout, b"Content-Type: text/plain\r\n\r\nhello", "{step} bytes per read");
+            assert_eq!(end, Ok(()), "{step} bytes per read");
+        }
+    }
+
+    #[test]
+    fn a_broken_or_refused_response_is_a_502() {
+        let mut refused = Vec::new();
+        record::push_record(&mut refused, record::STDOUT, b"Status: 200\r\n\r\n");
+        refused.extend_from_slice(&end_request(1)); // FCGI_CANT_MPX_CONN
+        assert_eq!(records(&refused, 5).1, Err(502), "a protocol status other than complete");
+        assert_eq!(records(&[2, 6, 0, 1, 0, 0, 0, 0], 8).1, Err(502), "not version 1");
+        let mut cut = Vec::new();
+        record::push_record(&mut cut, record::STDOUT, b"Status: 200\r\n\r\nbody");
+        cut.truncate(cut.len() - 6);
+        assert_eq!(records(&cut, 4), (Vec::new(), Err(502)), "the stream ends inside a record");
+        assert_eq!(records(&[], 4).1, Err(502), "the stream ends before any record");
+    }
+}
