@@ -64,7 +64,9 @@ pub struct CgiProgram {
 }
 
 impl CgiProgram {
-    /// A program to run per request (looked up in `PATH` when not a path).
+    /// A program to run per request. A bare name (no `/`) is looked up in
+    /// the `PATH` the program gets (from [`env`](Self::env) or
+    /// [`pass_env`](Self::pass_env); `/bin:/usr/bin` without one).
     pub fn new(program: impl Into<PathBuf>) -> Self {
         CgiProgram {
             program: program.into(),
@@ -136,8 +138,33 @@ impl CgiProgram {
             .map_or_else(|| self.program.display().to_string(), |n| n.to_string_lossy().into_owned())
     }
 
+    /// The program's path. A bare name is looked up here, in the `PATH` the
+    /// program gets, as `execvp` would in the child: given a path, the
+    /// standard library starts the process with `posix_spawn` instead of a
+    /// `fork` that copies squall's whole address space (a name with a
+    /// changed environment forces the fork).
+    fn program_path(&self) -> PathBuf {
+        if self.program.as_os_str().as_bytes().contains(&b'/') {
+            return self.program.clone();
+        }
+        let own = || self.pass_env.iter().any(|k| k == "PATH").then(|| std::env::var_os("PATH")).flatten();
+        let search = match self.env.iter().rev().find(|(k, _)| k == "PATH") {
+            Some((_, path)) => OsString::from(path),
+            None => own().unwrap_or_else(|| "/bin:/usr/bin".into()),
+        };
+        let executable = |path: &PathBuf| {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::metadata(path).is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+        };
+        std::env::split_paths(&search)
+            .map(|dir| dir.join(&self.program))
+            .find(executable)
+            .unwrap_or_else(|| self.program.clone())
+    }
+
     fn command(&self, environ: &Environ) -> Command {
-        let mut cmd = Command::new(&self.program);
+        let program = self.program_path();
+        let mut cmd = Command::new(&program);
         cmd.args(&self.args).env_clear();
         for key in &self.pass_env {
             if let Some(value) = std::env::var_os(key) {
@@ -163,7 +190,7 @@ impl CgiProgram {
         }
         // What lighttpd and Apache tell a program about itself and the scheme:
         // Flask, CGI.pm and hgweb build their links from these.
-        cmd.env("SCRIPT_FILENAME", std::path::absolute(&self.program).unwrap_or_else(|_| self.program.clone()));
+        cmd.env("SCRIPT_FILENAME", std::path::absolute(&program).unwrap_or(program));
         cmd.env("REQUEST_SCHEME", environ.url_scheme());
         if environ.url_scheme() == "https" {
             cmd.env("HTTPS", "on");
@@ -305,4 +332,22 @@ impl CgiProgram {
 fn answer(start: &StartResponse, status: &str, text: &'static str) -> Result<AppIter, AppError> {
     start.start(status, [("Content-Type", "text/plain; charset=utf-8")])?;
     Ok(AppIter::once(text))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    #[test]
+    fn a_bare_name_is_found_in_the_path_the_program_gets() {
+        let in_own_path = CgiProgram::new("sh").pass_env("PATH").program_path();
+        assert!(in_own_path.is_absolute() && in_own_path.ends_with("sh"), "{}", in_own_path.display());
+        let default = CgiProgram::new("sh").program_path();
+        assert!(default == Path::new("/bin/sh") || default == Path::new("/usr/bin/sh"), "{}", default.display());
+        let nowhere = CgiProgram::new("sh").env("PATH", "/nonexistent").program_path();
+        assert_eq!(nowhere, Path::new("sh"), "not found: left to fail as it would have");
+        assert_eq!(CgiProgram::new("./x.cgi").program_path(), Path::new("./x.cgi"), "a path stays as given");
+    }
 }
