@@ -16,15 +16,36 @@ use std::path::{Path, PathBuf};
 pub(crate) struct Dir {
     /// The directory's real path.
     path: PathBuf,
+    /// What it was when opened: the same path naming another directory
+    /// later (a symlink switched, a directory replaced) is another `Dir`.
+    identity: Identity,
     #[cfg(target_os = "linux")]
     fd: rustix::fd::OwnedFd,
 }
 
+/// A directory's device and inode (Unix), or its real path (elsewhere).
+#[derive(Debug, PartialEq, Eq)]
+struct Identity(#[cfg(unix)] (u64, u64), #[cfg(not(unix))] PathBuf);
+
+impl Identity {
+    fn of(path: &Path) -> io::Result<Identity> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            let meta = std::fs::metadata(path)?;
+            Ok(Identity((meta.dev(), meta.ino())))
+        }
+        #[cfg(not(unix))]
+        path.canonicalize().map(Identity)
+    }
+}
+
 /// A directory named now, opened on first use (a server's setup may still
-/// be creating it) and resolved again once a second: when the name is a
+/// be creating it) and looked at again once a second: when the name is a
 /// symlink switched to a new release (`current -> releases/42`, an atomic
-/// deploy), requests follow within that second, as nginx's `$realpath_root`
-/// does. A failure is logged when it starts, not per request.
+/// deploy) or a directory replaced by another, requests follow within that
+/// second, as nginx's `$realpath_root` does. A failure is logged when it
+/// starts, not per request.
 #[derive(Debug)]
 pub(crate) struct LazyDir {
     path: PathBuf,
@@ -57,8 +78,8 @@ impl LazyDir {
             return state.dir.clone();
         }
         state.checked = Some(now);
-        let same = |real: &PathBuf| state.dir.as_ref().is_some_and(|dir| dir.path() == real);
-        if self.path.canonicalize().is_ok_and(|real| same(&real)) {
+        let same = |now: Identity| state.dir.as_ref().is_some_and(|dir| dir.is(&now));
+        if Identity::of(&self.path).is_ok_and(same) {
             return state.dir.clone();
         }
         match Dir::open(&self.path) {
@@ -145,14 +166,26 @@ pub(crate) enum Opened {
 impl Dir {
     pub(crate) fn open(path: &Path) -> io::Result<Dir> {
         let path = path.canonicalize()?;
+        let identity = Identity::of(&path)?;
         #[cfg(target_os = "linux")]
         {
             use rustix::fs::{Mode, OFlags};
             let fd = rustix::fs::open(&path, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
-            Ok(Dir { path, fd })
+            Ok(Dir { path, identity, fd })
         }
         #[cfg(not(target_os = "linux"))]
-        Ok(Dir { path })
+        Ok(Dir { path, identity })
+    }
+
+    /// Whether this is still the directory `now` identifies: the same
+    /// device and inode, and (on Linux) not removed — a new directory may
+    /// reuse a removed one's inode number.
+    fn is(&self, now: &Identity) -> bool {
+        #[cfg(target_os = "linux")]
+        if rustix::fs::fstat(&self.fd).map_or(true, |st| st.st_nlink == 0) {
+            return false;
+        }
+        self.identity == *now
     }
 
     /// The directory's real path.
@@ -268,6 +301,18 @@ mod tests {
         assert!(lazy.get("test").unwrap().path().ends_with("two"), "the new release");
         std::fs::remove_file(base.join("current")).unwrap();
         assert!(lazy.get("test").is_none(), "gone");
+        // A directory removed and made again under the same name.
+        std::fs::create_dir(base.join("current")).unwrap();
+        std::fs::write(base.join("current").join("a.txt"), "a").unwrap();
+        let first = lazy.get("test").unwrap();
+        std::fs::remove_dir_all(base.join("current")).unwrap();
+        #[cfg(target_os = "linux")]
+        assert!(!first.is(&first.identity), "a removed directory is not current, whatever its inode number");
+        std::fs::create_dir(base.join("current")).unwrap();
+        std::fs::write(base.join("current").join("b.txt"), "b").unwrap();
+        let second = lazy.get("test").unwrap();
+        assert!(matches!(second.open_file(Path::new("b.txt"), false), Opened::File(..)), "the new directory's files");
+        assert!(!std::sync::Arc::ptr_eq(&first, &second));
         std::fs::remove_dir_all(&base).unwrap();
     }
 
