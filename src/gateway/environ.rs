@@ -8,7 +8,7 @@ use std::io::{self, Read, Write};
 use bytes::{Buf, Bytes};
 use http::header;
 
-use crate::web::{Request, percent_decode, split_host_port};
+use crate::web::{Request, decimal, percent_decode, split_host_port};
 
 /// What a gateway app receives: CGI meta-variables (`REQUEST_METHOD`,
 /// `SCRIPT_NAME`, `PATH_INFO`, `HTTP_*`, …), the request body as a blocking
@@ -206,7 +206,7 @@ pub(crate) fn each_var(req: &Request, mut var: impl FnMut(Key<'_>, &[u8])) {
         fixed("REMOTE_ADDR", &ip_text(peer.ip(), &mut text));
         // Port 0: a proxy reported the client's address without its port.
         if peer.port() != 0 {
-            fixed("REMOTE_PORT", decimal(peer.port(), &mut text));
+            fixed("REMOTE_PORT", decimal(u64::from(peer.port()), &mut [0; 20]));
         }
     }
     if let Some(local) = req.local_addr() {
@@ -263,25 +263,12 @@ fn ip_text(ip: std::net::IpAddr, buf: &mut [u8; 15]) -> Cow<'_, [u8]> {
             buf[n] = b'.';
             n += 1;
         }
-        let mut digits = [0u8; 5];
-        let digits = decimal(u16::from(octet), &mut digits);
+        let mut digits = [0u8; 20];
+        let digits = decimal(u64::from(octet), &mut digits);
         buf[n..n + digits.len()].copy_from_slice(digits);
         n += digits.len();
     }
     Cow::Borrowed(&buf[..n])
-}
-
-/// A number's decimal digits, written into `buf`.
-fn decimal(mut n: u16, buf: &mut [u8]) -> &[u8] {
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            return &buf[i..];
-        }
-    }
 }
 
 /// `SERVER_NAME` and `SERVER_PORT` from the Host the client asked for (IPv6
@@ -432,7 +419,7 @@ mod tests {
         }
         assert_eq!(&ip_text("::1".parse().unwrap(), &mut buf)[..], b"::1");
         for port in [0u16, 7, 80, 65535] {
-            assert_eq!(decimal(port, &mut buf), port.to_string().as_bytes());
+            assert_eq!(decimal(u64::from(port), &mut [0; 20]), port.to_string().as_bytes());
         }
     }
 }

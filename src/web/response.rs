@@ -387,6 +387,19 @@ impl std::fmt::Display for StatusLine {
 }
 
 /// The `Content-Length` a response declares, when it is a valid number.
+/// A number's decimal digits, written into the end of `buf` (enough for any `u64`).
+pub(crate) fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[i..];
+        }
+    }
+}
+
 pub(crate) fn declared_length(headers: &HeaderMap) -> Option<u64> {
     headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
 }

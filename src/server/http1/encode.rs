@@ -59,7 +59,7 @@ pub(crate) fn head(
     match framing {
         ResponseFraming::Length(n) => {
             out.extend_from_slice(b"Content-Length: ");
-            out.extend_from_slice(itoa(n, &mut [0; 20]));
+            out.extend_from_slice(crate::web::decimal(n, &mut [0; 20]));
             out.extend_from_slice(b"\r\n");
         }
         ResponseFraming::Chunked => out.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
@@ -90,18 +90,6 @@ pub(crate) fn chunk(out: &mut Vec<u8>, data: &[u8]) {
 
 /// The last chunk and an empty trailer section.
 pub(crate) const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
-
-fn itoa(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            return &buf[i..];
-        }
-    }
-}
 
 thread_local! {
     /// The formatted `Date` of the current second, per thread.
