@@ -1,6 +1,16 @@
-# What the comparison scripts share; sourced, never run.
+# What the comparison scripts share; sourced, never run, by a script that
+# has set `here` to its own directory.
 
 say() { echo "== $*" >&2; }
+
+# Settings every script takes (environment): BENCH_WORK (builds, virtualenvs
+# and raw output; nothing is written in the repository), REPEAT, ONLY.
+repo=$(cd "$here/../.." && pwd)
+WORK=${BENCH_WORK:-/tmp/squall-compare}
+REPEAT=${REPEAT:-3}
+ONLY=${ONLY:-}
+mkdir -p "$WORK/raw"
+command -v taskset >/dev/null || { echo "taskset (util-linux) is needed" >&2; exit 1; }
 
 # Installs (as root) the Debian package of each command that is missing; a
 # command is a name on the PATH or an absolute path, which may be a glob:
@@ -24,6 +34,29 @@ need() {
 cpu_ticks() {
     cat /proc/[0-9]*/stat 2>/dev/null |
         awk -v sid="$1" '{ sub(/.*\) /, ""); if ($4 == sid) t += $12 + $13 + $14 + $15 } END { print t + 0 }'
+}
+
+# One measured wrk run against URL (CONNS connections for DURATION, from
+# CPU 1), its output kept in LOG; prints "req/s p99" and then, for each
+# session SID, the CPU it spent per request over the run, in µs.
+#
+#   wrk_load URL LOG SID [SID ...]
+wrk_load() {
+    local url=$1 log=$2 sid i
+    shift 2
+    local before=() spent=()
+    for sid in "$@"; do before+=("$(cpu_ticks "$sid")"); done
+    taskset -c 1 wrk -t1 -c"$CONNS" -d"$DURATION" --latency --timeout 20s "$url" >"$log" 2>&1 || true
+    i=0
+    for sid in "$@"; do spent+=($(($(cpu_ticks "$sid") - before[i]))); i=$((i + 1)); done
+    awk -v spent="${spent[*]}" -v tck="$(getconf CLK_TCK)" '
+        /Requests\/sec:/ { rps = $2 } / 99%/ { p99 = $2 } /requests in/ { n = $1 }
+        END {
+            printf "%.0f %s", rps, p99
+            m = split(spent, t, " ")
+            for (i = 1; i <= m; i++) printf " %.1f", (n > 0 ? t[i] / tck * 1e6 / n : 0)
+            print ""
+        }' "$log"
 }
 
 # Reads result lines "KEY|…|KEY|v1 v2 … vn" (one per round) and prints one

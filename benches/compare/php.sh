@@ -14,19 +14,15 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-repo=$(cd "$here/../.." && pwd)
-WORK=${BENCH_WORK:-/tmp/squall-compare}
-REPEAT=${REPEAT:-3}
+# shellcheck source=lib.sh
+. "$here/lib.sh"
 DURATION=${DURATION:-10s}
 CONNS=${CONNS:-16}
 CHILDREN=${CHILDREN:-4}
-ONLY=${ONLY:-}
 PORT=${PORT:-19000}
 PHP=$WORK/php
-mkdir -p "$WORK/raw" "$PHP/www"
+mkdir -p "$PHP/www"
 
-# shellcheck source=lib.sh
-. "$here/lib.sh"
 need wrk:wrk /usr/sbin/nginx:nginx '/usr/sbin/php-fpm*:php-fpm' php-cgi:php-cgi /usr/sbin/lighttpd:lighttpd
 FPM=$(ls /usr/sbin/php-fpm* | head -1)
 PHP_CGI=$(command -v php-cgi)
@@ -116,17 +112,12 @@ measure() {
     done
     if [[ $ok == 1 ]]; then
         taskset -c 1 wrk -t1 -c"$CONNS" -d2s "$url" >/dev/null 2>&1
-        local before fpm_before after fpm_after
-        before=$(cpu_ticks "$pid") fpm_before=$(cpu_ticks "$fpm")
-        taskset -c 1 wrk -t1 -c"$CONNS" -d"$DURATION" --latency --timeout 20s "$url" >"$log.wrk" 2>&1 || true
-        after=$(cpu_ticks "$pid") fpm_after=$(cpu_ticks "$fpm")
         # CPU per request of the web server (with the php-cgi processes it ran) and of php-fpm.
-        awk -v ticks=$((after - before)) -v fpm=$((fpm_after - fpm_before)) -v tck="$(getconf CLK_TCK)" \
-            -v uses_fpm="$([[ $scenario == fastcgi ]] && echo 1 || echo 0)" '
-            /Requests\/sec:/ { rps = $2 } / 99%/ { p99 = $2 } /Non-2xx/ { bad = $NF } /requests in/ { n = $1 }
-            END { us = (n > 0 ? 1e6 / tck / n : 0)
-                  printf "%.0f %s %s %.1f %s\n", rps, p99, (bad == "" ? 0 : bad), ticks * us,
-                         (uses_fpm ? sprintf("%.1f", fpm * us) : "-") }' "$log.wrk"
+        local rps p99 cpu fpm_cpu bad
+        read -r rps p99 cpu fpm_cpu <<<"$(wrk_load "$url" "$log.wrk" "$pid" "$fpm")"
+        bad=$(awk '/Non-2xx/ { print $NF }' "$log.wrk")
+        [[ $scenario == fastcgi ]] || fpm_cpu=-
+        echo "$rps $p99 ${bad:-0} $cpu $fpm_cpu"
     else
         echo "0 - 0 0 0"
         say "$label did not answer on $url; see $log.server"

@@ -16,22 +16,16 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-repo=$(cd "$here/../.." && pwd)
-WORK=${BENCH_WORK:-/tmp/squall-compare}
-REPEAT=${REPEAT:-3}
+# shellcheck source=lib.sh
+. "$here/lib.sh"
 DURATION=${DURATION:-10s}
 CONNS=${CONNS:-64}
 WARMUP=${WARMUP:-2s}
 SLOW=${SLOW:-1}
-ONLY=${ONLY:-}
 BASELINE=${BASELINE:-}
 PORT=${PORT:-18700}
-mkdir -p "$WORK/raw"
 
-# shellcheck source=lib.sh
-. "$here/lib.sh"
 need wrk:wrk
-command -v taskset >/dev/null || { echo "taskset (util-linux) is needed" >&2; exit 1; }
 
 say "building squall's examples (release; wsgi with the python feature)"
 (cd "$repo" && cargo build --release --quiet --example hello --example mixed)
@@ -95,15 +89,7 @@ measure() {
     done
     if [[ $ok == 1 ]]; then
         [[ $scenario == hello ]] && taskset -c 1 wrk -t1 -c"$CONNS" -d"$WARMUP" "$url" >/dev/null 2>&1
-        local before; before=$(cpu_ticks "$pid")
-        taskset -c 1 wrk -t1 -c"$CONNS" -d"$DURATION" --latency --timeout 20s "$url" >"$log.wrk" 2>&1 || true
-        local after; after=$(cpu_ticks "$pid")
-        local tck; tck=$(getconf CLK_TCK)
-        awk -v ticks=$((after - before)) -v tck="$tck" '
-            /Requests\/sec:/ { rps = $2 }
-            / 99%/ { p99 = $2 }
-            /requests in/ { n = $1 }
-            END { printf "%.0f %s %.1f\n", rps, p99, (n > 0 ? ticks / tck * 1e6 / n : 0) }' "$log.wrk"
+        wrk_load "$url" "$log.wrk" "$pid"
     else
         echo "0 - 0"
         say "$label did not answer on $url; see $log.server"

@@ -16,18 +16,14 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-repo=$(cd "$here/../.." && pwd)
-WORK=${BENCH_WORK:-/tmp/squall-compare}
-REPEAT=${REPEAT:-3}
+# shellcheck source=lib.sh
+. "$here/lib.sh"
 DURATION=${DURATION:-10s}
 CONNS=${CONNS:-64}
 UPLOAD_MB=${UPLOAD_MB:-100}
-ONLY=${ONLY:-}
 PORT=${PORT:-18900}
-mkdir -p "$WORK/raw" "$WORK/static"
+mkdir -p "$WORK/static"
 
-# shellcheck source=lib.sh
-. "$here/lib.sh"
 need wrk:wrk /usr/sbin/nginx:nginx
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
@@ -90,14 +86,7 @@ measure() {
     done
     if [[ $ok == 1 ]]; then
         taskset -c 1 wrk -t1 -c"$CONNS" -d2s "$url" >/dev/null 2>&1
-        local before; before=$(cpu_ticks "$pid")
-        taskset -c 1 wrk -t1 -c"$CONNS" -d"$DURATION" --latency --timeout 20s "$url" >"$log.wrk" 2>&1 || true
-        local after; after=$(cpu_ticks "$pid")
-        awk -v ticks=$((after - before)) -v tck="$(getconf CLK_TCK)" '
-            /Requests\/sec:/ { rps = $2 }
-            / 99%/ { p99 = $2 }
-            /requests in/ { n = $1 }
-            END { printf "%.0f %s %.1f\n", rps, p99, (n > 0 ? ticks / tck * 1e6 / n : 0) }' "$log.wrk"
+        wrk_load "$url" "$log.wrk" "$pid"
     else
         echo "0 - 0"
         say "$label did not answer on $url; see $log.server"

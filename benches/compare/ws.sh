@@ -21,23 +21,16 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-repo=$(cd "$here/../.." && pwd)
-WORK=${BENCH_WORK:-/tmp/squall-compare}
-REPEAT=${REPEAT:-3}
+# shellcheck source=lib.sh
+. "$here/lib.sh"
 IDLE=${IDLE:-10000}
 ECHO_CONNS=${ECHO_CONNS:-64}
 DURATION=${DURATION:-10}
 FANOUT=${FANOUT:-1000}
 MESSAGES=${MESSAGES:-200}
-ONLY=${ONLY:-}
 PORT=${PORT:-18800}
-mkdir -p "$WORK/raw"
 # The server and the load generator each hold IDLE sockets at once.
 ulimit -n $((IDLE + 1024)) || { echo "cannot raise the open-files limit to $((IDLE + 1024)) (hard limit $(ulimit -Hn))" >&2; exit 1; }
-
-# shellcheck source=lib.sh
-. "$here/lib.sh"
-command -v taskset >/dev/null || { echo "taskset (util-linux) is needed" >&2; exit 1; }
 
 say "building squall's chat example (release, feature websocket)"
 (cd "$repo" && cargo build --release --quiet --features websocket --example chat)
