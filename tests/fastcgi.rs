@@ -43,24 +43,30 @@ fn php_fpm() -> PathBuf {
 
 impl Fpm {
     fn start(dir: &Path, children: usize) -> Fpm {
+        Fpm::with_pool(dir, &format!("pm = static\npm.max_children = {children}"))
+    }
+
+    /// A php-fpm on a private socket whose pool has the `pm` settings given.
+    fn with_pool(dir: &Path, pm: &str) -> Fpm {
         let socket = dir.join("fpm.sock");
-        Fpm::listening(dir, children, &socket.display().to_string(), || socket.exists())
+        Fpm::listening(dir, pm, &socket.display().to_string(), || socket.exists())
     }
 
     /// A php-fpm on a loopback TCP port.
     fn start_tcp(dir: &Path, port: u16) -> Fpm {
         let addr = format!("127.0.0.1:{port}");
-        Fpm::listening(dir, 2, &addr, || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok())
+        let pm = "pm = static\npm.max_children = 2";
+        Fpm::listening(dir, pm, &addr, || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok())
     }
 
-    fn listening(dir: &Path, children: usize, listen: &str, ready: impl FnMut() -> bool) -> Fpm {
+    fn listening(dir: &Path, pm: &str, listen: &str, ready: impl FnMut() -> bool) -> Fpm {
         std::fs::create_dir_all(dir).unwrap();
         let _ = std::fs::remove_file(dir.join("fpm.sock"));
         let conf = dir.join("fpm.conf");
         std::fs::write(
             &conf,
             format!(
-                "[global]\npid = {d}/fpm.pid\nerror_log = {d}/fpm.log\ndaemonize = no\n[www]\nlisten = {listen}\npm = static\npm.max_children = {children}\ncatch_workers_output = yes\n",
+                "[global]\npid = {d}/fpm.pid\nerror_log = {d}/fpm.log\ndaemonize = no\n[www]\nlisten = {listen}\n{pm}\ncatch_workers_output = yes\n",
                 d = dir.display(),
             ),
         )
@@ -115,6 +121,12 @@ echo "get=", $_GET["a"] ?? "-", " post=", $_POST["b"] ?? "-", " cookie=", $_COOK
     write("fatal.php", r#"<?php undefined_function_here();"#);
     write("slow.php", r#"<?php sleep(2); echo "late";"#);
     write("big.php", r#"<?php echo str_repeat("0123456789", 500000);"#);
+    write("short.php", r#"<?php header("Content-Length: 1000"); echo "0123456789";"#);
+    write("long.php", r#"<?php header("Content-Length: 5"); echo "0123456789";"#);
+    write("sized.php", r#"<?php header("Content-Length: 5"); echo "hello";"#);
+    std::fs::create_dir_all(www.join("sub")).unwrap();
+    write("sub/index.php", r#"<?php echo "sub index";"#);
+    write("digest.php", r#"<?php $in = file_get_contents("php://input"); echo strlen($in), " ", hash("sha256", $in);"#);
     write("evil.txt", r#"<?php echo "evil ran";"#);
     dir
 }
@@ -204,6 +216,68 @@ fn failures_map_as_nginx_maps_them_and_a_restart_is_survived() {
     let _fpm = Fpm::start(&dir.join("fpm"), 2);
     assert_eq!(server.get("/index.php").status, 200, "php-fpm restarted: served again");
     assert_eq!(server.get("/index.php").status, 200);
+}
+
+#[test]
+fn rfc9112_6_3_a_body_unlike_its_declared_length_is_never_passed_off_as_complete() {
+    let dir = site("framing");
+    let fpm = Fpm::start(&dir.join("fpm"), 2);
+    let server = server(&fpm, &dir.join("www"), 2);
+    // Shorter than declared: the declared length stays, the connection
+    // closes after what came, and the client can tell (RFC 9112 §8).
+    let mut conn = server.connect();
+    conn.send(b"GET /short.php HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let raw = String::from_utf8(conn.read_to_close().unwrap()).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
+    assert!(head.to_ascii_lowercase().contains("content-length: 1000"), "{head}");
+    assert_eq!(body, "0123456789", "what came, then the close");
+    assert!(!support::wait_for_log("shorter than its Content-Length").is_empty());
+    // Longer than declared: cut at the declared length, logged.
+    let mut conn = server.connect();
+    conn.send(b"GET /long.php HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let raw = String::from_utf8(conn.read_to_close().unwrap()).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
+    assert!(head.to_ascii_lowercase().contains("content-length: 5"), "{head}");
+    assert_eq!(body, "01234");
+    assert!(!support::wait_for_log("longer than its Content-Length").is_empty());
+    // A declared length that holds: kept, and the connection with it.
+    let mut conn = server.connect();
+    let sized = conn.request("GET", "/sized.php", &[], b"").unwrap();
+    assert_eq!((sized.header("content-length"), sized.text().as_str()), (Some("5"), "hello"));
+    assert_eq!(conn.request("GET", "/sized.php", &[], b"").unwrap().text(), "hello", "the same connection");
+}
+
+#[test]
+fn rfc9110_9_3_2_head_has_gets_framing_headers_as_far_as_they_are_known() {
+    let dir = site("head");
+    let fpm = Fpm::start(&dir.join("fpm"), 2);
+    let server = server(&fpm, &dir.join("www"), 2);
+    let mut conn = server.connect();
+    let get = conn.request("GET", "/index.php", &[], b"").unwrap();
+    assert!(get.header("content-length").is_some(), "a small page has its length");
+    // PHP sends no length of its own: HEAD cannot know GET's, and says
+    // nothing of framing rather than `chunked`.
+    conn.send_request("HEAD", "/index.php", &[], b"").unwrap();
+    let head = conn.read_response(true).unwrap();
+    assert_eq!(head.status, 200);
+    assert_eq!((head.header("transfer-encoding"), head.header("content-length")), (None, None));
+    conn.send_request("HEAD", "/sized.php", &[], b"").unwrap();
+    let head = conn.read_response(true).unwrap();
+    assert_eq!(head.header("content-length"), Some("5"), "the application's own length");
+    conn.send_request("HEAD", "/big.php", &[], b"").unwrap();
+    assert_eq!(conn.read_response(true).unwrap().header("transfer-encoding"), None);
+    assert_eq!(conn.request("GET", "/sized.php", &[], b"").unwrap().text(), "hello", "the connection is usable");
+}
+
+#[test]
+fn a_directory_without_its_slash_is_redirected_to_it() {
+    let dir = site("slash");
+    let fpm = Fpm::start(&dir.join("fpm"), 2);
+    let server = server(&fpm, &dir.join("www"), 2);
+    let moved = server.get("/sub?a=1");
+    assert_eq!((moved.status.as_u16(), moved.header("location")), (301, Some("/sub/?a=1")));
+    assert_eq!(server.get("/sub/").text(), "sub index");
+    assert_eq!(server.get("/nothing").status, 404, "no such directory: static files answer");
 }
 
 #[test]
@@ -312,7 +386,9 @@ fn a_real_php_application_renders_and_saves_a_page() {
     support::init_logger();
     let dir = std::env::temp_dir().join(format!("squall-dokuwiki-{}", std::process::id()));
     let www = dokuwiki(&dir.join("wiki"));
-    let fpm = Fpm::start(&dir.join("fpm"), 2);
+    // As production pools run: workers recycled every few requests, here
+    // in the middle of the edit and save flow.
+    let fpm = Fpm::with_pool(&dir.join("fpm"), "pm = static\npm.max_children = 2\npm.max_requests = 3");
     let php = FastCgi::new(Address::Unix(fpm.socket()), &www).index("doku.php");
     let server = TestServer::start(Router::new().mount("/", php).mount("/", StaticFiles::new(&www)));
 
@@ -359,4 +435,106 @@ fn without_keep_alive_each_request_has_a_connection_of_its_own() {
     for i in 0..5 {
         assert!(server.get(&format!("/?a={i}")).text().starts_with(&format!("get={i} ")));
     }
+}
+
+/// Request `i` of a mix: GETs, urlencoded POSTs, and now and then a 2 MiB
+/// POST that is kept in a file before it is sent. `None` when the answer
+/// came whole and right; else what went wrong.
+fn mixed_request(server: &TestServer, big: &[u8], big_digest: &str, i: usize) -> Option<String> {
+    let form = [("Content-Type", "application/x-www-form-urlencoded")];
+    let octets = [("Content-Type", "application/octet-stream")];
+    let body = format!("b={i}");
+    let query = format!("/index.php?a={i}");
+    let (method, path, headers, body, expected): (_, _, &[_], &[u8], _) = match i % 25 {
+        0 => ("POST", "/digest.php", &octets, big, format!("{} {big_digest}", big.len())),
+        n if n % 2 == 0 => ("GET", query.as_str(), &[], b"", format!("get={i} post=- ")),
+        _ => ("POST", "/index.php", &form, body.as_bytes(), format!("get=- post={i} ")),
+    };
+    let resp = match server.connect().request(method, path, headers, body) {
+        Ok(resp) => resp,
+        Err(e) => return Some(format!("request {i}: {method} {path}: {e}")),
+    };
+    let text = resp.text();
+    (resp.status != 200 || !text.starts_with(&expected)).then(|| format!("request {i}: {} {text:?}", resp.status))
+}
+
+/// 500 requests one after another, then 500 more 16 at a time; the failures.
+fn sequential_then_concurrent(server: &TestServer, pause: impl Fn(usize)) -> Vec<String> {
+    use sha2::Digest;
+    let big: Vec<u8> = (0..2usize << 20).map(|i| (i * 7 % 251) as u8).collect();
+    let digest: String = sha2::Sha256::digest(&big).iter().map(|b| format!("{b:02x}")).collect();
+    let mut failures: Vec<String> = Vec::new();
+    for i in 0..500 {
+        pause(i);
+        failures.extend(mixed_request(server, &big, &digest, i));
+    }
+    let next = std::sync::atomic::AtomicUsize::new(500);
+    let (big, digest, next) = (&big, &digest, &next);
+    std::thread::scope(|s| {
+        let clients: Vec<_> = (0..16)
+            .map(|_| {
+                s.spawn(move || {
+                    let mut failures = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if i >= 1000 {
+                            return failures;
+                        }
+                        failures.extend(mixed_request(server, big, digest, i));
+                    }
+                })
+            })
+            .collect();
+        for client in clients {
+            failures.extend(client.join().unwrap());
+        }
+    });
+    failures
+}
+
+/// A FastCGI target for a recycling pool of `children` workers: as many
+/// connections as workers, as a deployment sets it.
+fn recycled_server(fpm: &Fpm, root: &Path, children: usize) -> TestServer {
+    support::init_logger();
+    let php = FastCgi::new(Address::Unix(fpm.socket()), root)
+        .index("index.php")
+        .pool_size(children)
+        .queue_timeout(Duration::from_secs(10));
+    TestServer::start(Router::new().mount("/", php))
+}
+
+#[test]
+fn workers_recycled_after_max_requests_never_cost_a_request() {
+    // php-fpm ends a worker after pm.max_requests requests and closes its
+    // kept connection: squall notices, or sends the request again on a
+    // fresh connection, as nginx does with a cached one.
+    let failures: Vec<(usize, Vec<String>)> = [1, 2]
+        .into_iter()
+        .map(|max_requests| {
+            let dir = site(&format!("recycle-{max_requests}"));
+            let pm = format!("pm = static\npm.max_children = 4\npm.max_requests = {max_requests}");
+            let fpm = Fpm::with_pool(&dir.join("fpm"), &pm);
+            let server = recycled_server(&fpm, &dir.join("www"), 4);
+            (max_requests, sequential_then_concurrent(&server, |_| {}))
+        })
+        .collect();
+    let counts: Vec<_> = failures.iter().map(|(max, failed)| format!("{max}: {} of 1000", failed.len())).collect();
+    assert!(failures.iter().all(|(_, f)| f.is_empty()), "failed, by pm.max_requests: {counts:?}\n{failures:#?}");
+}
+
+#[test]
+fn workers_ended_by_ondemand_idle_timeout_never_cost_a_request() {
+    // pm = ondemand ends workers idle for pm.process_idle_timeout (1 s, the
+    // shortest it takes): the pauses let it end every kept connection's
+    // worker, twice, while squall holds them.
+    let dir = site("ondemand");
+    let pm = "pm = ondemand\npm.max_children = 4\npm.process_idle_timeout = 1s";
+    let fpm = Fpm::with_pool(&dir.join("fpm"), pm);
+    let server = recycled_server(&fpm, &dir.join("www"), 4);
+    let failures = sequential_then_concurrent(&server, |i| {
+        if i == 250 || i == 499 {
+            std::thread::sleep(Duration::from_millis(2500));
+        }
+    });
+    assert!(failures.is_empty(), "pm = ondemand: {} failed: {failures:#?}", failures.len());
 }

@@ -192,10 +192,12 @@ fn precompressed_siblings_go_to_clients_that_accept_them() {
 }
 
 #[test]
-fn directories_are_404_unless_an_index_file_is_set() {
+fn directories_are_404_unless_an_index_file_is_set_and_redirected_to_their_slash() {
     let dir = files("index");
     let server = serve(&dir, |f| f);
     assert_eq!(get(&server, "/static/sub/", &[]).status, 404);
+    let redirect = get(&server, "/static/sub?x=1", &[]);
+    assert_eq!((redirect.status.as_u16(), redirect.header("location")), (301, Some("/static/sub/?x=1")), "as nginx");
     let indexed = serve(&dir, |f| f.index_file("index.html"));
     let redirect = get(&indexed, "/static/sub", &[]);
     assert_eq!((redirect.status.as_u16(), redirect.header("location")), (301, Some("/static/sub/")));

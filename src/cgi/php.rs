@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::CgiProgram;
 use crate::dir::{Dir, LazyDir};
-use crate::gateway::php_path::find_php_script;
+use crate::gateway::php_path::{find_php_script, names_index_directory};
 use crate::gateway::{App, AppError, AppIter, Environ, StartResponse};
 
 /// A directory of PHP scripts as a gateway app, each run by `php-cgi`.
@@ -81,8 +81,17 @@ impl App for PhpCgi {
         let path = environ.get_bytes("PATH_INFO").unwrap_or(b"/").to_vec();
         let root = self.root.get("squall::cgi");
         let is_file = |root: &Dir, relative: &str| root.has_file(std::path::Path::new(relative));
-        let script = root.as_deref().and_then(|root| find_php_script(root, &path, self.index.as_deref(), is_file));
+        let index = self.index.as_deref();
+        let script = root.as_deref().and_then(|root| find_php_script(root, &path, index, is_file));
         let (Some(root), Some(script)) = (root.as_deref().map(Dir::path), script) else {
+            if root.as_deref().is_some_and(|root| names_index_directory(root, &path, index, is_file)) {
+                // A directory without its slash: to it, query kept, as nginx answers.
+                let target = environ.get("REQUEST_URI").unwrap_or("/");
+                let (path, query) = target.split_once('?').unwrap_or((target, ""));
+                let location = if query.is_empty() { format!("{path}/") } else { format!("{path}/?{query}") };
+                start.start("301 Moved Permanently", [("Location", location)])?;
+                return Ok(AppIter::empty());
+            }
             start.start("404 Not Found", [("Content-Type", "text/plain; charset=utf-8")])?;
             return Ok(AppIter::once("no such script\n"));
         };

@@ -3,6 +3,7 @@
 //! rest of a streamed response, after which the connection goes back.
 
 use std::io;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -100,6 +101,38 @@ impl Conn {
         Ok(())
     }
 
+    /// Whether an idle kept connection can take a request: the server has
+    /// not closed it (php-fpm closes a worker's connection when it recycles
+    /// the worker: `pm.max_requests`, `ondemand`'s idle timeout) nor sent
+    /// anything unasked. One read that finds nothing says so, with no wait.
+    pub(super) fn is_open(&mut self) -> bool {
+        if !self.buf.is_empty() {
+            return false;
+        }
+        let mut probe = [0u8; 1];
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        match self.stream.try_read(&mut cx, &mut probe) {
+            Poll::Ready(Err(e)) => e.kind() == io::ErrorKind::WouldBlock,
+            Poll::Ready(Ok(_)) => false,
+            Poll::Pending => true,
+        }
+    }
+
+    /// Waits for the first bytes of the answer to the request just sent.
+    /// Silence past `timeout` is `504`; the end of the stream or a reset
+    /// before any byte is [`Attempt::Unanswered`]: the server never took the
+    /// request.
+    pub(super) async fn answer_begins(&mut self, timeout: Duration) -> Result<(), Attempt> {
+        self.entry.watch.read_within(Some(timeout));
+        match self.fill(Header::LEN).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+                Err(Attempt::Failed(gateway_timeout("no response within the read timeout".into())))
+            }
+            Err(e) => Err(Attempt::Unanswered("reading the response", e)),
+        }
+    }
+
     /// Called by a read about to wait.
     fn poll_deadline(&self, cx: &Context<'_>) -> Poll<io::Result<usize>> {
         if self.entry.watch.read_expired(cx) { Poll::Ready(Err(io::ErrorKind::TimedOut.into())) } else { Poll::Pending }
@@ -172,10 +205,36 @@ pub(super) async fn next_record(conn: &mut Conn, timeout: Duration) -> Result<Re
     }
 }
 
-/// Sends a body kept in a temporary file as STDIN records, then the empty
-/// STDIN record that ends it; the file is read on a blocking thread.
-pub(super) async fn send_stdin(conn: &mut Conn, body: crate::gateway::Input, timeout: Duration) -> io::Result<()> {
-    let mut reader = blocking::Unblock::new(body);
+/// How sending a request went wrong.
+#[derive(Debug)]
+pub(super) enum Attempt {
+    /// The connection failed before any byte of an answer came back (what
+    /// failed, and how): on a kept connection the server had closed it, and
+    /// the request may go again on a fresh one.
+    Unanswered(&'static str, io::Error),
+    /// The answer to give the client.
+    Failed(HttpError),
+}
+
+impl Attempt {
+    /// The answer when the request cannot go again: `502`.
+    pub(super) fn into_error(self) -> HttpError {
+        match self {
+            Attempt::Unanswered(during, e) => bad_gateway(format!("{during}: {e}")),
+            Attempt::Failed(error) => error,
+        }
+    }
+}
+
+/// Sends a body kept in a temporary file as STDIN records, from its start,
+/// then the empty STDIN record that ends it; the file is read on a
+/// blocking thread, through a descriptor of its own, so it can be sent
+/// again.
+pub(super) async fn send_stdin(conn: &mut Conn, file: &std::fs::File, timeout: Duration) -> io::Result<()> {
+    use std::io::Seek;
+    let mut file = file.try_clone()?;
+    file.rewind()?;
+    let mut reader = blocking::Unblock::new(file);
     let mut buf = vec![0u8; record::MAX_CONTENT];
     let mut out = Vec::with_capacity(record::MAX_CONTENT + 16);
     loop {
@@ -189,6 +248,54 @@ pub(super) async fn send_stdin(conn: &mut Conn, body: crate::gateway::Input, tim
     }
 }
 
+/// The connections kept for the next request.
+#[derive(Default)]
+pub(super) struct Kept {
+    idle: Mutex<Vec<Conn>>,
+    /// Requests sent on fresh connections and not answered yet.
+    waiting: AtomicUsize,
+}
+
+impl Kept {
+    /// An idle connection the server has not closed, if there is one.
+    pub(super) fn take(&self) -> Option<Conn> {
+        loop {
+            let mut conn = crate::rt::lock(&self.idle).pop()?;
+            if conn.is_open() {
+                return Some(conn);
+            }
+            log::debug!(target: "squall::fastcgi", "the server closed an idle connection");
+        }
+    }
+
+    /// Keeps a connection whose request ended cleanly — unless a request
+    /// waits on a fresh connection. That one may sit in the server's accept
+    /// queue: php-fpm counts a worker holding a kept connection as idle, so
+    /// under `pm = ondemand` it starts no worker for the queue, and the
+    /// worker never leaves a connection kept busy. Closing this one frees
+    /// its worker to accept the waiting request.
+    pub(super) fn give_back(&self, conn: Conn) {
+        if self.waiting.load(Ordering::Acquire) == 0 {
+            crate::rt::lock(&self.idle).push(conn);
+        }
+    }
+
+    /// Counts a request waiting on a fresh connection until dropped.
+    pub(super) fn waiting(&self) -> Waiting<'_> {
+        self.waiting.fetch_add(1, Ordering::AcqRel);
+        Waiting(&self.waiting)
+    }
+}
+
+/// A request on a fresh connection, not answered yet; see [`Kept::give_back`].
+pub(super) struct Waiting<'a>(&'a AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// The rest of a response: STDOUT records until the end of the request,
 /// then the connection goes back to the pool. Dropped early (the client
 /// left), the connection is closed instead: its state is unknown.
@@ -197,7 +304,7 @@ pub(super) struct Rest {
     /// Held while the response streams: the connection is busy until then.
     pub(super) _permit: SemaphoreGuardArc,
     /// Where the connection goes back, if kept alive.
-    pub(super) idle: Option<Arc<Mutex<Vec<Conn>>>>,
+    pub(super) kept: Option<Arc<Kept>>,
     pub(super) read_timeout: Duration,
 }
 
@@ -216,8 +323,8 @@ impl Rest {
             match next_record(&mut rest.stream, rest.read_timeout).await {
                 Ok(Record::Stdout(data)) => Some((Ok(data), (Some(rest), first))),
                 Ok(Record::End) => {
-                    if let Some(idle) = &rest.idle {
-                        crate::rt::lock(idle).push(rest.stream);
+                    if let Some(kept) = &rest.kept {
+                        kept.give_back(rest.stream);
                     }
                     None
                 }
@@ -314,6 +421,30 @@ mod tests {
             assert_eq!(stdout, b"Content-Type: text/plain\r\n\r\nhello", "{step} bytes per read");
             assert_eq!(end, Ok(()), "{step} bytes per read");
         }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn an_idle_connection_the_server_closed_or_wrote_to_is_not_reused() {
+        use std::io::Write;
+        let path = std::env::temp_dir().join(format!("squall-fcgi-idle-{}.sock", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let registry = std::sync::Arc::new(Registry::default());
+        let connect = || {
+            let stream = crate::rt::block_on(crate::rt::connect_unix(&path)).unwrap();
+            (Conn::new(stream, registry.register()), listener.accept().unwrap().0)
+        };
+        let (mut quiet, _server) = connect();
+        assert!(quiet.is_open(), "nothing to read: open");
+        assert!(quiet.is_open(), "asking again changes nothing");
+        let (mut closed, server) = connect();
+        drop(server);
+        assert!(!closed.is_open(), "end of stream: the server closed it");
+        let (mut chatty, mut server) = connect();
+        server.write_all(b"unasked").unwrap();
+        assert!(!chatty.is_open(), "bytes nobody asked for: its state is unknown");
+        let _ = std::fs::remove_file(&path);
     }
 
     #[test]

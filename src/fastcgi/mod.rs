@@ -10,6 +10,15 @@
 //! request at a time each (php-fpm does not multiplex). The response streams
 //! back as it comes; `FCGI_STDERR` goes to the log.
 //!
+//! php-fpm closes kept connections when it recycles a worker
+//! (`pm.max_requests`, `pm = ondemand`'s idle timeout): an idle connection
+//! the server closed is noticed before it is used, and a request whose kept
+//! connection fails before any byte of the answer goes again, once, on a
+//! fresh connection (its body is still kept), as nginx retries a cached
+//! connection. A response whose length differs from its `Content-Length`
+//! keeps the declared length: a short one ends with the connection closed,
+//! a long one is cut.
+//!
 //! Failures are answered as nginx answers them: upstream refused, reset,
 //! gone mid-header or with a bad header block → `502`; no connection or no
 //! data within the timeouts → `504`; no free connection in the pool → `503`
@@ -20,7 +29,7 @@ mod record;
 
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::task::Poll;
 use std::time::Duration;
 
@@ -32,15 +41,16 @@ use http::header::HeaderValue;
 
 use crate::dir::{Dir, LazyDir, RecentFiles};
 use crate::error::HttpError;
-use crate::gateway::buffer::read_whole;
+use crate::gateway::buffer::keep_whole;
 use crate::gateway::environ::each_var;
 use crate::gateway::header_block::read_header_block;
-use crate::gateway::php_path::{PhpScript, find_php_script};
+use crate::gateway::php_path::{PhpScript, find_php_script, names_index_directory};
 use crate::gateway::start::ResponseHead;
 use crate::rt;
 use crate::server::watch::{Entry, Registry, sweep};
+use crate::web::Spooled;
 use crate::web::{Body, Dispatch, IntoResponse, Request, Response, Target};
-use conn::{Conn, Record, Rest, next_record, send_stdin};
+use conn::{Attempt, Conn, Kept, Record, Rest, next_record, send_stdin};
 
 /// Where the FastCGI server listens.
 #[derive(Debug, Clone)]
@@ -81,7 +91,7 @@ pub struct FastCgi {
     queue_timeout: Duration,
     permits: Arc<Semaphore>,
     pool_size: usize,
-    idle: Arc<Mutex<Vec<Conn>>>,
+    kept: Arc<Kept>,
     keep_alive: bool,
     env: Vec<(String, String)>,
     /// The deadlines of connections and of requests waiting for one.
@@ -106,7 +116,7 @@ impl FastCgi {
             queue_timeout: Duration::from_secs(1),
             permits: Arc::new(Semaphore::new(16)),
             pool_size: 16,
-            idle: Arc::default(),
+            kept: Arc::default(),
             keep_alive: true,
             env: Vec::new(),
             deadlines: Arc::default(),
@@ -252,8 +262,9 @@ impl FastCgi {
     }
 
     async fn exchange(&self, mut req: Request, script: PhpScript, root: &Dir) -> Result<Response, HttpError> {
-        // The body first, whole: a slow client must not hold a worker.
-        let (body, length) = read_whole(req.take_body(), IN_MEMORY).await?;
+        // The body first, whole: a slow client must not hold a worker. It is
+        // kept until the answer begins, so the request can go twice.
+        let (body, length) = keep_whole(req.take_body(), IN_MEMORY).await?;
         let params = self.params(&req, &script, root, length);
         let permit = match self.permit().await {
             Some(permit) => permit,
@@ -272,43 +283,16 @@ impl FastCgi {
         record::push_record(&mut head, record::PARAMS, b"");
         // A body in memory goes out with the head, usually in one write; one
         // in a file follows it.
-        let spooled = match body.buffered_bytes() {
-            Some(bytes) => {
+        let file = match &body {
+            Spooled::Memory(bytes) => {
                 record::push_stream(&mut head, record::STDIN, bytes);
                 record::push_record(&mut head, record::STDIN, b"");
                 None
             }
-            None => Some(body),
+            Spooled::File(file) => Some(file),
         };
-        // A kept-alive connection may have been closed by the server since
-        // (php-fpm restarted): nothing of the body is spent yet, so the head
-        // goes again on a fresh one.
-        let reused = if self.keep_alive { crate::rt::lock(&self.idle).pop() } else { None };
-        let reused = match reused {
-            Some(mut conn) => match conn.send(&head, self.send_timeout).await {
-                Ok(()) => Some(conn),
-                // Stalled, not closed: a fresh connection would stall too.
-                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => return Err(send_failed(e)),
-                Err(_) => None,
-            },
-            None => None,
-        };
-        let mut stream = match reused {
-            Some(conn) => conn,
-            None => {
-                let mut fresh = self.connect().await?;
-                fresh.send(&head, self.send_timeout).await.map_err(send_failed)?;
-                fresh
-            }
-        };
-        let sent = async {
-            if let Some(body) = spooled {
-                send_stdin(&mut stream, body, self.send_timeout).await?;
-            }
-            stream.stream.flush().await
-        };
-        sent.await.map_err(send_failed)?;
-        stream.more = true; // the answer may be there already
+        let mut stream = self.begin(&head, file).await?;
+        drop(body);
         // Records up to the end of the header block.
         let mut stdout = Vec::new();
         let (block, body_start) = loop {
@@ -333,29 +317,72 @@ impl FastCgi {
             .map_err(|why| bad_gateway(format!("the application's header block: {why}")))?;
         let mut chunks = vec![Bytes::copy_from_slice(&stdout[body_start..])];
         // A small page usually came whole with its header block: then the
-        // connection goes back at once and the response has a length. (Not
-        // for HEAD, whose length is the one GET would have.)
-        if req.method() != http::Method::HEAD {
-            loop {
-                match stream.buffered_record()? {
-                    Ok(Record::Stdout(data)) => chunks.push(data),
-                    Ok(Record::End) => {
-                        self.give_back(stream);
-                        return Ok(head.into_response(Body::from(concat(chunks))));
+        // connection goes back at once and the response has a length.
+        loop {
+            match stream.buffered_record()? {
+                Ok(Record::Stdout(data)) => chunks.push(data),
+                Ok(Record::End) => {
+                    self.give_back(stream);
+                    if req.method() == http::Method::HEAD {
+                        // What GET would send, as far as it is known: the
+                        // application's own Content-Length, else no length.
+                        return Ok(head.into_response(Body::from_stream(futures_lite::stream::empty())));
                     }
-                    Err(_) => break,
+                    return Ok(head.into_whole_response(concat(chunks)));
                 }
+                Err(_) => break,
             }
         }
-        let idle = self.keep_alive.then(|| self.idle.clone());
-        let rest = Rest { stream, _permit: permit, idle, read_timeout: self.read_timeout };
+        let kept = self.keep_alive.then(|| self.kept.clone());
+        let rest = Rest { stream, _permit: permit, kept, read_timeout: self.read_timeout };
         Ok(head.into_response(rest.into_body(chunks)))
+    }
+
+    /// Sends the request and waits for the first bytes of its answer, on a
+    /// kept connection when there is one. A kept connection the server
+    /// closed since fails before any answer: the request goes again, once,
+    /// on a fresh connection, as nginx retries a cached one. A fresh
+    /// connection's failure is the answer (`502`, or `504` for silence).
+    async fn begin(&self, head: &[u8], file: Option<&std::fs::File>) -> Result<Conn, HttpError> {
+        if let Some(mut kept) = self.keep_alive.then(|| self.kept.take()).flatten() {
+            match self.send(&mut kept, head, file).await {
+                Ok(()) => return Ok(kept),
+                Err(Attempt::Unanswered(during, e)) => {
+                    log::debug!(target: "squall::fastcgi", "a kept connection failed {during} ({e}): sending again on a fresh one");
+                }
+                Err(Attempt::Failed(e)) => return Err(e),
+            }
+        }
+        let _waiting = self.kept.waiting();
+        let mut fresh = self.connect().await?;
+        self.send(&mut fresh, head, file).await.map_err(Attempt::into_error)?;
+        Ok(fresh)
+    }
+
+    /// Sends the head and the body from its file, if it is in one, and
+    /// waits for the answer to begin.
+    async fn send(&self, conn: &mut Conn, head: &[u8], file: Option<&std::fs::File>) -> Result<(), Attempt> {
+        let sent = async {
+            conn.send(head, self.send_timeout).await?;
+            if let Some(file) = file {
+                send_stdin(conn, file, self.send_timeout).await?;
+            }
+            conn.stream.flush().await
+        };
+        match sent.await {
+            Ok(()) => {}
+            // Stalled, not closed: a fresh connection would stall too.
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => return Err(Attempt::Failed(send_failed(e))),
+            Err(e) => return Err(Attempt::Unanswered("sending the request", e)),
+        }
+        conn.more = true; // the answer may be there already
+        conn.answer_begins(self.read_timeout).await
     }
 
     /// A connection whose request ended cleanly, back to the pool if kept.
     fn give_back(&self, conn: Conn) {
         if self.keep_alive {
-            crate::rt::lock(&self.idle).push(conn);
+            self.kept.give_back(conn);
         }
     }
 }
@@ -422,8 +449,13 @@ impl Target for FastCgi {
             return Dispatch::Decline(req);
         };
         let is_file = |root: &Dir, relative: &str| self.recent.has_file(root, relative);
-        match find_php_script(&root, &path, self.index.as_deref(), is_file) {
+        let index = self.index.as_deref();
+        match find_php_script(&root, &path, index, is_file) {
             Some(script) => Dispatch::answer(self.serve(req, script, root)),
+            None if names_index_directory(&root, &path, index, is_file) => {
+                let moved = crate::web::slash_redirect(req.path(), req.query());
+                Dispatch::answer(async move { moved })
+            }
             None => Dispatch::Decline(req),
         }
     }

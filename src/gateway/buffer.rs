@@ -16,17 +16,25 @@ use crate::web::{Body, Spool, Spooled};
 ///
 /// The body's own failure (`413` over the server's limit, `400` malformed,
 /// `408` too slow), or `500` when the temporary file cannot be written.
-pub(crate) async fn read_whole(mut body: Body, in_memory: usize) -> Result<(Input, u64), HttpError> {
+pub(crate) async fn read_whole(body: Body, in_memory: usize) -> Result<(Input, u64), HttpError> {
+    let (kept, length) = keep_whole(body, in_memory).await?;
+    Ok(match kept {
+        Spooled::Memory(bytes) => (Input::buffered(bytes.into()), length),
+        Spooled::File(file) => (Input::reader(Box::new(file)), length),
+    })
+}
+
+/// [`read_whole`], keeping the bytes or the file itself: a caller that may
+/// send the body twice (a FastCGI request retried on a fresh connection)
+/// rewinds the file.
+pub(crate) async fn keep_whole(mut body: Body, in_memory: usize) -> Result<(Spooled, u64), HttpError> {
     let mut spool = Spool::new(in_memory);
     while let Some(chunk) = body.chunk().await {
         // A body fault keeps its status; a file that cannot be written is a 500.
         spool.write(&chunk?).await?;
     }
     let length = spool.len();
-    Ok(match spool.finish().await? {
-        Spooled::Memory(bytes) => (Input::buffered(bytes.into()), length),
-        Spooled::File(file) => (Input::reader(Box::new(file)), length),
-    })
+    Ok((spool.finish().await?, length))
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use super::start::ResponseHead;
 use super::{App, Environ, StartResponse};
 use crate::error::HttpError;
 use crate::error::panic_message;
-use crate::web::{Body, IntoResponse, Response, declared_length};
+use crate::web::{Body, IntoResponse, Response};
 
 /// What the app's thread tells the connection.
 pub(crate) enum Msg {
@@ -35,11 +35,7 @@ pub(super) async fn assemble(messages: impl futures_lite::Stream<Item = Msg> + S
     let mut messages = Box::pin(messages);
     let (head, first) = match messages.next().await {
         Some(Msg::Head(head, first)) => (head, first),
-        Some(Msg::Whole(head, body)) if declared_length(&head.headers).is_none_or(|n| n == body.len() as u64) => {
-            return head.into_response(body.into());
-        }
-        // A declared length that does not match: stream it, so the connection closes.
-        Some(Msg::Whole(head, body)) => (head, Some(body)),
+        Some(Msg::Whole(head, body)) => return head.into_whole_response(body),
         _ => return HttpError::new(StatusCode::INTERNAL_SERVER_ERROR).into_response(),
     };
     let rest = messages.map(|m| match m {

@@ -336,12 +336,6 @@ impl Input {
         Input { source: InputSource::Stream(chunks), current: Bytes::new(), read: 0 }
     }
 
-    /// The whole body, when it is in memory and nothing of it was read yet.
-    #[cfg_attr(not(feature = "fastcgi"), allow(dead_code))]
-    pub(crate) fn buffered_bytes(&self) -> Option<&Bytes> {
-        matches!(self.source, InputSource::Buffered).then_some(&self.current).filter(|_| self.read == 0)
-    }
-
     /// How many body bytes the app has read.
     pub fn bytes_read(&self) -> u64 {
         self.read

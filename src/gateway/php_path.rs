@@ -60,6 +60,23 @@ pub(crate) fn find_php_script(
     Some(PhpScript { file: root.path().join(&relative), url: format!("/{relative}"), path_info: rest })
 }
 
+/// Whether `path` (decoded) names a directory beneath `root` holding the
+/// `index` script but lacks its trailing slash: it is then redirected to
+/// `path/`, as nginx and static files answer a directory.
+pub(crate) fn names_index_directory(
+    root: &Dir,
+    path: &[u8],
+    index: Option<&str>,
+    is_file: impl FnOnce(&Dir, &str) -> bool,
+) -> bool {
+    match path.last() {
+        None | Some(b'/') => false,
+        // `/x.php` + `/` names x.php with a `PATH_INFO` of `/`: a script, no directory.
+        Some(_) => find_php_script(root, &[path, b"/"].concat(), index, is_file)
+            .is_some_and(|script| script.path_info.is_empty() && index.is_some_and(|i| script.url.ends_with(i))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,5 +128,21 @@ mod tests {
         assert_eq!(find_php_script(&root, b"/app/", None), None, "no index without one set");
         assert_eq!(find_php_script(&root, b"/app/", Some("index.html")), None, "only a .php index runs");
         assert_eq!(find_php_script(&root, b"/app.php", None), None, "a directory is no script");
+    }
+
+    #[test]
+    fn a_directory_with_its_index_is_known_without_its_slash() {
+        let root = root();
+        let names = |path: &[u8], index| {
+            names_index_directory(&root, path, index, |root, relative| root.has_file(Path::new(relative)))
+        };
+        assert!(names(b"/app", Some("index.php")));
+        assert!(!names(b"/app/", Some("index.php")), "it has its slash");
+        assert!(!names(b"/app", None), "no index set");
+        assert!(!names(b"/app", Some("other.php")), "no such index in it");
+        assert!(!names(b"/x.php", Some("index.php")), "a script, not a directory");
+        assert!(!names(b"/missing", Some("index.php")));
+        assert!(!names(b"", Some("index.php")));
+        assert!(!names(b"/../app", Some("index.php")));
     }
 }

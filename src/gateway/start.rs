@@ -66,6 +66,20 @@ impl ResponseHead {
         *response.headers_mut() = self.headers;
         response
     }
+
+    /// A response with this head and a body known whole. When the head
+    /// declares another length, the body is streamed instead, so the
+    /// connection enforces the declared one: a shorter body ends with the
+    /// connection closed, a longer one is cut (RFC 9112 §6.3, §8); both are
+    /// logged. A client never sees a complete-looking truncated response.
+    pub(crate) fn into_whole_response(self, body: Bytes) -> crate::web::Response {
+        match crate::web::declared_length(&self.headers) {
+            Some(n) if n != body.len() as u64 => {
+                self.into_response(crate::web::Body::from_stream(futures_lite::stream::once(Ok(body))))
+            }
+            _ => self.into_response(body.into()),
+        }
+    }
 }
 
 impl StartResponse {

@@ -67,8 +67,10 @@ impl StaticFiles {
     }
 
     /// Serves `name` (say `index.html`) for a directory; off by default, when
-    /// a directory is `404`. A directory without its trailing slash is
-    /// redirected to it, so relative links inside work.
+    /// a directory is `404`. Either way a directory asked for without its
+    /// trailing slash is redirected to it (`301`, as nginx does), so that
+    /// relative links inside work and a route for `…/` (a PHP index, say)
+    /// sees it.
     pub fn index_file(mut self, name: &str) -> Self {
         self.index = Some(name.to_owned());
         self
@@ -116,13 +118,7 @@ impl StaticFiles {
         // same. Large files stream from blocking threads.
         match plan.find() {
             Found::File(file) => respond(&req, file).await,
-            Found::Directory => {
-                let mut to = format!("{}/", req.path());
-                if !req.query().is_empty() {
-                    to = format!("{to}?{}", req.query());
-                }
-                Response::redirect_permanent(&to)
-            }
+            Found::Directory => crate::web::slash_redirect(req.path(), req.query()),
             Found::Outside => {
                 log::warn!(target: "squall::static", "{}: leads outside the static directory", req.path());
                 HttpError::not_found().into_response()
@@ -189,7 +185,7 @@ const SIBLINGS: [(&str, &str); 2] = [("br", "br"), ("gzip", "gz")];
 
 enum Found {
     File(FileToSend),
-    /// A directory asked for without its trailing slash, with an index file.
+    /// A directory asked for without its trailing slash.
     Directory,
     Outside,
     Nothing,
@@ -216,12 +212,12 @@ impl Plan<'_> {
             Opened::Outside => return Found::Outside,
         };
         if meta.is_dir() {
-            let Some(index) = &self.index else {
-                return Found::Nothing;
-            };
             if !self.trailing_slash {
                 return Found::Directory;
             }
+            let Some(index) = &self.index else {
+                return Found::Nothing;
+            };
             relative.push(index);
             (file, meta) = match self.open(&relative) {
                 Opened::File(file, meta) if meta.is_file() => (file, meta),

@@ -35,7 +35,7 @@ pub(crate) use read::{Spool, Spooled};
 pub use request::Request;
 pub(crate) use request::{AppState, Origin, split_host_port};
 pub use response::{IntoResponse, Json, Response};
-pub(crate) use response::{StatusLine, decimal, declared_length, reason_phrase};
+pub(crate) use response::{StatusLine, decimal, declared_length, reason_phrase, slash_redirect};
 pub use signing::CookieSecret;
 pub use target::{BoxFuture, Dispatch, Target};
 pub use upgrade::{ShutdownBegun, Upgraded};

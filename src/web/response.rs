@@ -400,6 +400,16 @@ pub(crate) fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
     }
 }
 
+/// `301 Moved Permanently` to `path` with a trailing slash, keeping the
+/// query: a directory asked for without its slash, as nginx answers it, so
+/// that relative links inside it resolve.
+pub(crate) fn slash_redirect(path: &str, query: &str) -> Response {
+    match query {
+        "" => Response::redirect_permanent(&format!("{path}/")),
+        query => Response::redirect_permanent(&format!("{path}/?{query}")),
+    }
+}
+
 pub(crate) fn declared_length(headers: &HeaderMap) -> Option<u64> {
     headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
 }

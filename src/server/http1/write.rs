@@ -62,18 +62,21 @@ where
     }
     let framing = if encode::forbids_body(status) {
         encode::ResponseFraming::NoBody
-    } else if let Some(n) = declared_length(&headers).filter(|_| head_only) {
-        // RFC 9110 §9.3.2: HEAD says what GET would send; a handler that
-        // knows the length without producing the body declares it.
-        encode::ResponseFraming::Length(n)
+    } else if head_only {
+        // RFC 9110 §9.3.2: HEAD says what GET would send: a length the
+        // handler declared (knowing it without producing the body) or its
+        // body has. A length only producing the body would tell is left out,
+        // as that section allows: never `chunked` for a body not sent.
+        match declared_length(&headers).or(body.size_hint()) {
+            Some(n) => encode::ResponseFraming::Length(n),
+            None => encode::ResponseFraming::NoBody,
+        }
     } else if let Some(n) = body.size_hint() {
         encode::ResponseFraming::Length(n)
     } else if let Some(n) = declared_length(&headers) {
         encode::ResponseFraming::Length(n)
     } else if version == Version::HTTP_11 {
         encode::ResponseFraming::Chunked
-    } else if head_only {
-        encode::ResponseFraming::NoBody
     } else {
         *keep_alive = false;
         encode::ResponseFraming::Close
