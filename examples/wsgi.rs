@@ -63,7 +63,10 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
 // ANCHOR: wsgi
 fn main() -> squall::Result<()> {
     // Warnings and the access log unless RUST_LOG says otherwise.
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn,squall::access=info")).init();
+    env_logger::Builder::from_env(
+        env_logger::Env::default().default_filter_or("warn,squall::access=info,squall::python=info"),
+    )
+    .init();
     let options = parse(std::env::args().skip(1)).unwrap_or_else(|e| {
         eprintln!("{}{USAGE}", if e.is_empty() { String::new() } else { format!("wsgi: {e}\n\n") });
         std::process::exit(2);

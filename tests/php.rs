@@ -69,7 +69,11 @@ fn superglobals_cookies_redirects_and_status_codes() {
     assert_eq!(server.get("/?a=x").text(), "get=x post=- cookie=- path_info= script=/index.php\n", "the index");
     assert_eq!(server.get("/sub/").text(), "sub index");
     let moved = server.get("/sub?a=1");
-    assert_eq!((moved.status.as_u16(), moved.header("location")), (301, Some("/sub/?a=1")), "a directory, to its slash");
+    assert_eq!(
+        (moved.status.as_u16(), moved.header("location")),
+        (301, Some("/sub/?a=1")),
+        "a directory, to its slash"
+    );
     // The same from PHP mounted alone, with no static files beside it.
     let alone = GatewayContainer::builder(PhpCgi::new(site()).index("index.php")).executor(Executor::thread_pool(2));
     let alone = TestServer::start(Router::new().mount("/php", alone.build()));

@@ -18,8 +18,14 @@ fn apps_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests").join("python")
 }
 
+/// `target` on the test apps' path, in the framework virtualenv: a process
+/// has one interpreter, so every app of this test process names the same.
+fn builder(target: &str) -> squall::python::WsgiAppBuilder {
+    WsgiApp::builder(target).path(apps_dir()).virtualenv(framework_venv())
+}
+
 fn load(callable: &str) -> WsgiApp {
-    WsgiApp::builder(format!("apps:{callable}")).path(apps_dir()).load().unwrap()
+    builder(&format!("apps:{callable}")).load().unwrap()
 }
 
 /// `apps:callable` mounted at `/py` beside a native route, on `executor`.
@@ -151,11 +157,11 @@ fn bad_app_output_is_a_500_with_a_log_line_never_a_panic() {
 
 #[test]
 fn an_import_error_is_a_clear_startup_error_with_the_traceback() {
-    let err = WsgiApp::builder("no_such_module_xyz:app").path(apps_dir()).load().unwrap_err();
+    let err = builder("no_such_module_xyz:app").load().unwrap_err();
     assert!(err.is_config());
     let text = err.to_string();
     assert!(text.contains("ModuleNotFoundError") && text.contains("no_such_module_xyz"), "{text}");
-    let err = WsgiApp::builder("apps:missing_callable").path(apps_dir()).load().unwrap_err();
+    let err = builder("apps:missing_callable").load().unwrap_err();
     assert!(err.to_string().contains("AttributeError"), "{err}");
 }
 
@@ -188,7 +194,7 @@ fn framework_venv() -> PathBuf {
 }
 
 fn load_framework(target: &str) -> WsgiApp {
-    WsgiApp::builder(target).path(apps_dir()).virtualenv(framework_venv()).load().unwrap()
+    builder(target).load().unwrap()
 }
 
 /// A Flask app at `/flask` and a native route at `/native`, on one server.
@@ -404,4 +410,120 @@ fn flask_reads_a_streamed_chunked_body_to_its_end() {
     conn.send(b"POST /flask/stream-in HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
         .unwrap();
     assert_eq!(conn.read_response(false).unwrap().text(), "11 None");
+}
+
+/// `examples/wsgi --app apps:interpreter` with `VIRTUAL_ENV=venv`: what the
+/// app reports of its interpreter, or how start-up failed (exit status and
+/// standard error).
+fn interpreter_in(venv: &std::path::Path) -> Result<serde_json::Value, (Option<i32>, String)> {
+    use std::io::{BufRead, Read};
+    let mut child = std::process::Command::new(support::example_binary("wsgi", "python"))
+        .args(["127.0.0.1:0", "--app", "apps:interpreter", "--path", apps_dir().to_str().unwrap()])
+        .env("VIRTUAL_ENV", venv)
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let Some(url) = line.split(" on http://").nth(1) else {
+        let status = child.wait().unwrap();
+        let mut text = String::new();
+        stderr.read_to_string(&mut text).unwrap();
+        return Err((status.code(), text));
+    };
+    let addr = url.split('/').next().unwrap().parse().unwrap();
+    let resp = squall::testing::TestConnection::open(addr).unwrap().request("GET", "/", &[], b"").unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let mut log = String::new();
+    stderr.read_to_string(&mut log).unwrap();
+    assert!(log.contains("squall::python] Python 3."), "the interpreter is named at start-up: {log}");
+    Ok(serde_json::from_slice(&resp.body).unwrap())
+}
+
+/// What the virtualenv's own `python` reports of itself.
+fn own_python(venv: &std::path::Path) -> serde_json::Value {
+    let script = "import json, sys\ntry:\n import six; v = six.__version__\nexcept ImportError: v = None\n\
+                  print(json.dumps({'prefix': sys.prefix, 'executable': sys.executable, 'path': sys.path[1:], 'six': v}))";
+    let out = std::process::Command::new(venv.join("bin").join("python")).args(["-c", script]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// A virtualenv of the system interpreter without pip (quick to make).
+fn bare_venv(name: &str, system_site_packages: bool) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("squall-venv-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut make = std::process::Command::new("/usr/bin/python3");
+    make.args(["-m", "venv", "--without-pip"]);
+    if system_site_packages {
+        make.arg("--system-site-packages");
+    }
+    assert!(make.arg(&dir).status().unwrap().success(), "python3 -m venv {}", dir.display());
+    dir
+}
+
+/// Debian's six (python3-six, installed by .ci/run) is older than the one
+/// pinned in the framework virtualenv.
+fn system_six() -> String {
+    let out = std::process::Command::new("/usr/bin/python3")
+        .args(["-c", "import six; print(six.__version__)"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "the system's six (python3-six) is installed");
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// The app's report without its own directory at the front of `sys.path`.
+fn as_its_own_python_sees_it(mut app: serde_json::Value) -> serde_json::Value {
+    let path = app["path"].as_array_mut().unwrap();
+    assert_eq!(path[0], apps_dir().to_str().unwrap(), "--path comes first");
+    path.remove(0);
+    app.as_object_mut().unwrap().remove("exec_prefix");
+    app
+}
+
+#[test]
+fn a_virtualenv_wins_over_the_system_packages_as_its_own_python() {
+    let venv = framework_venv();
+    let app = interpreter_in(&venv).unwrap();
+    assert_eq!(app["six"], "1.17.0", "the virtualenv's six, not the system's {}", system_six());
+    assert_eq!((app["prefix"].as_str(), app["exec_prefix"].as_str()), (venv.to_str(), venv.to_str()));
+    assert_eq!(app["executable"].as_str(), venv.join("bin").join("python").to_str());
+    assert_eq!(as_its_own_python_sees_it(app), own_python(&venv), "prefix, executable, sys.path and six alike");
+}
+
+#[test]
+fn system_site_packages_are_seen_only_when_the_virtualenv_says_so() {
+    let shared = bare_venv("shared", true);
+    let app = interpreter_in(&shared).unwrap();
+    assert_eq!(app["six"].as_str(), Some(system_six().as_str()), "include-system-site-packages = true");
+    assert_eq!(as_its_own_python_sees_it(app), own_python(&shared));
+    let isolated = bare_venv("isolated", false);
+    let app = interpreter_in(&isolated).unwrap();
+    assert_eq!(app["six"], serde_json::Value::Null, "the system's packages are hidden");
+    assert_eq!(as_its_own_python_sees_it(app), own_python(&isolated));
+    let _ = (std::fs::remove_dir_all(shared), std::fs::remove_dir_all(isolated));
+}
+
+#[test]
+fn a_missing_virtualenv_or_one_of_another_python_stops_start_up_with_a_clear_error() {
+    let missing = std::env::temp_dir().join("squall-no-such-venv");
+    let (code, stderr) = interpreter_in(&missing).unwrap_err();
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains(&format!("virtualenv {}: no such directory", missing.display())), "{stderr}");
+    let other = bare_venv("other-python", false);
+    let cfg = std::fs::read_to_string(other.join("pyvenv.cfg")).unwrap();
+    let cfg: String = cfg
+        .lines()
+        .map(|l| if l.starts_with("version") { "version = 3.99.1\n".into() } else { format!("{l}\n") })
+        .collect();
+    std::fs::write(other.join("pyvenv.cfg"), cfg).unwrap();
+    let (code, stderr) = interpreter_in(&other).unwrap_err();
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("made by Python 3.99.1") && stderr.contains("embeds Python 3."), "both versions: {stderr}");
+    let _ = std::fs::remove_dir_all(other);
 }

@@ -77,19 +77,32 @@ impl WsgiAppBuilder {
         self
     }
 
-    /// Uses the packages of the virtualenv at `dir`, as its `python` would.
+    /// Runs the app in the virtualenv at `dir`, as its own `python` would
+    /// (mod_wsgi's `python-home`): `sys.prefix` and `sys.executable` name
+    /// the virtualenv, its site-packages come before any of the system's,
+    /// and those are visible only when its `pyvenv.cfg` says
+    /// `include-system-site-packages = true`.
+    ///
+    /// A process has one interpreter, started by the first app loaded: give
+    /// the virtualenv to that one (later apps may name the same one or
+    /// none).
     pub fn virtualenv(mut self, dir: impl Into<PathBuf>) -> Self {
         self.virtualenv = Some(dir.into());
         self
     }
 
-    /// Starts the interpreter if it is not running, and imports the app.
+    /// Starts the interpreter if it is not running (and logs, at INFO,
+    /// which one and which virtualenv), and imports the app.
     ///
     /// # Errors
     ///
     /// A configuration error carrying the Python traceback when the module
-    /// cannot be imported or has no such callable.
+    /// cannot be imported or has no such callable; one naming the path when
+    /// the virtualenv is missing or not one, both versions when it was made
+    /// by another Python than the one embedded, and the running one when
+    /// the interpreter already runs for another virtualenv or none.
     pub fn load(self) -> Result<WsgiApp, Error> {
+        super::interpreter::start(self.virtualenv.as_deref())?;
         let (module, attribute) = match self.target.split_once(':') {
             Some((module, attribute)) => (module.to_owned(), attribute.to_owned()),
             None => (self.target.clone(), "application".to_owned()),
@@ -98,9 +111,6 @@ impl WsgiAppBuilder {
             let fail = |e: PyErr| Error::config(format!("cannot load {}: {}", self.target, describe(py, &e)));
             let sys = py.import("sys").map_err(fail)?;
             let path = sys.getattr("path").map_err(fail)?;
-            if let Some(venv) = &self.virtualenv {
-                add_virtualenv(py, venv).map_err(fail)?;
-            }
             for dir in self.paths.iter().rev() {
                 path.call_method1("insert", (0, dir.to_string_lossy().as_ref())).map_err(fail)?;
             }
@@ -119,14 +129,6 @@ impl WsgiAppBuilder {
             })
         })
     }
-}
-
-/// Adds a virtualenv's `site-packages` the way `site` does for its `python`.
-fn add_virtualenv(py: Python<'_>, venv: &std::path::Path) -> PyResult<()> {
-    let version = py.version_info();
-    let site_packages = venv.join(format!("lib/python{}.{}/site-packages", version.major, version.minor));
-    py.import("site")?.call_method1("addsitedir", (site_packages.to_string_lossy().as_ref(),))?;
-    Ok(())
 }
 
 /// A Python exception with its traceback, for the log.

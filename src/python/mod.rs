@@ -23,6 +23,7 @@
 //! files (`python3-dev` on Debian).
 
 mod app;
+mod interpreter;
 mod streams;
 
 pub use app::{WsgiApp, WsgiAppBuilder};

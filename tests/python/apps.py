@@ -151,3 +151,24 @@ def sleepy(environ, start_response):
     body = ("multiprocess=%s" % environ["wsgi.multiprocess"]).encode()
     start_response("200 OK", [("Content-Type", "text/plain")])
     return [body]
+
+
+def interpreter(environ, start_response):
+    """What a virtualenv decides: the interpreter's prefixes and path, and
+    which `six` it imports (one is installed system-wide)."""
+    import json
+    import sys
+    try:
+        import six
+        six_version = six.__version__
+    except ImportError:
+        six_version = None
+    body = json.dumps({
+        "prefix": sys.prefix,
+        "exec_prefix": sys.exec_prefix,
+        "executable": sys.executable,
+        "path": sys.path,
+        "six": six_version,
+    }).encode()
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [body]
