@@ -10,8 +10,30 @@
 use squall::gateway::TargetApp;
 use squall::{HttpError, Request, Response, Router, get, post};
 
+/// Answers `--help` when run by hand; under a CGI server (which sets
+/// `GATEWAY_INTERFACE`) arguments are left alone: some servers pass a query
+/// without `=` as arguments (RFC 3875 §4.4).
+fn by_hand() {
+    use std::io::Write;
+    if std::env::var_os("GATEWAY_INTERFACE").is_none() {
+        let usage = "usage: as_cgi   (a CGI program: run it from a CGI server, which sets GATEWAY_INTERFACE)";
+        match std::env::args().nth(1).as_deref() {
+            Some("-h" | "--help") => {
+                let _ = writeln!(std::io::stdout(), "{usage}");
+                std::process::exit(0)
+            }
+            Some(other) => {
+                eprintln!("as_cgi: unexpected argument {other}\n\n{usage}");
+                std::process::exit(2)
+            }
+            None => {}
+        }
+    }
+}
+
 // ANCHOR: as_cgi
 fn main() -> std::io::Result<()> {
+    by_hand();
     let app = Router::new()
         .route("/?", get(|_req| async { "Hello from a squall app under CGI\n" }))
         .route("/echo", post(|mut req: Request| async move { req.bytes().await.map(Response::text) }))

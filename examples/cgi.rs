@@ -1,6 +1,7 @@
 //! Legacy CGI programs beside a native route:
 //! `cargo run --release --example cgi --features cgi -- [ADDR] [--scripts DIR] [--git-root DIR] [--php DIR]
 //! [--env KEY=VALUE]... [--pass-env KEY]... [--timeout SECS] [--document-root DIR] [--executor inline|pool|rayon] [--threads N]`
+//! and the server options (`--help` lists them)
 //!
 //! - `/squall/hello` — a native route (and `/` too, without `--php`)
 //! - `/cgi-bin/NAME/…` — the executable `NAME` in `--scripts DIR`, run as a
@@ -20,7 +21,11 @@ use std::path::PathBuf;
 use squall::cgi::{CgiProgram, PhpCgi};
 use squall::gateway::{App, AppError, AppIter, Environ, Executor, GatewayContainer, StartResponse};
 use squall::static_files::StaticFiles;
-use squall::{Router, Server, get};
+use squall::{Router, get};
+
+#[path = "support/cli.rs"]
+mod cli;
+use cli::Cli;
 
 // ANCHOR: script_dir
 /// Runs the program `DIR/NAME` for `…/NAME/…`: one gateway app for a whole
@@ -81,62 +86,73 @@ impl App for ScriptDir {
 }
 // ANCHOR_END: script_dir
 
-fn value<'a>(args: &'a [String], flag: &str) -> Option<&'a String> {
-    args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1))
+const USAGE: &str = "\
+usage: cgi [ADDR] [--scripts DIR] [--git-root DIR] [--php DIR] [--env KEY=VALUE]...
+           [--pass-env KEY]... [--timeout SECS] [--document-root DIR]
+           [--executor inline|pool|rayon] [--threads N] [server options]
+(ADDR defaults to 127.0.0.1:8888)
+";
+
+/// What the command line asks for.
+#[derive(Default)]
+struct Options {
+    scripts: Option<String>,
+    git_root: Option<String>,
+    php: Option<String>,
+    setup: Setup,
 }
 
-/// Every value of a repeatable flag.
-fn values<'a>(args: &'a [String], flag: &'a str) -> impl Iterator<Item = &'a String> + 'a {
-    args.windows(2).filter(move |w| w[0] == flag).map(|w| &w[1])
-}
-
-fn setup(args: &[String]) -> Result<Setup, String> {
-    let mut setup = Setup::default();
-    for pair in values(args, "--env") {
-        let (key, value) = pair.split_once('=').ok_or_else(|| format!("--env takes KEY=VALUE, not {pair:?}"))?;
-        setup.env.push((key.to_owned(), value.to_owned()));
-    }
-    setup.pass_env = values(args, "--pass-env").cloned().collect();
-    if let Some(secs) = value(args, "--timeout") {
-        let secs: u64 = secs.parse().map_err(|_| format!("--timeout takes seconds, not {secs:?}"))?;
-        setup.timeout = Some(std::time::Duration::from_secs(secs));
-    }
-    setup.document_root = value(args, "--document-root").map(PathBuf::from);
-    Ok(setup)
-}
-
-fn executor(args: &[String]) -> Result<Executor, String> {
-    let threads = match value(args, "--threads") {
-        Some(n) => n.parse().map_err(|_| format!("--threads takes a number, not {n:?}"))?,
-        None => 16,
-    };
-    Executor::by_name(value(args, "--executor").map_or("pool", String::as_str), threads).map_err(|e| e.to_string())
-}
-
-fn main() -> squall::Result<()> {
+fn main() {
     // Warnings and the access log unless RUST_LOG says otherwise.
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn,squall::access=info")).init();
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let addr = args.first().filter(|a| !a.starts_with("--")).cloned().unwrap_or_else(|| "127.0.0.1:8888".to_owned());
-    let (executor, setup) = match (executor(&args), setup(&args)) {
-        (Ok(executor), Ok(setup)) => (executor, setup),
-        (Err(e), _) | (_, Err(e)) => {
-            eprintln!("cgi: {e}");
-            std::process::exit(2);
+    let mut cli = Cli::new("cgi", USAGE);
+    let mut options = Options::default();
+    let (mut executor, mut threads) = ("pool".to_owned(), 16);
+    while let Some(flag) = cli.next() {
+        match flag.as_str() {
+            "--scripts" => options.scripts = Some(cli.value(&flag)),
+            "--git-root" => options.git_root = Some(cli.value(&flag)),
+            "--php" => options.php = Some(cli.value(&flag)),
+            "--env" => {
+                let pair = cli.value(&flag);
+                let Some((key, value)) = pair.split_once('=') else {
+                    cli.fail(format!("--env takes KEY=VALUE, not {pair:?}"))
+                };
+                options.setup.env.push((key.to_owned(), value.to_owned()));
+            }
+            "--pass-env" => options.setup.pass_env.push(cli.value(&flag)),
+            "--timeout" => options.setup.timeout = Some(std::time::Duration::from_secs(cli.parse(&flag))),
+            "--document-root" => options.setup.document_root = Some(cli.value(&flag).into()),
+            "--executor" => executor = cli.value(&flag),
+            "--threads" => threads = cli.parse(&flag),
+            _ => cli.unknown(&flag),
         }
+    }
+    let executor = cli.executor(&executor, threads);
+    // `/` answers when PHP has an index there, or natively without PHP.
+    let root = match &options.php {
+        Some(dir) if !std::path::Path::new(dir).join("index.php").is_file() => "squall/hello",
+        _ => "",
     };
+    cli.serve(
+        |_worker| Ok(app(&options, &executor)),
+        |scheme, addr| format!("serving on {scheme}://{addr}/{root} ({executor:?})"),
+    )
+}
 
+fn app(options: &Options, executor: &Executor) -> Router {
+    let setup = &options.setup;
     let hello = || get(|_req| async { "Hello from the native side\n" });
     let mut app = Router::new().route("/squall/hello", hello());
-    if value(&args, "--php").is_none() {
+    if options.php.is_none() {
         app = app.route("/", hello());
     }
-    if let Some(dir) = value(&args, "--scripts") {
+    if let Some(dir) = &options.scripts {
         let scripts = ScriptDir { dir: dir.into(), setup: setup.clone() };
         app = app.mount("/cgi-bin", GatewayContainer::builder(scripts).executor(executor.clone()).build());
     }
     // ANCHOR: git
-    if let Some(root) = value(&args, "--git-root") {
+    if let Some(root) = &options.git_root {
         let backend = CgiProgram::new("git")
             .arg("http-backend")
             .env("GIT_PROJECT_ROOT", root.as_str())
@@ -149,7 +165,7 @@ fn main() -> squall::Result<()> {
     }
     // ANCHOR_END: git
     // ANCHOR: php
-    if let Some(dir) = value(&args, "--php") {
+    if let Some(dir) = &options.php {
         let mut php = PhpCgi::new(dir).index("index.php");
         for (key, value) in &setup.env {
             php = php.env(key.as_str(), value.as_str());
@@ -164,11 +180,5 @@ fn main() -> squall::Result<()> {
     }
     // ANCHOR_END: php
 
-    squall::block_on(async {
-        let server = Server::new(app);
-        let bound = server.listen(addr.as_str())?;
-        println!("serving on http://{bound}/ ({executor:?})");
-        server.wait().await;
-        Ok(())
-    })
+    app
 }

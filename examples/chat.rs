@@ -21,7 +21,11 @@ use futures_lite::FutureExt;
 use serde::Serialize;
 use squall::web::{Event, EventSender, EventStream};
 use squall::websocket::{Message, WebSocket, WebSocketHandler, websocket, websocket_fn};
-use squall::{HttpError, Request, Response, Router, Server, get, post};
+use squall::{HttpError, Request, Response, Router, get, post};
+
+#[path = "support/cli.rs"]
+mod cli;
+use cli::Cli;
 
 /// How many messages the room remembers for pollers and reconnecting streams.
 const HISTORY: usize = 1000;
@@ -180,26 +184,22 @@ fn app(max_message: usize) -> Router {
         .route("/events", get(events))
 }
 
-fn main() -> squall::Result<()> {
+const USAGE: &str = "\
+usage: chat [ADDR] [--max-message BYTES] [server options]
+(ADDR defaults to 127.0.0.1:8888; BYTES, the largest WebSocket message, to 10 MiB)
+";
+
+fn main() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn,squall::access=info")).init();
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let addr = args.first().filter(|a| !a.starts_with("--")).cloned().unwrap_or_else(|| "127.0.0.1:8888".to_owned());
-    let max_message = match args.iter().position(|a| a == "--max-message").map(|i| args.get(i + 1)) {
-        None => 10 * 1024 * 1024,
-        Some(Some(n)) if n.parse::<usize>().is_ok() => n.parse().unwrap_or_default(),
-        Some(other) => {
-            eprintln!("chat: --max-message takes a number of bytes, not {other:?}");
-            std::process::exit(2);
+    let mut cli = Cli::new("chat", USAGE);
+    let mut max_message = 10 * 1024 * 1024;
+    while let Some(flag) = cli.next() {
+        match flag.as_str() {
+            "--max-message" => max_message = cli.parse(&flag),
+            _ => cli.unknown(&flag),
         }
-    };
-    squall::block_on(async {
-        let server = Server::new(app(max_message));
-        let bound = server.listen(addr.as_str())?;
-        server.shutdown_on_signals(Duration::from_secs(10))?;
-        println!("chat on http://{bound}/");
-        server.wait().await;
-        Ok(())
-    })
+    }
+    cli.serve(|_worker| Ok(app(max_message)), |scheme, addr| format!("chat on {scheme}://{addr}/"))
 }
 
 /// The chat page: a WebSocket client in a few lines of JavaScript.

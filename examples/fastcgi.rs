@@ -1,9 +1,10 @@
 //! PHP through a FastCGI server (php-fpm), nginx's `fastcgi_pass` as a route:
-//! `cargo run --example fastcgi --features fastcgi -- [ADDR] --socket PATH|HOST:PORT --root DIR [--index index.php] [--pool N] [--no-keep-alive]`
-//! (ADDR defaults to `127.0.0.1:8888`).
+//! `cargo run --example fastcgi --features fastcgi -- [ADDR] --socket PATH|HOST:PORT --root DIR [--index index.php] [--pool N] [--no-fastcgi-keep-alive]`
+//! and the server options (`--help` lists them); ADDR defaults to `127.0.0.1:8888`.
 //!
 //! - `*.php` under DIR (and `index.php` for directories, unless `--index`
-//!   names another) — run by the FastCGI server
+//!   names another; a directory asked for without its slash is redirected
+//!   to it) — run by the FastCGI server
 //! - every other file under DIR — served as a static file
 //! - `/squall/hello` — a native route beside them
 
@@ -11,39 +12,54 @@ use std::net::SocketAddr;
 
 use squall::fastcgi::{Address, FastCgi};
 use squall::static_files::StaticFiles;
-use squall::{Router, Server, get};
+use squall::{Router, get};
 
-fn main() -> squall::Result<()> {
+#[path = "support/cli.rs"]
+mod cli;
+use cli::Cli;
+
+const USAGE: &str = "\
+usage: fastcgi [ADDR] --socket PATH|HOST:PORT --root DIR [--index NAME] [--pool N]
+               [--no-fastcgi-keep-alive] [server options]
+(ADDR defaults to 127.0.0.1:8888; NAME to index.php; N, the connections to the
+FastCGI server, to 16: match php-fpm's pm.max_children)
+";
+
+fn main() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn,squall::access=info")).init();
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let value = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).map(String::as_str);
-    let addr = args.first().filter(|a| !a.starts_with("--")).map_or("127.0.0.1:8888", String::as_str);
-    let (Some(socket), Some(root)) = (value("--socket"), value("--root")) else {
-        eprintln!("fastcgi: --socket PATH|HOST:PORT and --root DIR are required");
-        std::process::exit(2);
+    let mut cli = Cli::new("fastcgi", USAGE);
+    let (mut socket, mut root, mut index, mut pool, mut keep_alive) = (None, None, "index.php".to_owned(), 16, true);
+    while let Some(flag) = cli.next() {
+        match flag.as_str() {
+            "--socket" => socket = Some(cli.value(&flag)),
+            "--root" => root = Some(cli.value(&flag)),
+            "--index" => index = cli.value(&flag),
+            "--pool" => pool = cli.parse(&flag),
+            "--no-fastcgi-keep-alive" => keep_alive = false,
+            _ => cli.unknown(&flag),
+        }
+    }
+    let (Some(socket), Some(root)) = (socket, root) else {
+        cli.fail("--socket PATH|HOST:PORT and --root DIR are required")
     };
     let address = match socket.parse::<SocketAddr>() {
         Ok(tcp) => Address::Tcp(tcp),
-        Err(_) => Address::Unix(socket.into()),
+        Err(_) => Address::Unix(socket.clone().into()),
     };
-    // ANCHOR: app
-    let mut php = FastCgi::new(address, root).index(value("--index").unwrap_or("index.php"));
-    if let Some(n) = value("--pool") {
-        php = php.pool_size(n.parse().unwrap_or(16));
-    }
-    if args.iter().any(|a| a == "--no-keep-alive") {
-        php = php.keep_alive(false);
-    }
-    let app = Router::new()
-        .route("/squall/hello", get(|_req| async { "Hello from the native side\n" }))
-        .mount("/", php)
-        .mount("/", StaticFiles::new(root));
-    // ANCHOR_END: app
-    squall::block_on(async {
-        let server = Server::new(app);
-        let bound = server.listen(addr)?;
-        println!("serving {root} on http://{bound}/ through {socket}");
-        server.wait().await;
-        Ok(())
-    })
+    // `/` answers when the root has its index script.
+    let page = if std::path::Path::new(&root).join(&index).is_file() { "" } else { "squall/hello" };
+    let served = root.clone();
+    cli.serve(
+        |_worker| {
+            // ANCHOR: app
+            let php = FastCgi::new(address, &root).index(&index).pool_size(pool).keep_alive(keep_alive);
+            let app = Router::new()
+                .route("/squall/hello", get(|_req| async { "Hello from the native side\n" }))
+                .mount("/", php)
+                .mount("/", StaticFiles::new(&root));
+            // ANCHOR_END: app
+            Ok(app)
+        },
+        |scheme, addr| format!("serving {served} on {scheme}://{addr}/{page} through {socket}"),
+    )
 }

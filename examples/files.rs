@@ -1,31 +1,49 @@
 //! A static file server: `cargo run --release --example files -- [ADDR] [--dir DIR] [--index] [--precompressed]`
-//! (ADDR defaults to `127.0.0.1:8888`, DIR to the current directory).
+//! and the server options (`--help` lists them); ADDR defaults to
+//! `127.0.0.1:8888`, DIR to the current directory.
 //!
 //! Everything of `squall::static_files`: types, validators, conditional
 //! requests, ranges, and no byte from outside DIR. `--index` serves
 //! `index.html` for directories; `--precompressed` sends `.br`/`.gz`
 //! siblings to clients that accept them.
 
+use squall::Router;
 use squall::static_files::StaticFiles;
-use squall::{Router, Server};
 
-fn main() -> squall::Result<()> {
+#[path = "support/cli.rs"]
+mod cli;
+use cli::Cli;
+
+const USAGE: &str = "\
+usage: files [ADDR] [--dir DIR] [--index] [--precompressed] [server options]
+(ADDR defaults to 127.0.0.1:8888, DIR to the current directory)
+";
+
+fn main() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn,squall::access=info")).init();
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let addr = args.first().filter(|a| !a.starts_with("--")).map_or("127.0.0.1:8888", String::as_str);
-    let dir = args.iter().position(|a| a == "--dir").and_then(|i| args.get(i + 1)).map_or(".", String::as_str);
-    let mut files = StaticFiles::new(dir);
-    if args.iter().any(|a| a == "--index") {
-        files = files.index_file("index.html");
+    let mut cli = Cli::new("files", USAGE);
+    let (mut dir, mut index, mut precompressed) = (".".to_owned(), false, false);
+    while let Some(flag) = cli.next() {
+        match flag.as_str() {
+            "--dir" => dir = cli.value(&flag),
+            "--index" => index = true,
+            "--precompressed" => precompressed = true,
+            _ => cli.unknown(&flag),
+        }
     }
-    if args.iter().any(|a| a == "--precompressed") {
-        files = files.precompressed(true);
-    }
-    squall::block_on(async {
-        let server = Server::new(Router::new().mount("/", files));
-        let bound = server.listen(addr)?;
-        println!("serving {dir} on http://{bound}/");
-        server.wait().await;
-        Ok(())
-    })
+    // `/` answers only with an index file there.
+    let root_answers = index && std::path::Path::new(&dir).join("index.html").is_file();
+    cli.serve(
+        |_worker| {
+            let mut files = StaticFiles::new(&dir).precompressed(precompressed);
+            if index {
+                files = files.index_file("index.html");
+            }
+            Ok(Router::new().mount("/", files))
+        },
+        |scheme, addr| match root_answers {
+            true => format!("serving {dir} on {scheme}://{addr}/"),
+            false => format!("serving {dir} on {addr} (each file at its path)"),
+        },
+    )
 }

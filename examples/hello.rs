@@ -6,11 +6,14 @@
 
 use squall::{Router, Server, get};
 
+#[path = "support/cli.rs"]
+mod cli;
+
 // ANCHOR: hello
 fn main() -> squall::Result<()> {
     // Warnings and the access log unless RUST_LOG says otherwise.
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn,squall::access=info")).init();
-    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:8888".to_owned());
+    let addr = cli::address("hello", "usage: hello [ADDR]   (ADDR defaults to 127.0.0.1:8888)");
     let app = Router::new().route("/", get(|_req| async { "Hello, world!" }));
     squall::block_on(async {
         let server = Server::new(app);

@@ -1,5 +1,6 @@
 //! Native async routes beside a synchronous legacy app:
-//! `cargo run --release --example mixed [ADDR] [--executor inline|pool|rayon] [--threads N]`.
+//! `cargo run --release --example mixed -- [ADDR] [--executor inline|pool|rayon] [--threads N]`,
+//! plus the server options (`--help` lists them).
 //!
 //! - `/` — a native route: `Hello, world!`
 //! - `/legacy/hello` — the legacy app: `Hello, world!` at once
@@ -14,7 +15,11 @@ use std::io::Read;
 use std::time::Duration;
 
 use squall::gateway::{AppError, AppIter, Environ, Executor, GatewayContainer, StartResponse};
-use squall::{Router, Server, get};
+use squall::{Router, get};
+
+#[path = "support/cli.rs"]
+mod cli;
+use cli::Cli;
 
 // ANCHOR: legacy_app
 /// A synchronous app written to squall's gateway interface.
@@ -48,36 +53,38 @@ fn legacy_app(environ: &mut Environ, start: &StartResponse) -> Result<AppIter, A
 }
 // ANCHOR_END: legacy_app
 
-fn executor(args: &[String]) -> Result<Executor, String> {
-    let value = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1));
-    let threads = match value("--threads") {
-        Some(n) => n.parse().map_err(|_| format!("--threads takes a number, not {n:?}"))?,
-        None => 16,
-    };
-    Executor::by_name(value("--executor").map_or("pool", String::as_str), threads).map_err(|e| e.to_string())
-}
+const USAGE: &str = "\
+usage: mixed [ADDR] [--executor inline|pool|rayon] [--threads N] [server options]
+(ADDR defaults to 127.0.0.1:8888)
+";
 
-fn main() -> squall::Result<()> {
+fn main() {
     // Warnings and the access log unless RUST_LOG says otherwise.
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn,squall::access=info")).init();
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let addr = args.first().filter(|a| !a.starts_with("--")).cloned().unwrap_or_else(|| "127.0.0.1:8888".to_owned());
-    let executor = executor(&args).unwrap_or_else(|e| {
-        eprintln!("mixed: {e}");
-        std::process::exit(2);
-    });
+    let mut cli = Cli::new("mixed", USAGE);
+    let (mut executor, mut threads) = ("pool".to_owned(), 16);
+    while let Some(flag) = cli.next() {
+        match flag.as_str() {
+            "--executor" => executor = cli.value(&flag),
+            "--threads" => threads = cli.parse(&flag),
+            _ => cli.unknown(&flag),
+        }
+    }
+    let executor = cli.executor(&executor, threads);
 
     let described = format!("{executor:?}");
+    cli.serve(
+        |_worker| Ok(app(executor)),
+        |scheme, addr| {
+            format!("serving on {scheme}://{addr}/ (the legacy app at {scheme}://{addr}/legacy/hello, on {described})")
+        },
+    )
+}
+
+fn app(executor: Executor) -> Router {
     // ANCHOR: mount
     let legacy = GatewayContainer::builder(legacy_app).executor(executor).build();
     let app = Router::new().route("/", get(|_req| async { "Hello, world!" })).mount("/legacy", legacy);
     // ANCHOR_END: mount
-
-    squall::block_on(async {
-        let server = Server::new(app);
-        let bound = server.listen(addr.as_str())?;
-        println!("serving on http://{bound}/ (legacy app at /legacy/ on {described})");
-        server.wait().await;
-        Ok(())
-    })
+    app
 }

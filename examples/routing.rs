@@ -13,6 +13,9 @@ use std::sync::Arc;
 
 use squall::{HttpError, Json, Request, Response, Router, Server, get};
 
+#[path = "support/cli.rs"]
+mod cli;
+
 // ANCHOR: handlers
 async fn article(req: Request) -> Result<String, HttpError> {
     let year: u32 =
@@ -58,7 +61,7 @@ fn app() -> Router {
 fn main() -> squall::Result<()> {
     // Warnings and the access log unless RUST_LOG says otherwise.
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn,squall::access=info")).init();
-    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:8888".to_owned());
+    let addr = cli::address("routing", "usage: routing [ADDR]   (ADDR defaults to 127.0.0.1:8888)");
     squall::block_on(async {
         let server = Server::new(app());
         let bound = server.listen(addr.as_str())?;

@@ -12,6 +12,9 @@ use squall::http::{Method, StatusCode};
 use squall::{HttpError, Request, RequestHandler, Response, Router, Server, get, request_handler};
 // ANCHOR_END: imports
 
+#[path = "support/cli.rs"]
+mod cli;
+
 // ANCHOR: state
 /// The notes: the app's state, shared by every request.
 #[derive(Default)]
@@ -83,7 +86,7 @@ fn app() -> Router {
 fn main() -> squall::Result<()> {
     // Warnings and the access log unless RUST_LOG says otherwise.
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn,squall::access=info")).init();
-    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:8888".to_owned());
+    let addr = cli::address("tutorial", "usage: tutorial [ADDR]   (ADDR defaults to 127.0.0.1:8888)");
     squall::block_on(async {
         let server = Server::new(app());
         let bound = server.listen(addr.as_str())?;

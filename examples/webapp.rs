@@ -26,7 +26,11 @@ use sha2::{Digest, Sha256};
 use squall::app::{App, Compression, Next, authenticated, context, local_path, middleware_fn, render};
 use squall::static_files::StaticFiles;
 use squall::web::CookieSecret;
-use squall::{HttpError, Request, Response, Router, Server, get, post};
+use squall::{HttpError, Request, Response, Router, get, post};
+
+#[path = "support/cli.rs"]
+mod cli;
+use cli::Cli;
 
 /// Each user's notes, in memory.
 #[derive(Default)]
@@ -145,21 +149,26 @@ fn app(secret: &str, static_dir: Option<&str>) -> App {
 }
 // ANCHOR_END: app
 
-fn main() -> squall::Result<()> {
+const USAGE: &str = "\
+usage: webapp [ADDR] --cookie-secret SECRET [--static-dir DIR] [server options]
+(ADDR defaults to 127.0.0.1:8888; SECRET is a long random string)
+";
+
+fn main() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn,squall::access=info")).init();
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let value = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).map(String::as_str);
-    let addr = args.first().filter(|a| !a.starts_with("--")).map_or("127.0.0.1:8888", String::as_str);
-    let Some(secret) = value("--cookie-secret").filter(|s| !s.is_empty()) else {
-        eprintln!("webapp: --cookie-secret SECRET is required (a long random string)");
-        std::process::exit(2);
-    };
-    squall::block_on(async {
-        let server = Server::new(app(secret, value("--static-dir")));
-        let bound = server.listen(addr)?;
-        server.shutdown_on_signals(std::time::Duration::from_secs(10))?;
-        println!("webapp on http://{bound}/");
-        server.wait().await;
-        Ok(())
-    })
+    let mut cli = Cli::new("webapp", USAGE);
+    let (mut secret, mut static_dir) = (None, None);
+    while let Some(flag) = cli.next() {
+        match flag.as_str() {
+            "--cookie-secret" => secret = Some(cli.value(&flag)).filter(|s| !s.is_empty()),
+            "--static-dir" => static_dir = Some(cli.value(&flag)),
+            _ => cli.unknown(&flag),
+        }
+    }
+    let Some(secret) = secret else { cli.fail("--cookie-secret SECRET is required (a long random string)") };
+    // `/` redirects to the login page until one logs in.
+    cli.serve(
+        |_worker| Ok(app(&secret, static_dir.as_deref())),
+        |scheme, addr| format!("webapp on {scheme}://{addr}/login"),
+    )
 }

@@ -62,8 +62,14 @@ impl Error {
     }
 }
 
+/// The sentence with its causes, as a person reads it (`cannot bind
+/// 127.0.0.1:8888: address already in use`): what `main` prints when it
+/// returns this error. `{:#?}` shows the fields.
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !f.alternate() {
+            return fmt::Display::fmt(self, f);
+        }
         let mut d = f.debug_struct("Error");
         d.field("kind", &self.kind).field("message", &self.message);
         if let Some(source) = &self.source {
@@ -73,12 +79,35 @@ impl fmt::Debug for Error {
     }
 }
 
+/// The message, then each cause in turn after `": "`; an operating-system
+/// error reads as its description (`address already in use`), without the
+/// `(os error 98)` the standard library adds.
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.source {
-            Some(source) => write!(f, "{}: {}", self.message, source),
-            None => f.write_str(&self.message),
+        f.write_str(&self.message)?;
+        let mut cause = self.source.as_deref().map(|e| e as &(dyn std::error::Error + 'static));
+        while let Some(error) = cause {
+            f.write_str(": ")?;
+            match error.downcast_ref::<io::Error>().and_then(io::Error::raw_os_error) {
+                Some(code) => write_os_error(f, &error.to_string(), code)?,
+                None => write!(f, "{error}")?,
+            }
+            cause = error.source();
         }
+        Ok(())
+    }
+}
+
+/// `Address already in use (os error 98)` as `address already in use`.
+fn write_os_error(f: &mut fmt::Formatter<'_>, text: &str, code: i32) -> fmt::Result {
+    let text = text.strip_suffix(&format!(" (os error {code})")).unwrap_or(text);
+    let mut chars = text.chars();
+    match chars.next() {
+        // Lower-case a capital that begins a word, not an acronym ("EOF").
+        Some(first) if first.is_uppercase() && chars.clone().next().is_none_or(char::is_lowercase) => {
+            write!(f, "{}{}", first.to_lowercase(), chars.as_str())
+        }
+        _ => f.write_str(text),
     }
 }
 
@@ -228,3 +257,25 @@ impl fmt::Display for BodyError {
 }
 
 impl std::error::Error for BodyError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_reads_as_a_sentence_with_its_causes() {
+        let taken = io::Error::from_raw_os_error(98); // EADDRINUSE on Linux
+        let err = Error::io("cannot bind 127.0.0.1:8888", taken);
+        if cfg!(target_os = "linux") {
+            assert_eq!(err.to_string(), "cannot bind 127.0.0.1:8888: address already in use");
+        }
+        assert_eq!(format!("{err:?}"), err.to_string(), "what `main` prints");
+        assert!(format!("{err:#?}").contains("kind: Io"), "the fields on request");
+        let inner = Error::config("no such file");
+        let outer =
+            Error { kind: ErrorKind::Config, message: "loading settings".into(), source: Some(Box::new(inner)) };
+        assert_eq!(outer.to_string(), "loading settings: no such file");
+        let custom = Error::io("reading", io::Error::other("EOF came early"));
+        assert_eq!(custom.to_string(), "reading: EOF came early", "no OS error: as it is");
+    }
+}

@@ -88,9 +88,11 @@ fn wsgi_input_reads_lines_and_chunked_bodies_to_their_end() {
 }
 
 #[test]
-fn wsgi_errors_lines_reach_the_log() {
+fn wsgi_errors_lines_reach_the_log_at_info_under_the_apps_name() {
     assert_eq!(serve("validated").get("/py/errors").text(), "logged");
-    assert!(!support::wait_for_log("python-error-marker-7731").is_empty());
+    let lines = support::wait_for_log("python-error-marker-7731");
+    let (level, target, _) = lines.first().expect("the line is logged");
+    assert_eq!((*level, target.as_str()), (log::Level::Info, "apps:validated"), "an app's news, not a warning");
 }
 
 #[test]
@@ -365,8 +367,7 @@ fn wsgi_process(args: &[&str]) -> (std::process::Child, std::net::SocketAddr) {
         .unwrap();
     let mut line = String::new();
     std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let url = line.split(" on http://").nth(1).expect("the address it serves");
-    (child, url.split('/').next().unwrap().parse().unwrap())
+    (child, support::announced_address(&line).expect("the address it serves"))
 }
 
 #[cfg(unix)]
@@ -428,13 +429,12 @@ fn interpreter_in(venv: &std::path::Path) -> Result<serde_json::Value, (Option<i
     let mut line = String::new();
     std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
     let mut stderr = child.stderr.take().unwrap();
-    let Some(url) = line.split(" on http://").nth(1) else {
+    let Some(addr) = support::announced_address(&line) else {
         let status = child.wait().unwrap();
         let mut text = String::new();
         stderr.read_to_string(&mut text).unwrap();
         return Err((status.code(), text));
     };
-    let addr = url.split('/').next().unwrap().parse().unwrap();
     let resp = squall::testing::TestConnection::open(addr).unwrap().request("GET", "/", &[], b"").unwrap();
     child.kill().unwrap();
     child.wait().unwrap();

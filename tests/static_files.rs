@@ -202,6 +202,13 @@ fn directories_are_404_unless_an_index_file_is_set_and_redirected_to_their_slash
     let redirect = get(&indexed, "/static/sub", &[]);
     assert_eq!((redirect.status.as_u16(), redirect.header("location")), (301, Some("/static/sub/")));
     assert_eq!(get(&indexed, "/static/sub/", &[]).text(), "<p>index</p>");
+    // Mounted at the root, the root directory has its index too.
+    std::fs::write(dir.0.join("public").join("index.html"), "<p>root</p>").unwrap();
+    let at_root =
+        TestServer::start(Router::new().mount("/", StaticFiles::new(dir.0.join("public")).index_file("index.html")));
+    assert_eq!(get(&at_root, "/", &[]).text(), "<p>root</p>");
+    let moved = get(&indexed, "/static", &[]);
+    assert_eq!((moved.status.as_u16(), moved.header("location")), (301, Some("/static/")));
 }
 
 #[test]

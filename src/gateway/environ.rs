@@ -89,7 +89,7 @@ impl Environ {
 
     /// The error stream (`wsgi.errors`): each line written goes to the log.
     pub fn errors(&self) -> ErrorStream {
-        ErrorStream { line: Vec::new() }
+        ErrorStream::named("squall::gateway".into())
     }
 
     /// `"http"` or `"https"` (`wsgi.url_scheme`).
@@ -367,11 +367,22 @@ impl Read for Input {
     }
 }
 
-/// The error stream (`wsgi.errors`): writes go to the log, a line at a time,
-/// under the target `squall::gateway`.
+/// The error stream (`wsgi.errors`): writes go to the log at INFO, a line
+/// at a time, under the target `squall::gateway` (a Python app's under its
+/// own name, `module:callable`). Apps write their own news there (Radicale
+/// its requests, Django its warnings); an app that fails is logged by the
+/// container, at ERROR.
 #[derive(Debug)]
 pub struct ErrorStream {
     line: Vec<u8>,
+    target: std::sync::Arc<str>,
+}
+
+impl ErrorStream {
+    /// A stream whose lines are logged under `target`.
+    pub(crate) fn named(target: std::sync::Arc<str>) -> Self {
+        ErrorStream { line: Vec::new(), target }
+    }
 }
 
 impl Write for ErrorStream {
@@ -388,7 +399,7 @@ impl Write for ErrorStream {
 
     fn flush(&mut self) -> io::Result<()> {
         if !self.line.is_empty() {
-            log::warn!(target: "squall::gateway", "{}", String::from_utf8_lossy(&self.line));
+            log::info!(target: &self.target, "{}", String::from_utf8_lossy(&self.line));
             self.line.clear();
         }
         Ok(())

@@ -8,7 +8,7 @@ use pyo3::types::{PyBytes, PyDict, PyIterator, PyString};
 
 use super::streams::{WsgiErrors, WsgiInput, WsgiStartResponse, type_name};
 use crate::error::Error;
-use crate::gateway::{App, AppError, AppIter, Environ, StartResponse};
+use crate::gateway::{App, AppError, AppIter, Environ, ErrorStream, StartResponse};
 
 /// A Python WSGI app (PEP 3333) as a gateway [`App`]: Flask, Django, or any
 /// `module:callable`, in the interpreter embedded in this process.
@@ -40,7 +40,8 @@ pub struct WsgiApp {
     callable: std::sync::Arc<Py<PyAny>>,
     /// `wsgiref.util.FileWrapper`, looked up once.
     file_wrapper: std::sync::Arc<Py<PyAny>>,
-    name: String,
+    /// `module:callable`: also the log target of its `wsgi.errors`.
+    name: std::sync::Arc<str>,
 }
 
 std::thread_local! {
@@ -125,7 +126,7 @@ impl WsgiAppBuilder {
             Ok(WsgiApp {
                 callable: std::sync::Arc::new(callable.unbind()),
                 file_wrapper: std::sync::Arc::new(file_wrapper.unbind()),
-                name: self.target.clone(),
+                name: self.target.as_str().into(),
             })
         })
     }
@@ -179,7 +180,8 @@ impl WsgiApp {
         // The input ends where the body ends, also without CONTENT_LENGTH (a
         // streamed chunked body): the flag Werkzeug reads to trust that.
         dict.set_item(pyo3::intern!(py, "wsgi.input_terminated"), true)?;
-        dict.set_item(pyo3::intern!(py, "wsgi.errors"), Py::new(py, WsgiErrors::new(environ.errors()))?)?;
+        let errors = ErrorStream::named(self.name.clone());
+        dict.set_item(pyo3::intern!(py, "wsgi.errors"), Py::new(py, WsgiErrors::new(errors))?)?;
         dict.set_item(pyo3::intern!(py, "wsgi.multithread"), environ.multithread())?;
         // Worker processes each run the app: other processes serve it too.
         #[cfg(unix)]
@@ -263,7 +265,7 @@ fn close(result: Py<PyAny>) {
 /// Python produces the next one.
 struct Body {
     iterator: Option<Py<PyIterator>>,
-    name: String,
+    name: std::sync::Arc<str>,
 }
 
 impl Iterator for Body {

@@ -15,6 +15,8 @@
 //! | [`max_connections`](ServerBuilder::max_connections) | `503` |
 //! | malformed or ambiguous requests | `400`, `417`, `501` |
 //!
+//! [`Flags`] gives every option as a command-line flag.
+//!
 //! Starting: [`Server::listen`], [`Server::add_listener`] /
 //! [`Server::add_sockets`] for sockets bound earlier, [`Server::listen_unix`],
 //! and [`process::fork_processes`] for several processes. Stopping:
@@ -26,6 +28,7 @@
 //! types (`web`).
 
 mod builder;
+mod flags;
 pub(crate) mod http1;
 mod listener;
 #[cfg(unix)]
@@ -42,6 +45,7 @@ use std::time::{Duration, Instant};
 
 pub(crate) use builder::Config;
 pub use builder::ServerBuilder;
+pub use flags::Flags;
 pub use proxy::TrustedRange;
 
 use crate::error::{Error, Result};
@@ -141,8 +145,10 @@ impl Server {
     pub fn listen(&self, addr: impl ToSocketAddrs) -> Result<SocketAddr> {
         let addrs: Vec<SocketAddr> =
             addr.to_socket_addrs().map_err(|e| Error::config(format!("invalid listen address: {e}")))?.collect();
-        let listener =
-            std::net::TcpListener::bind(&addrs[..]).map_err(|e| Error::io(format!("cannot bind {addrs:?}"), e))?;
+        let listener = std::net::TcpListener::bind(&addrs[..]).map_err(|e| {
+            let addrs: Vec<String> = addrs.iter().map(SocketAddr::to_string).collect();
+            Error::io(format!("cannot bind {}", addrs.join(", ")), e)
+        })?;
         self.add_listener(listener)
     }
 

@@ -205,7 +205,11 @@ struct FileToSend {
 
 impl Plan<'_> {
     fn find(self) -> Found {
-        let mut relative = self.relative.clone();
+        // No path below the mount names the directory itself.
+        let mut relative = match self.relative.as_os_str().is_empty() {
+            true => PathBuf::from("."),
+            false => self.relative.clone(),
+        };
         let (mut file, mut meta) = match self.open(&relative) {
             Opened::File(file, meta) => (file, meta),
             Opened::Missing => return Found::Nothing,

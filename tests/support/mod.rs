@@ -155,9 +155,18 @@ pub(crate) fn production(args: &[&str]) -> Production {
     example("production", "tls", args)
 }
 
+/// The address an example's first line of output names: in its first URL
+/// (`http://ADDR/…`), else after ` on ` (`serving DIR on ADDR …`).
+pub(crate) fn announced_address(line: &str) -> Option<std::net::SocketAddr> {
+    let address = match line.split_once("://") {
+        Some((_, url)) => url.split('/').next()?,
+        None => line.split(" on ").nth(1)?.split([' ', ';']).next()?,
+    };
+    address.trim().parse().ok()
+}
+
 /// Starts example `name` (built with `features`) on a free loopback port,
-/// then `args`; its first line of output names its address (`serving on
-/// ADDR`, or an `http://ADDR/` URL).
+/// then `args`; its first line of output names its address.
 pub(crate) fn example(name: &str, features: &str, args: &[&str]) -> Example {
     use std::io::BufRead;
     let binary = example_binary(name, features);
@@ -170,11 +179,8 @@ pub(crate) fn example(name: &str, features: &str, args: &[&str]) -> Example {
         .expect("the example starts");
     let mut line = String::new();
     std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let address = match line.split("http://").nth(1) {
-        Some(url) => url.split('/').next().unwrap_or_default(),
-        None => line.trim().strip_prefix("serving on ").unwrap_or_else(|| panic!("no address in {line:?}")),
-    };
-    Example { child, addr: address.parse().unwrap() }
+    let addr = announced_address(&line).unwrap_or_else(|| panic!("no address in {line:?}"));
+    Example { child, addr }
 }
 
 /// The virtualenv with the pinned Python packages (`tests/python/requirements.txt`):
