@@ -538,3 +538,25 @@ fn workers_ended_by_ondemand_idle_timeout_never_cost_a_request() {
     });
     assert!(failures.is_empty(), "pm = ondemand: {} failed: {failures:#?}", failures.len());
 }
+
+#[test]
+fn the_fastcgi_example_behind_a_pool_that_recycles_every_two_requests_answers_all_1000() {
+    // As a person tries it: php-fpm with pm.max_requests = 2, the example
+    // pointed at it, and the URL it prints asked 1,000 times.
+    let dir = site("example");
+    let fpm = Fpm::with_pool(&dir.join("fpm"), "pm = static\npm.max_children = 4\npm.max_requests = 2");
+    let (socket, root) = (fpm.socket(), dir.join("www"));
+    let args = ["--socket", socket.to_str().unwrap(), "--root", root.to_str().unwrap(), "--pool", "4"];
+    let example = support::example("fastcgi", "fastcgi", &args);
+    let mut conn = squall::testing::TestConnection::open(example.addr).unwrap();
+    let mut failed = Vec::new();
+    for i in 0..1000 {
+        let resp = conn.request("GET", &format!("/?a={i}"), &[], b"").unwrap();
+        if resp.status != 200 || !resp.text().starts_with(&format!("get={i} ")) {
+            failed.push((i, resp.status.as_u16()));
+        }
+    }
+    assert_eq!(failed, [], "every request answered by PHP, on one client connection");
+    let moved = conn.request("GET", "/sub", &[], b"").unwrap();
+    assert_eq!((moved.status.as_u16(), moved.header("location")), (301, Some("/sub/")), "as nginx");
+}

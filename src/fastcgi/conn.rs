@@ -3,10 +3,10 @@
 //! rest of a streamed response, after which the connection goes back.
 
 use std::io;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_lock::SemaphoreGuardArc;
 use bytes::{Bytes, BytesMut};
@@ -252,9 +252,16 @@ pub(super) async fn send_stdin(conn: &mut Conn, file: &std::fs::File, timeout: D
 #[derive(Default)]
 pub(super) struct Kept {
     idle: Mutex<Vec<Conn>>,
-    /// Requests sent on fresh connections and not answered yet.
-    waiting: AtomicUsize,
+    /// Requests sent on fresh connections and not answered yet: an id each,
+    /// and when it was sent.
+    waiting: Mutex<Vec<(u64, Instant)>>,
+    next_id: AtomicU64,
 }
+
+/// How long a request on a fresh connection may go unanswered before it
+/// counts as stuck in the server's accept queue (see [`Kept::give_back`]).
+/// A script that merely runs longer costs one connection made anew.
+const STUCK_AFTER: Duration = Duration::from_millis(250);
 
 impl Kept {
     /// An idle connection the server has not closed, if there is one.
@@ -269,30 +276,37 @@ impl Kept {
     }
 
     /// Keeps a connection whose request ended cleanly — unless a request
-    /// waits on a fresh connection. That one may sit in the server's accept
-    /// queue: php-fpm counts a worker holding a kept connection as idle, so
-    /// under `pm = ondemand` it starts no worker for the queue, and the
-    /// worker never leaves a connection kept busy. Closing this one frees
-    /// its worker to accept the waiting request.
+    /// seems stuck on a fresh connection: sent a while ago and unanswered,
+    /// it may sit in the server's accept queue. php-fpm counts a worker
+    /// holding a kept connection as idle, so under `pm = ondemand` it starts
+    /// no worker for its queue, and a worker never leaves the connection it
+    /// holds. Closing this one frees its worker to accept the stuck request.
     pub(super) fn give_back(&self, conn: Conn) {
-        if self.waiting.load(Ordering::Acquire) == 0 {
+        let stuck = crate::rt::lock(&self.waiting).iter().any(|(_, sent)| sent.elapsed() > STUCK_AFTER);
+        if stuck {
+            log::debug!(target: "squall::fastcgi", "a request waits for a worker: closing a connection to free one");
+        } else {
             crate::rt::lock(&self.idle).push(conn);
         }
     }
 
     /// Counts a request waiting on a fresh connection until dropped.
     pub(super) fn waiting(&self) -> Waiting<'_> {
-        self.waiting.fetch_add(1, Ordering::AcqRel);
-        Waiting(&self.waiting)
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        crate::rt::lock(&self.waiting).push((id, Instant::now()));
+        Waiting { kept: self, id }
     }
 }
 
 /// A request on a fresh connection, not answered yet; see [`Kept::give_back`].
-pub(super) struct Waiting<'a>(&'a AtomicUsize);
+pub(super) struct Waiting<'a> {
+    kept: &'a Kept,
+    id: u64,
+}
 
 impl Drop for Waiting<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+        crate::rt::lock(&self.kept.waiting).retain(|(id, _)| *id != self.id);
     }
 }
 
