@@ -165,6 +165,13 @@ fn an_import_error_is_a_clear_startup_error_with_the_traceback() {
     assert!(text.contains("ModuleNotFoundError") && text.contains("no_such_module_xyz"), "{text}");
     let err = builder("apps:missing_callable").load().unwrap_err();
     assert!(err.to_string().contains("AttributeError"), "{err}");
+    // The traceback reads as Python prints it, lines and all, also as
+    // `main` prints an error (`{:?}`).
+    let err = format!("{:?}", builder("broken_import:app").load().unwrap_err());
+    let lines: Vec<&str> = err.lines().collect();
+    assert!(lines.contains(&"Traceback (most recent call last):"), "{err}");
+    assert!(lines.iter().any(|l| l.trim_start().starts_with("File \"") && l.contains("broken_import.py")), "{err}");
+    assert!(lines.last().is_some_and(|l| l.contains("No module named 'no_such_dependency_xyz'")), "{err}");
 }
 
 #[test]

@@ -109,7 +109,12 @@ impl WsgiAppBuilder {
             None => (self.target.clone(), "application".to_owned()),
         };
         Python::attach(|py| {
-            let fail = |e: PyErr| Error::config(format!("cannot load {}: {}", self.target, describe(py, &e)));
+            let fail = |e: PyErr| {
+                // A traceback starts on a line of its own, as Python prints it.
+                let why = describe(py, &e);
+                let gap = if why.contains('\n') { "\n" } else { " " };
+                Error::config(format!("cannot load {}:{gap}{why}", self.target))
+            };
             let sys = py.import("sys").map_err(fail)?;
             let path = sys.getattr("path").map_err(fail)?;
             for dir in self.paths.iter().rev() {
