@@ -12,6 +12,30 @@ ONLY=${ONLY:-}
 mkdir -p "$WORK/raw"
 command -v taskset >/dev/null || { echo "taskset (util-linux) is needed" >&2; exit 1; }
 
+# Where the server runs, each placement measured in the same rounds: `pinned`,
+# the server on CPU 0 (its thread pools size themselves to one CPU); and
+# `unpinned`, the server free on every CPU, as a deployment runs it. The load
+# generator stays on CPU 1 in both. PLACEMENTS='pinned' measures one.
+PLACEMENTS=${PLACEMENTS:-pinned unpinned}
+
+# The CPU list for a server in placement $1.
+server_cpus() {
+    case $1 in
+    pinned) echo 0 ;;
+    unpinned) echo "0-$(($(nproc) - 1))" ;;
+    *) echo "unknown placement $1 (pinned or unpinned)" >&2; exit 1 ;;
+    esac
+}
+
+# Moves every thread of every process in session $1 onto CPU list $2 (a
+# server started earlier that serves several placements: php-fpm).
+place_session() {
+    local pid
+    for pid in $(ps -e -o pid=,sid= | awk -v sid="$1" '$2 == sid { print $1 }'); do
+        taskset -a -p -c "$2" "$pid" >/dev/null 2>&1 || true
+    done
+}
+
 # Installs (as root) the Debian package of each command that is missing; a
 # command is a name on the PATH or an absolute path, which may be a glob:
 # need wrk:wrk /usr/sbin/nginx:nginx '/usr/sbin/php-fpm*:php-fpm'

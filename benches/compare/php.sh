@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # PHP: a hello-world script through squall's FastCGI target and through nginx
 # (one worker, fastcgi_pass), both to the same php-fpm pool; and through
-# php-cgi under squall's cgi example and under lighttpd's mod_cgi. The web
-# server and PHP share CPU 0, wrk runs on CPU 1. Prints one markdown table.
+# php-cgi under squall's cgi example and under lighttpd's mod_cgi. wrk runs
+# on CPU 1; the web server and PHP share CPU 0 (pinned), or are free on every
+# CPU, as deployed (unpinned), in the same rounds. Prints one markdown table.
 #
 #   benches/compare/php.sh                      everything, 3 interleaved rounds (~3 min)
 #   ONLY='fastcgi' benches/compare/php.sh
 #
-# Settings (environment): REPEAT=3, DURATION=10s, CONNS=16, CHILDREN=4 (php-fpm
+# Settings (environment): REPEAT=3, PLACEMENTS='pinned unpinned', DURATION=10s, CONNS=16, CHILDREN=4 (php-fpm
 # workers), BENCH_WORK=/tmp/squall-compare. Installs wrk, nginx, php-fpm,
 # php-cgi and lighttpd with apt-get when missing (as root). Every server is
 # started by this script on loopback or a private socket, and stopped by it.
@@ -96,15 +97,16 @@ rows=(
     "php-cgi|lighttpd mod_cgi|LIGHTTPD"
 )
 
-# measure ROUND SCENARIO LABEL COMMAND -> "req/s p99 non-2xx server_us fpm_us" ("-" for
-# php-fpm when the row does not use it)
+# measure ROUND PLACEMENT SCENARIO LABEL COMMAND -> "req/s p99 non-2xx server_us fpm_us"
+# ("-" for php-fpm when the row does not use it)
 measure() {
-    local round=$1 scenario=$2 label=$3 cmd=$4
+    local round=$1 placement=$2 scenario=$3 label=$4 cmd=$5
     [[ $cmd == NGINX ]] && cmd="/usr/sbin/nginx -c $(nginx_conf "$PORT")"
     [[ $cmd == LIGHTTPD ]] && cmd="/usr/sbin/lighttpd -D -f $(lighttpd_conf "$PORT")"
     cmd=${cmd//\{PORT\}/$PORT}
-    local log="$WORK/raw/php-$(tr -c 'a-zA-Z0-9' _ <<<"$label")-$round"
-    RUST_LOG=error setsid taskset -c 0 $cmd >"$log.server" 2>&1 &
+    local log="$WORK/raw/php-$(tr -c 'a-zA-Z0-9' _ <<<"$label-$placement")-$round"
+    place_session "$fpm" "$(server_cpus "$placement")"
+    RUST_LOG=error setsid taskset -c "$(server_cpus "$placement")" $cmd >"$log.server" 2>&1 &
     local pid=$! url="http://127.0.0.1:$PORT/hello.php" ok=0
     for _ in $(seq 100); do
         if [[ $(curl -s --max-time 2 "$url" 2>/dev/null) == "Hello, world!" ]]; then ok=1; break; fi
@@ -127,7 +129,7 @@ measure() {
     PORT=$((PORT + 1))
 }
 
-say "starting php-fpm ($CHILDREN workers) on $PHP/fpm.sock, CPU 0"
+say "starting php-fpm ($CHILDREN workers) on $PHP/fpm.sock (moved to each row's CPUs)"
 rm -f "$PHP/fpm.sock"
 setsid taskset -c 0 "$FPM" -R -n -y "$PHP/fpm.conf" >"$WORK/raw/php-fpm.out" 2>&1 &
 fpm=$!
@@ -140,16 +142,18 @@ for round in $(seq "$REPEAT"); do
     for row in "${rows[@]}"; do
         IFS='|' read -r scenario label cmd <<<"$row"
         [[ -n $ONLY && ! $scenario$label =~ $ONLY ]] && continue
-        say "round $round/$REPEAT: $label"
-        echo "$scenario|$label|$(measure "$round" "$scenario" "$label" "$cmd")" >>"$results"
-        # measure runs in a subshell: move the port on here, so no row reuses another's.
-        PORT=$((PORT + 10))
+        for placement in $PLACEMENTS; do
+            say "round $round/$REPEAT: $label, $placement"
+            echo "$scenario|$label|$placement|$(measure "$round" "$placement" "$scenario" "$label" "$cmd")" >>"$results"
+            # measure runs in a subshell: move the port on here, so no row reuses another's.
+            PORT=$((PORT + 10))
+        done
     done
 done
 
 echo
-echo "$(date -u +%F), $(nproc) CPUs, $(rustc --version | cut -d' ' -f1-2), $("$FPM" -v | head -1 | cut -d' ' -f1-2), wrk -t1 -c$CONNS -d$DURATION, server and PHP on CPU 0, wrk on CPU 1, median of $REPEAT round(s)"
+echo "$(date -u +%F), $(nproc) CPUs, $(rustc --version | cut -d' ' -f1-2), $("$FPM" -v | head -1 | cut -d' ' -f1-2), wrk -t1 -c$CONNS -d$DURATION on CPU 1, server and PHP pinned to CPU 0 or unpinned, median of $REPEAT round(s)"
 echo
-echo "| PHP through | server | req/s | p99 | non-2xx | server CPU µs/req | php-fpm CPU µs/req | req/s, every round |"
-echo "|---|---|---:|---:|---:|---:|---:|---|"
+echo "| PHP through | server | placement | req/s | p99 | non-2xx | server CPU µs/req | php-fpm CPU µs/req | req/s, every round |"
+echo "|---|---|---|---:|---:|---:|---:|---:|---|"
 median_rows "r r r m m" 1 <"$results"

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # squall beside axum, hyper, actix-web and Tornado: the same hello world (and a
 # WSGI-style app that sleeps 50 ms) served by each, loaded with wrk over
-# loopback, the server on CPU 0 and wrk on CPU 1. Prints one markdown table.
+# loopback from CPU 1, the server pinned to CPU 0 and unpinned (free on every
+# CPU, as deployed) in the same rounds. Prints one markdown table.
 #
 #   benches/compare/run.sh                     everything, 3 interleaved rounds (~8 min)
 #   ONLY='squall|axum' benches/compare/run.sh  rows whose label matches
 #   BASELINE=<git rev> ONLY='squall native' benches/compare/run.sh
 #                                              squall's hello at <rev> beside today's: an A/B
 #
-# Settings (environment): REPEAT=3 rounds, DURATION=10s, CONNS=64, WARMUP=2s,
+# Settings (environment): REPEAT=3 rounds, PLACEMENTS='pinned unpinned', DURATION=10s, CONNS=64, WARMUP=2s,
 # SLOW=1 (0 skips the 50 ms scenario), BENCH_WORK=/tmp/squall-compare (builds,
 # the Python virtualenv and raw wrk output; nothing is written in the repository).
 # Installs wrk with apt-get when it is missing (as root). Loopback only; every
@@ -76,11 +77,11 @@ if [[ $SLOW == 1 ]]; then
     )
 fi
 
-# measure ROUND SCENARIO LABEL PATH COMMAND -> "req/s p99 cpu_us_per_req" on stdout
+# measure ROUND PLACEMENT SCENARIO LABEL PATH COMMAND -> "req/s p99 cpu_us_per_req" on stdout
 measure() {
-    local round=$1 scenario=$2 label=$3 path=$4 cmd=${5//\{PORT\}/$PORT}
-    local log="$WORK/raw/$(tr -c 'a-zA-Z0-9' _ <<<"$scenario-$label")-$round"
-    RUST_LOG=error setsid taskset -c 0 $cmd >"$log.server" 2>&1 &
+    local round=$1 placement=$2 scenario=$3 label=$4 path=$5 cmd=${6//\{PORT\}/$PORT}
+    local log="$WORK/raw/$(tr -c 'a-zA-Z0-9' _ <<<"$scenario-$label-$placement")-$round"
+    RUST_LOG=error setsid taskset -c "$(server_cpus "$placement")" $cmd >"$log.server" 2>&1 &
     local pid=$!
     local url="http://127.0.0.1:$PORT$path" ok=0
     for _ in $(seq 100); do
@@ -105,17 +106,19 @@ for round in $(seq "$REPEAT"); do
     for row in "${rows[@]}"; do
         IFS='|' read -r scenario label path cmd <<<"$row"
         [[ -n $ONLY && ! $label =~ $ONLY ]] && continue
-        say "round $round/$REPEAT: $scenario, $label"
-        echo "$scenario|$label|$(measure "$round" "$scenario" "$label" "$path" "$cmd")" >>"$results"
-        # measure runs in a subshell: move the port on here, so no row reuses another's.
-        PORT=$((PORT + 10))
+        for placement in $PLACEMENTS; do
+            say "round $round/$REPEAT: $scenario, $label, $placement"
+            echo "$scenario|$label|$placement|$(measure "$round" "$placement" "$scenario" "$label" "$path" "$cmd")" >>"$results"
+            # measure runs in a subshell: move the port on here, so no row reuses another's.
+            PORT=$((PORT + 10))
+        done
     done
 done
 
 echo
-echo "$(date -u +%F), $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(rustc --version | cut -d' ' -f1-2), Python $("$WORK/venv/bin/python" -c 'import platform; print(platform.python_version())'), wrk -t1 -c$CONNS -d$DURATION, server on CPU 0 and wrk on CPU 1, median of $REPEAT round(s)"
+echo "$(date -u +%F), $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(rustc --version | cut -d' ' -f1-2), Python $("$WORK/venv/bin/python" -c 'import platform; print(platform.python_version())'), wrk -t1 -c$CONNS -d$DURATION on CPU 1, the server pinned to CPU 0 or unpinned, median of $REPEAT round(s)"
 echo
-echo "| scenario | server | req/s | p99 | server CPU µs/req | req/s, every round |"
-echo "|---|---|---:|---:|---:|---|"
+echo "| scenario | server | placement | req/s | p99 | server CPU µs/req | req/s, every round |"
+echo "|---|---|---|---:|---:|---:|---|"
 # Median by req/s; the CPU column is the median of its own.
 median_rows "r r m" 1 <"$results"

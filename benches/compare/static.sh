@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Static files: squall's `files` example beside nginx (one worker, sendfile on),
 # axum with tower-http's ServeDir, and Tornado's StaticFileHandler, each serving
-# the same 4 KB and 1 MB files, loaded with wrk (server on CPU 0, wrk on CPU 1);
+# the same 4 KB and 1 MB files, loaded with wrk from CPU 1 (the server pinned to
+# CPU 0, and unpinned: free on every CPU, as deployed, in the same rounds);
 # then the upload throughput of a 100 MB file through the webapp example's
 # /upload (hashed as it streams). Prints markdown tables.
 #
 #   benches/compare/static.sh                   everything, 3 interleaved rounds (~5 min)
 #   ONLY='squall|nginx' benches/compare/static.sh
 #
-# Settings (environment): REPEAT=3, DURATION=10s, CONNS=64, UPLOAD_MB=100,
+# Settings (environment): REPEAT=3, PLACEMENTS='pinned unpinned', DURATION=10s, CONNS=64, UPLOAD_MB=100,
 # BENCH_WORK=/tmp/squall-compare (files, builds, the Python virtualenv, raw
 # output; nothing is written in the repository). Installs wrk and nginx with
 # apt-get when missing (as root). Loopback only; every server is started by
@@ -72,13 +73,13 @@ rows=(
     "tornado 6.6 StaticFileHandler|$WORK/venv/bin/python $here/python/tornado_static_app.py {PORT} $WORK/static"
 )
 
-# measure ROUND LABEL COMMAND FILE -> "req/s p99 cpu_us_per_req"
+# measure ROUND PLACEMENT LABEL COMMAND FILE -> "req/s p99 cpu_us_per_req"
 measure() {
-    local round=$1 label=$2 cmd=$3 file=$4
+    local round=$1 placement=$2 label=$3 cmd=$4 file=$5
     [[ $cmd == NGINX ]] && cmd="$NGINX -c $(nginx_conf "$PORT")"
     cmd=${cmd//\{PORT\}/$PORT}
-    local log="$WORK/raw/static-$(tr -c 'a-zA-Z0-9' _ <<<"$label-$file")-$round"
-    RUST_LOG=error setsid taskset -c 0 $cmd >"$log.server" 2>&1 &
+    local log="$WORK/raw/static-$(tr -c 'a-zA-Z0-9' _ <<<"$label-$file-$placement")-$round"
+    RUST_LOG=error setsid taskset -c "$(server_cpus "$placement")" $cmd >"$log.server" 2>&1 &
     local pid=$! url="http://127.0.0.1:$PORT/$file" ok=0
     for _ in $(seq 100); do
         if curl -s -o /dev/null --max-time 2 -w '%{http_code}' "$url" 2>/dev/null | grep -q 200; then ok=1; break; fi
@@ -103,19 +104,21 @@ for round in $(seq "$REPEAT"); do
         for row in "${rows[@]}"; do
             IFS='|' read -r label cmd <<<"$row"
             [[ -n $ONLY && ! $label =~ $ONLY ]] && continue
-            say "round $round/$REPEAT: $file, $label"
-            echo "$file|$label|$(measure "$round" "$label" "$cmd" "$file")" >>"$results"
-            # measure runs in a subshell: move the port on here, so no row reuses another's.
-            PORT=$((PORT + 10))
+            for placement in $PLACEMENTS; do
+                say "round $round/$REPEAT: $file, $label, $placement"
+                echo "$file|$label|$placement|$(measure "$round" "$placement" "$label" "$cmd" "$file")" >>"$results"
+                # measure runs in a subshell: move the port on here, so no row reuses another's.
+                PORT=$((PORT + 10))
+            done
         done
     done
 done
 
 echo
-echo "$(date -u +%F), $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(rustc --version | cut -d' ' -f1-2), $("$NGINX" -v 2>&1 | cut -d' ' -f3), wrk -t1 -c$CONNS -d$DURATION, server on CPU 0 and wrk on CPU 1, median of $REPEAT round(s)"
+echo "$(date -u +%F), $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(rustc --version | cut -d' ' -f1-2), $("$NGINX" -v 2>&1 | cut -d' ' -f3), wrk -t1 -c$CONNS -d$DURATION on CPU 1, the server pinned to CPU 0 or unpinned, median of $REPEAT round(s)"
 echo
-echo "| file | server | req/s | p99 | server CPU µs/req | req/s, every round |"
-echo "|---|---|---:|---:|---:|---|"
+echo "| file | server | placement | req/s | p99 | server CPU µs/req | req/s, every round |"
+echo "|---|---|---|---:|---:|---:|---|"
 median_rows "r r m" 1 <"$results"
 
 # Upload: log in to the webapp example, then send UPLOAD_MB through /upload with curl.

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # WebSocket: squall's chat example beside Tornado's WebSocketHandler and axum's
 # WebSocket (tokio-tungstenite), each serving /echo and a broadcast room at
-# /chatsocket. The server runs on CPU 0, the load generator (wsload, one
-# thread) on CPU 1. Three measurements, each on a freshly started server:
+# /chatsocket. The load generator (wsload, one thread) runs on CPU 1, the
+# server pinned to CPU 0 and unpinned (free on every CPU, as deployed) in the
+# same rounds. Three measurements, each on a freshly started server:
 #
 #   idle     IDLE sockets opened and held: the server's resident memory per socket
 #   echo     ECHO_CONNS sockets each sending a 32-byte text and awaiting its echo
@@ -14,7 +15,7 @@
 #   benches/compare/ws.sh                   every server, 3 interleaved rounds (~4 min)
 #   ONLY='squall|axum' benches/compare/ws.sh
 #
-# Settings (environment): REPEAT=3, IDLE=10000, ECHO_CONNS=64, DURATION=10,
+# Settings (environment): REPEAT=3, PLACEMENTS='pinned unpinned', IDLE=10000, ECHO_CONNS=64, DURATION=10,
 # FANOUT=1000, MESSAGES=200, BENCH_WORK=/tmp/squall-compare (builds, the Python
 # virtualenv, raw output; nothing is written in the repository). Loopback only;
 # every server is started by this script in a session of its own and stopped by it.
@@ -52,11 +53,12 @@ rows=(
 # CPU time (user + system, all threads) of the processes in the server's session, in ticks.
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 
-# start LABEL COMMAND ROUND PHASE: starts the server on CPU 0; sets PID and URL.
+# start LABEL COMMAND ROUND PHASE: starts the server on the CPUs of $PLACEMENT;
+# sets PID and URL.
 start() {
     local cmd=${2//\{PORT\}/$PORT}
-    LOG="$WORK/raw/ws-$(tr -c 'a-zA-Z0-9' _ <<<"$1")-$3-$4"
-    RUST_LOG=error setsid taskset -c 0 $cmd >"$LOG.server" 2>&1 &
+    LOG="$WORK/raw/ws-$(tr -c 'a-zA-Z0-9' _ <<<"$1-$PLACEMENT")-$3-$4"
+    RUST_LOG=error setsid taskset -c "$(server_cpus "$PLACEMENT")" $cmd >"$LOG.server" 2>&1 &
     PID=$!
     URL="ws://127.0.0.1:$PORT"
     for _ in $(seq 100); do
@@ -119,16 +121,18 @@ for round in $(seq "$REPEAT"); do
     for row in "${rows[@]}"; do
         IFS='|' read -r label cmd <<<"$row"
         [[ -n $ONLY && ! $label =~ $ONLY ]] && continue
-        say "round $round/$REPEAT: $label"
-        echo "$label|$(measure "$round" "$label" "$cmd")" >>"$results"
-        # measure runs in a subshell: move the port on here, so no row reuses another's.
-        PORT=$((PORT + 10))
+        for PLACEMENT in $PLACEMENTS; do
+            say "round $round/$REPEAT: $label, $PLACEMENT"
+            echo "$label|$PLACEMENT|$(measure "$round" "$label" "$cmd")" >>"$results"
+            # measure runs in a subshell: move the port on here, so no row reuses another's.
+            PORT=$((PORT + 10))
+        done
     done
 done
 
 echo
-echo "$(date -u +%F), $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(rustc --version | cut -d' ' -f1-2), Python $("$WORK/venv/bin/python" -c 'import platform; print(platform.python_version())'), server on CPU 0 and the load on CPU 1; idle: $IDLE sockets; echo: $ECHO_CONNS sockets for ${DURATION}s; fan-out: $MESSAGES messages to $FANOUT sockets; median of $REPEAT round(s)"
+echo "$(date -u +%F), $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(rustc --version | cut -d' ' -f1-2), Python $("$WORK/venv/bin/python" -c 'import platform; print(platform.python_version())'), the load on CPU 1, the server pinned to CPU 0 or unpinned; idle: $IDLE sockets; echo: $ECHO_CONNS sockets for ${DURATION}s; fan-out: $MESSAGES messages to $FANOUT sockets; median of $REPEAT round(s)"
 echo
-echo "| server | idle: KB per socket | echo: round trips/s | echo: CPU µs per round trip | fan-out: deliveries/s | fan-out: CPU µs per delivery |"
-echo "|---|---:|---:|---:|---:|---:|"
+echo "| server | placement | idle: KB per socket | echo: round trips/s | echo: CPU µs per round trip | fan-out: deliveries/s | fan-out: CPU µs per delivery |"
+echo "|---|---|---:|---:|---:|---:|---:|"
 median_rows "m m m m m" <"$results"
