@@ -48,6 +48,22 @@ pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send + 'static {
         Pin::new(self).poll_read(cx, buf)
     }
 
+    /// Sends up to `count` bytes of `file` from `*offset` (moved on) with
+    /// `sendfile(2)`: from the page cache to the socket, with no copy
+    /// through user space. `None` when this stream cannot (TLS, memory):
+    /// the caller copies the bytes itself.
+    #[cfg(target_os = "linux")]
+    fn poll_sendfile(
+        &mut self,
+        cx: &mut Context<'_>,
+        file: &std::fs::File,
+        offset: &mut u64,
+        count: usize,
+    ) -> Option<Poll<io::Result<usize>>> {
+        let _ = (cx, file, offset, count);
+        None
+    }
+
     /// Whether the end of this stream's input means the client has gone. An
     /// in-memory stream's input simply ends; its "client" still wants the
     /// whole response.
@@ -73,6 +89,29 @@ macro_rules! reactor_io {
             fn try_read(&mut self, _cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
                 use std::io::Read;
                 Poll::Ready(self.get_ref().read(buf))
+            }
+
+            #[cfg(target_os = "linux")]
+            fn poll_sendfile(
+                &mut self,
+                cx: &mut Context<'_>,
+                file: &std::fs::File,
+                offset: &mut u64,
+                count: usize,
+            ) -> Option<Poll<io::Result<usize>>> {
+                use rustix::io::Errno;
+                Some(loop {
+                    match rustix::fs::sendfile(self.get_ref(), file, Some(&mut *offset), count) {
+                        Ok(sent) => break Poll::Ready(Ok(sent)),
+                        Err(Errno::INTR) => continue,
+                        Err(Errno::AGAIN) => match self.poll_writable(cx) {
+                            Poll::Ready(Ok(())) => continue,
+                            Poll::Ready(Err(e)) => break Poll::Ready(Err(e)),
+                            Poll::Pending => break Poll::Pending,
+                        },
+                        Err(e) => break Poll::Ready(Err(e.into())),
+                    }
+                })
             }
         }
     )*};

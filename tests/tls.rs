@@ -214,3 +214,33 @@ fn a_websocket_over_tls_echoes_messages_of_every_size_and_closes_cleanly() {
         }
     }
 }
+
+#[test]
+fn a_large_static_file_over_tls_arrives_whole_without_sendfile() {
+    // Plain TCP sends large files with sendfile(2); TLS must encrypt every
+    // byte, so the same file is read and copied there: whole, and a range.
+    let dir = std::env::temp_dir().join(format!("squall-tls-static-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let content: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(dir.join("big.bin"), &content).unwrap();
+    let tls = start_with(Router::new().mount("/files", squall::static_files::StaticFiles::new(&dir)));
+    let read = |request: &[u8]| {
+        let mut stream = tls_stream(&tls);
+        stream.write_all(request).unwrap();
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).unwrap();
+        let split = response.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        (String::from_utf8_lossy(&response[..split]).into_owned(), response[split..].to_vec())
+    };
+    let (head, body) = read(b"GET /files/big.bin HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    assert!(
+        head.starts_with("HTTP/1.1 200 OK\r\n") && head.to_ascii_lowercase().contains("content-length: 1000000\r\n"),
+        "{head}"
+    );
+    assert!(body == content, "the body is the file, byte for byte");
+    let (head, body) =
+        read(b"GET /files/big.bin HTTP/1.1\r\nHost: localhost\r\nRange: bytes=700000-\r\nConnection: close\r\n\r\n");
+    assert!(head.starts_with("HTTP/1.1 206 "), "{head}");
+    assert!(body == content[700_000..], "the range, byte for byte");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -7,6 +7,7 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use super::{App, Executor};
 use crate::error::panic_message;
@@ -97,6 +98,9 @@ struct Shared {
 
 /// Yields an idle worker makes before it parks, on a single CPU.
 const YIELDS_ON_ONE_CPU: usize = 64;
+/// Yielding pays only while jobs come this close together: a slower
+/// stream of jobs (an app that waits on I/O) finds its workers parked.
+const YIELD_WHILE_JOBS_WITHIN: Duration = Duration::from_micros(50);
 
 struct State {
     jobs: VecDeque<Job>,
@@ -108,6 +112,8 @@ struct State {
     started: usize,
     /// The container is gone: workers end once the queue is empty.
     closed: bool,
+    /// When the last job arrived (read only on a single CPU).
+    last_job: Instant,
 }
 
 /// What [`Shared::wake_one`] decided, done after the lock is released.
@@ -200,10 +206,11 @@ impl Shared {
 
     /// On a single CPU, yields (with the lock released) until a job arrives
     /// or the rounds are over. The worker stays counted as searching, so a
-    /// job submitted meanwhile wakes nobody. Only a lone searcher yields:
-    /// one is enough to catch the next job.
+    /// job submitted meanwhile wakes nobody. Only a lone searcher yields
+    /// (one is enough to catch the next job), and only while jobs come fast.
     fn yield_for_jobs<'a>(&'a self, mut state: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
-        let rounds = if state.searching == 1 { self.yields } else { 0 };
+        let busy = self.yields > 0 && state.last_job.elapsed() < YIELD_WHILE_JOBS_WITHIN;
+        let rounds = if busy && state.searching == 1 { self.yields } else { 0 };
         for _ in 0..rounds {
             drop(state);
             std::thread::yield_now();
@@ -218,7 +225,8 @@ impl Shared {
 
 impl Workers {
     fn new(threads: usize, app: Arc<dyn App>) -> Self {
-        let state = State { jobs: VecDeque::new(), idle: Vec::new(), searching: 0, started: 0, closed: false };
+        let (jobs, idle, last_job) = (VecDeque::new(), Vec::new(), Instant::now());
+        let state = State { jobs, idle, searching: 0, started: 0, closed: false, last_job };
         let one_cpu = std::thread::available_parallelism().is_ok_and(|n| n.get() == 1);
         let yields = if one_cpu { YIELDS_ON_ONE_CPU } else { 0 };
         Workers { shared: Arc::new(Shared { state: Mutex::new(state), app, threads: threads.max(1), yields }) }
@@ -227,6 +235,9 @@ impl Workers {
     fn run(&self, job: Job) {
         let mut state = lock(&self.shared.state);
         state.jobs.push_back(job);
+        if self.shared.yields > 0 {
+            state.last_job = Instant::now();
+        }
         // A worker already looking will find it; else wake one.
         let wake = if state.searching == 0 { self.shared.wake_one(&mut state) } else { None };
         drop(state);

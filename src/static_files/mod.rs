@@ -14,23 +14,20 @@ mod conditional;
 
 use std::ffi::OsStr;
 use std::fmt;
-use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use bytes::Bytes;
 use http::header::{self, HeaderName, HeaderValue};
 use http::{Method, StatusCode};
 
 use crate::dir::{Dir, LazyDir, Opened};
 use crate::error::HttpError;
+use crate::web::body::read_exact_at;
 use crate::web::{Body, Dispatch, IntoResponse, Request, Response, Target, percent_decode};
 use conditional::{Conditions, Precondition, RangeAnswer, Validators};
 
 /// Files up to this size are read whole, in place, and sent with one write.
 const SMALL: u64 = 64 * 1024;
-/// Larger files are read and sent this much at a time, on a blocking thread.
-const CHUNK: usize = 256 * 1024;
 
 /// A directory of files as a route target; mount it at a prefix.
 ///
@@ -336,12 +333,15 @@ async fn respond(req: &Request, mut found: FileToSend) -> Response {
     let body = if *req.method() == Method::HEAD {
         Body::empty()
     } else if count <= SMALL {
-        match read_part(&mut found.file, start, count) {
+        match read_exact_at(&mut found.file, start, count) {
             Ok(bytes) => Body::from(bytes),
             Err(e) => return HttpError::internal(format!("reading {}: {e}", found.path.display())).into_response(),
         }
     } else {
-        stream_part(found.file, start, count)
+        // Sent with sendfile(2) over plain TCP, else read on blocking
+        // threads a chunk at a time: a slow client holds back the reading,
+        // never the memory.
+        Body::file_part(found.file, start, count)
     };
     let mut resp = Response::new(status);
     *resp.headers_mut() = headers;
@@ -354,38 +354,6 @@ fn with_headers(mut resp: Response, headers: http::HeaderMap) -> Response {
         resp.headers_mut().insert(name, value.clone());
     }
     resp
-}
-
-fn read_part(file: &mut std::fs::File, start: u64, count: u64) -> io::Result<Vec<u8>> {
-    file.seek(SeekFrom::Start(start))?;
-    let mut buf = Vec::with_capacity(count as usize);
-    file.take(count).read_to_end(&mut buf)?;
-    if (buf.len() as u64) < count {
-        return Err(io::ErrorKind::UnexpectedEof.into()); // the file shrank
-    }
-    Ok(buf)
-}
-
-/// The part as a stream read on blocking threads, a chunk at a time: a
-/// slow client holds back the reading, never the memory.
-fn stream_part(file: std::fs::File, start: u64, count: u64) -> Body {
-    let chunks = futures_lite::stream::unfold((Some(file), start, count), |(file, at, left)| async move {
-        let mut file = file?;
-        if left == 0 {
-            return None;
-        }
-        let want = left.min(CHUNK as u64);
-        let (file, read) = blocking::unblock(move || {
-            let read = read_part(&mut file, at, want).map(Bytes::from);
-            (file, read)
-        })
-        .await;
-        match read {
-            Ok(chunk) => Some((Ok(chunk), (Some(file), at + want, left - want))),
-            Err(e) => Some((Err(e), (None, at, 0))),
-        }
-    });
-    Body::from_stream(chunks)
 }
 
 #[cfg(test)]

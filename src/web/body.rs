@@ -46,6 +46,56 @@ enum BodyKind {
     /// await. It is never locked: polling has `&mut` access.
     Stream(Mutex<Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>>),
     Incoming(Incoming),
+    /// Part of a file: sent with `sendfile(2)` where the connection can,
+    /// else read on blocking threads as a stream.
+    File(FilePart),
+}
+
+/// Part of an open file, to send as a body.
+pub(crate) struct FilePart {
+    pub(crate) file: std::fs::File,
+    pub(crate) offset: u64,
+    pub(crate) len: u64,
+}
+
+/// How much of a file one blocking read takes, when it is read as a stream.
+const FILE_CHUNK: u64 = 256 * 1024;
+
+impl FilePart {
+    /// The part read on blocking threads, a chunk at a time: for a
+    /// connection that cannot `sendfile` (TLS) or a layer that changes the
+    /// bytes (compression).
+    fn into_stream(self) -> impl Stream<Item = io::Result<Bytes>> + Send + 'static {
+        futures_lite::stream::unfold(Some(self), |part| async move {
+            let FilePart { mut file, offset, len } = part?;
+            if len == 0 {
+                return None;
+            }
+            let want = len.min(FILE_CHUNK);
+            let (file, read) = blocking::unblock(move || {
+                let read = read_exact_at(&mut file, offset, want);
+                (file, read)
+            })
+            .await;
+            match read {
+                Ok(chunk) => Some((Ok(chunk), Some(FilePart { file, offset: offset + want, len: len - want }))),
+                Err(e) => Some((Err(e), None)),
+            }
+        })
+    }
+}
+
+/// `count` bytes of `file` from `offset`; a file that ends sooner (it
+/// shrank) is an error.
+pub(crate) fn read_exact_at(file: &mut std::fs::File, offset: u64, count: u64) -> io::Result<Bytes> {
+    use std::io::{Read, Seek, SeekFrom};
+    file.seek(SeekFrom::Start(offset))?;
+    let mut buf = Vec::with_capacity(usize::try_from(count).unwrap_or(usize::MAX));
+    file.take(count).read_to_end(&mut buf)?;
+    if (buf.len() as u64) < count {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    }
+    Ok(buf.into())
 }
 
 /// A request body read from the connection that carried the request.
@@ -69,6 +119,23 @@ impl Body {
         Body { kind: BodyKind::Stream(Mutex::new(Box::pin(stream))) }
     }
 
+    /// `len` bytes of `file` from `offset`.
+    pub(crate) fn file_part(file: std::fs::File, offset: u64, len: u64) -> Self {
+        Body { kind: BodyKind::File(FilePart { file, offset, len }) }
+    }
+
+    /// The file part this body is, taken (the body is left empty), for a
+    /// connection that sends it with `sendfile(2)`.
+    pub(crate) fn take_file_part(&mut self) -> Option<FilePart> {
+        match std::mem::replace(&mut self.kind, BodyKind::Empty) {
+            BodyKind::File(part) => Some(part),
+            other => {
+                self.kind = other;
+                None
+            }
+        }
+    }
+
     pub(crate) fn incoming(link: ClientLink, buffer_limit: u64) -> Self {
         Body { kind: BodyKind::Incoming(Incoming { link, buffer_limit }) }
     }
@@ -86,6 +153,7 @@ impl Body {
         match &self.kind {
             BodyKind::Empty => Some(0),
             BodyKind::Full(b) => Some(b.len() as u64),
+            BodyKind::File(part) => Some(part.len),
             BodyKind::Stream(_) | BodyKind::Incoming(_) => None,
         }
     }
@@ -95,7 +163,7 @@ impl Body {
         match &self.kind {
             BodyKind::Empty => Some(&[]),
             BodyKind::Full(b) => Some(b),
-            BodyKind::Stream(_) | BodyKind::Incoming(_) => None,
+            BodyKind::Stream(_) | BodyKind::Incoming(_) | BodyKind::File(_) => None,
         }
     }
 
@@ -119,7 +187,7 @@ impl Body {
         let limit = match &self.kind {
             BodyKind::Full(b) => return Ok(b.clone()),
             BodyKind::Incoming(i) => i.buffer_limit,
-            BodyKind::Empty | BodyKind::Stream(_) => u64::MAX,
+            BodyKind::Empty | BodyKind::Stream(_) | BodyKind::File(_) => u64::MAX,
         };
         let mut all = BytesMut::new();
         while let Some(chunk) = self.chunk().await {
@@ -150,6 +218,11 @@ impl Stream for Body {
                 let mut source = crate::rt::lock(&i.link.source);
                 source.poll_chunk(cx, i.link.seq)
             }
+            BodyKind::File(_) => {
+                let Some(part) = self.take_file_part() else { return Poll::Ready(None) };
+                self.kind = BodyKind::Stream(Mutex::new(Box::pin(part.into_stream())));
+                self.poll_next(cx)
+            }
         }
     }
 }
@@ -167,6 +240,7 @@ impl fmt::Debug for Body {
             BodyKind::Full(b) => write!(f, "Body::Full({} bytes)", b.len()),
             BodyKind::Stream(_) => f.write_str("Body::Stream"),
             BodyKind::Incoming(_) => f.write_str("Body::Incoming"),
+            BodyKind::File(part) => write!(f, "Body::File({} bytes)", part.len),
         }
     }
 }

@@ -81,7 +81,33 @@ impl<S: Io> Socket<S> {
     /// Writes some of `buf` under the write deadline: an upgraded
     /// connection's writes, held to the same timeout as responses.
     pub(super) fn poll_write_some(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        match Pin::new(&mut self.io).poll_write(cx, buf) {
+        let written = Pin::new(&mut self.io).poll_write(cx, buf);
+        self.within_write_timeout(cx, written)
+    }
+
+    /// Sends part of `file` with `sendfile(2)`, under the same write
+    /// deadline as [`poll_write_some`](Self::poll_write_some); `None` when
+    /// the stream cannot.
+    #[cfg(target_os = "linux")]
+    pub(super) fn poll_sendfile_some(
+        &mut self,
+        cx: &mut Context<'_>,
+        file: &std::fs::File,
+        offset: &mut u64,
+        count: usize,
+    ) -> Option<Poll<io::Result<usize>>> {
+        let sent = self.io.poll_sendfile(cx, file, offset, count)?;
+        Some(self.within_write_timeout(cx, sent))
+    }
+
+    /// A write that could not go on starts the write deadline; one that
+    /// went through clears it.
+    fn within_write_timeout(
+        &mut self,
+        cx: &mut Context<'_>,
+        result: Poll<io::Result<usize>>,
+    ) -> Poll<io::Result<usize>> {
+        match result {
             Poll::Ready(result) => {
                 if self.watch.write_deadline_set() {
                     self.watch.write_within(None);

@@ -19,6 +19,8 @@ use super::request_body::{RequestBody, Settled};
 use super::socket::{HeadError, RELEASE_AFTER, Socket};
 use crate::rt::{self, Io};
 use crate::server::watch::{Ending, Watch};
+#[cfg(target_os = "linux")]
+use crate::web::body::FilePart;
 use crate::web::client::BodySource;
 use bytes::Bytes;
 use futures_lite::FutureExt;
@@ -176,6 +178,28 @@ pub(super) async fn read_head<S: Io>(
 pub(super) async fn write_all<S: Io>(shared: &SharedTransport<S>, data: &[u8]) -> io::Result<()> {
     let mut written = 0;
     poll_fn(|cx| lock(shared).socket.poll_write_all(cx, data, &mut written)).await
+}
+
+/// Sends a part of a file with `sendfile(2)`: how many bytes went (fewer
+/// than asked when the file ended early), or `None` when the socket cannot
+/// (TLS) and nothing was sent.
+#[cfg(target_os = "linux")]
+pub(super) async fn send_file<S: Io>(shared: &SharedTransport<S>, part: &FilePart) -> Option<io::Result<u64>> {
+    let (mut offset, end) = (part.offset, part.offset + part.len);
+    while offset < end {
+        let step = usize::try_from(end - offset).unwrap_or(usize::MAX).min(1 << 30);
+        let sent = poll_fn(|cx| match lock(shared).socket.poll_sendfile_some(cx, &part.file, &mut offset, step) {
+            None => Poll::Ready(None),
+            Some(poll) => poll.map(Some),
+        })
+        .await?;
+        match sent {
+            Ok(0) => break, // the file is shorter than it was
+            Ok(_) => {}
+            Err(e) => return Some(Err(e)),
+        }
+    }
+    Some(Ok(offset - part.offset))
 }
 
 pub(super) async fn flush<S: Io>(shared: &SharedTransport<S>) -> io::Result<()> {

@@ -10,6 +10,8 @@ use http::{StatusCode, Version};
 
 use super::decode::{self, Reject};
 use super::encode;
+#[cfg(target_os = "linux")]
+use super::transport::send_file;
 use super::transport::{SharedTransport, flush, lock, write_all};
 use crate::rt::Io;
 use crate::web::{Body, Response, declared_length};
@@ -93,6 +95,26 @@ where
         write_all(shared, out).await?;
         flush(shared).await?;
         return Ok(status);
+    }
+    #[cfg(target_os = "linux")]
+    if let Some(part) = body.take_file_part() {
+        // The head, then the file from the page cache, with no copy through
+        // user space; a socket that cannot (TLS) gets it copied below.
+        write_all(shared, out).await?;
+        out.clear();
+        match send_file(shared, &part).await {
+            None => body = Body::file_part(part.file, part.offset, part.len),
+            Some(Ok(sent)) if sent == part.len => {
+                flush(shared).await?;
+                return Ok(status);
+            }
+            Some(Ok(sent)) => {
+                log::error!(target: "squall::server", "file ended after {sent} of {} bytes: closing the connection", part.len);
+                *keep_alive = false;
+                return Ok(status);
+            }
+            Some(Err(e)) => return Err(e),
+        }
     }
     if let Some(full) = body.as_full() {
         if full.len() <= COALESCE {
