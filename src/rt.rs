@@ -64,6 +64,14 @@ pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send + 'static {
         None
     }
 
+    /// Holds back partial segments (`TCP_CORK`) while on, so a response
+    /// head and the file sent after it leave in full segments; a no-op for
+    /// streams that are not TCP.
+    #[cfg(target_os = "linux")]
+    fn cork(&mut self, on: bool) {
+        let _ = on;
+    }
+
     /// Whether the end of this stream's input means the client has gone. An
     /// in-memory stream's input simply ends; its "client" still wants the
     /// whole response.
@@ -89,6 +97,12 @@ macro_rules! reactor_io {
             fn try_read(&mut self, _cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
                 use std::io::Read;
                 Poll::Ready(self.get_ref().read(buf))
+            }
+
+            #[cfg(target_os = "linux")]
+            fn cork(&mut self, on: bool) {
+                // Not TCP (a Unix socket): nothing to hold back.
+                let _ = rustix::net::sockopt::set_tcp_cork(self.get_ref(), on);
             }
 
             #[cfg(target_os = "linux")]

@@ -108,3 +108,25 @@ fn bind_sockets_shares_a_port_only_with_reuse_port() {
     let resp = TestConnection::open(addrs[0]).unwrap().request("GET", "/", &[], b"").unwrap();
     assert_eq!(resp.text(), "Hello, world!");
 }
+
+#[test]
+fn the_buffered_access_log_loses_no_line_on_sigterm() {
+    // The lines of a written access log wait in a buffer (up to a second):
+    // a SIGTERM drain writes them out before the process ends.
+    let path = std::env::temp_dir().join(format!("squall-access-{}.log", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let mut server = production(&["--access-log", path.to_str().unwrap()]);
+    let mut conn = TestConnection::open(server.addr).unwrap();
+    for i in 0..250 {
+        assert_eq!(conn.request("GET", &format!("/?n={i}"), &[], b"").unwrap().status, 200);
+    }
+    signal(server.child.id(), Signal::TERM);
+    assert!(wait_exit(&mut server.child, Duration::from_secs(5)).success());
+    let log = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(lines.len(), 250, "a line per request, none lost");
+    for (i, line) in lines.iter().enumerate() {
+        assert!(line.contains(&format!(" 200 GET /?n={i} (127.0.0.1) ")), "in order, whole: {line}");
+    }
+    let _ = std::fs::remove_file(&path);
+}

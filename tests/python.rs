@@ -366,7 +366,7 @@ fn wsgi_process(args: &[&str]) -> (std::process::Child, std::net::SocketAddr) {
     use std::io::BufRead;
     let mut child = std::process::Command::new(support::example_binary("wsgi", "python"))
         .arg("127.0.0.1:0")
-        .args(["--path", apps_dir().to_str().unwrap()])
+        .args(["--path", apps_dir().to_str().unwrap(), "--access-log", "off"])
         .args(args)
         .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::piped())

@@ -90,10 +90,10 @@ EOF
 }
 
 rows=(
-    "fastcgi|squall FastCGI target (pool $CHILDREN, kept alive)|$repo/target/release/examples/fastcgi 127.0.0.1:{PORT} --socket $PHP/fpm.sock --root $PHP/www --pool $CHILDREN"
-    "fastcgi|squall FastCGI target (16 in flight, a connection each)|$repo/target/release/examples/fastcgi 127.0.0.1:{PORT} --socket $PHP/fpm.sock --root $PHP/www --pool 16 --no-fastcgi-keep-alive"
+    "fastcgi|squall FastCGI target (pool $CHILDREN, kept alive)|$repo/target/release/examples/fastcgi 127.0.0.1:{PORT} --access-log off --socket $PHP/fpm.sock --root $PHP/www --pool $CHILDREN"
+    "fastcgi|squall FastCGI target (16 in flight, a connection each)|$repo/target/release/examples/fastcgi 127.0.0.1:{PORT} --access-log off --socket $PHP/fpm.sock --root $PHP/www --pool 16 --no-fastcgi-keep-alive"
     "fastcgi|nginx 1 worker, fastcgi_pass (keepalive $CHILDREN)|NGINX"
-    "php-cgi|squall cgi example --php, thread_pool(16)|$repo/target/release/examples/cgi 127.0.0.1:{PORT} --php $PHP/www"
+    "php-cgi|squall cgi example --php, thread_pool(16)|$repo/target/release/examples/cgi 127.0.0.1:{PORT} --access-log off --php $PHP/www"
     "php-cgi|lighttpd mod_cgi|LIGHTTPD"
 )
 

@@ -29,7 +29,7 @@ PORT=${PORT:-18700}
 need wrk:wrk
 
 say "building squall's examples (release; wsgi with the python feature)"
-(cd "$repo" && cargo build --release --quiet --example hello --example mixed)
+(cd "$repo" && cargo build --release --quiet --example hello --example mixed --example production)
 (cd "$repo" && cargo build --release --quiet --features python --example wsgi)
 SQ=$repo/target/release/examples
 
@@ -50,17 +50,21 @@ say "preparing the Python virtualenv"
 "$WORK/venv/bin/pip" install --quiet --disable-pip-version-check -r "$here/python/requirements.txt"
 PY="$WORK/venv/bin/python $here/python/tornado_app.py"
 GRANIAN="$WORK/venv/bin/granian --interface wsgi --host 127.0.0.1 --working-dir $here/python"
-WSGI="$SQ/wsgi 127.0.0.1:{PORT} --app wsgi_app:app --path $here/python --executor pool"
+WSGI="$SQ/wsgi 127.0.0.1:{PORT} --access-log off --app wsgi_app:app --path $here/python --executor pool"
 
 # Rows: scenario|label|path|command ({PORT} is replaced). squall's access log is
-# silenced (RUST_LOG=error) as Tornado's is left unconfigured.
+# off (RUST_LOG=error, --access-log off) as Tornado's is left unconfigured; the
+# three `access log` rows measure it, on the production example's hello.
 rows=(
     "hello|squall native|/|$SQ/hello 127.0.0.1:{PORT}"
     "hello|axum 0.8|/|$PEERS/compare-axum 127.0.0.1:{PORT}"
     "hello|hyper 1 (no router)|/|$PEERS/compare-hyper 127.0.0.1:{PORT}"
     "hello|actix-web 4|/|$PEERS/compare-actix 127.0.0.1:{PORT}"
+    "hello|squall native, access log off|/|$SQ/production 127.0.0.1:{PORT} --access-log off"
+    "hello|squall native, access log written (buffered)|/|$SQ/production 127.0.0.1:{PORT} --access-log stderr"
+    "hello|squall native, access log through env_logger|/|env RUST_LOG=squall::access=info $SQ/production 127.0.0.1:{PORT} --access-log log"
     "hello|tornado native|/|$PY {PORT} native"
-    "hello|squall gateway, thread_pool(16)|/legacy/hello|$SQ/mixed 127.0.0.1:{PORT} --executor pool --threads 16"
+    "hello|squall gateway, thread_pool(16)|/legacy/hello|$SQ/mixed 127.0.0.1:{PORT} --access-log off --executor pool --threads 16"
     "hello|tornado WSGIContainer, ThreadPoolExecutor(16)|/|$PY {PORT} wsgi 16"
     "hello|squall Python WSGI, thread_pool(16)|/|$WSGI --threads 16"
     "hello|granian 2.8 WSGI, 1 worker|/|$GRANIAN --port {PORT} wsgi_app:app"
@@ -68,8 +72,8 @@ rows=(
 [[ -n $BASELINE ]] && rows+=("hello|squall native @ $rev|/|$WORK/target-baseline/release/examples/hello 127.0.0.1:{PORT}")
 if [[ $SLOW == 1 ]]; then
     rows+=(
-        "slow 50 ms|squall gateway, thread_pool(64)|/legacy/slow|$SQ/mixed 127.0.0.1:{PORT} --executor pool --threads 64"
-        "slow 50 ms|squall gateway, Inline|/legacy/slow|$SQ/mixed 127.0.0.1:{PORT} --executor inline"
+        "slow 50 ms|squall gateway, thread_pool(64)|/legacy/slow|$SQ/mixed 127.0.0.1:{PORT} --access-log off --executor pool --threads 64"
+        "slow 50 ms|squall gateway, Inline|/legacy/slow|$SQ/mixed 127.0.0.1:{PORT} --access-log off --executor inline"
         "slow 50 ms|tornado WSGIContainer, ThreadPoolExecutor(64)|/slow|$PY {PORT} wsgi 64"
         "slow 50 ms|tornado WSGIContainer, inline|/slow|$PY {PORT} wsgi 0"
         "slow 50 ms|squall Python WSGI, thread_pool(64)|/slow|$WSGI --threads 64"

@@ -67,7 +67,7 @@ EOF
 }
 
 rows=(
-    "squall (files example)|$repo/target/release/examples/files 127.0.0.1:{PORT} --dir $WORK/static"
+    "squall (files example)|$repo/target/release/examples/files 127.0.0.1:{PORT} --access-log off --dir $WORK/static"
     "nginx (1 worker, sendfile)|NGINX"
     "axum 0.8 + tower-http ServeDir|$WORK/target/release/compare-axum-static 127.0.0.1:{PORT} $WORK/static"
     "tornado 6.6 StaticFileHandler|$WORK/venv/bin/python $here/python/tornado_static_app.py {PORT} $WORK/static"
@@ -126,7 +126,7 @@ say "upload throughput: $UPLOAD_MB MB through the webapp example's /upload"
 head -c $((UPLOAD_MB * 1000000)) /dev/urandom >"$WORK/upload.bin"
 jar="$WORK/upload.jar"
 rm -f "$jar"
-RUST_LOG=error setsid taskset -c 0 "$repo/target/release/examples/webapp" "127.0.0.1:$PORT" --cookie-secret bench-secret >"$WORK/raw/upload.server" 2>&1 &
+RUST_LOG=error setsid taskset -c 0 "$repo/target/release/examples/webapp" "127.0.0.1:$PORT" --access-log off --cookie-secret bench-secret >"$WORK/raw/upload.server" 2>&1 &
 pid=$!
 base="http://127.0.0.1:$PORT"
 for _ in $(seq 100); do curl -s -o /dev/null "$base/login" && break; sleep 0.1; done

@@ -45,7 +45,7 @@ say "preparing the Python virtualenv"
 "$WORK/venv/bin/pip" install --quiet --disable-pip-version-check -r "$here/python/requirements.txt"
 
 rows=(
-    "squall (chat example)|$repo/target/release/examples/chat 127.0.0.1:{PORT}"
+    "squall (chat example)|$repo/target/release/examples/chat 127.0.0.1:{PORT} --access-log off"
     "axum 0.8 ws (tokio-tungstenite)|$WORK/target/release/compare-axum-ws 127.0.0.1:{PORT}"
     "tornado 6.6 WebSocketHandler|$WORK/venv/bin/python $here/python/tornado_ws_app.py {PORT}"
 )

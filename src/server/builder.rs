@@ -24,6 +24,7 @@ pub(crate) struct Config {
     pub(crate) xheaders: bool,
     pub(crate) trusted_downstream: Vec<TrustedRange>,
     pub(crate) protocol: Option<&'static str>,
+    pub(crate) access_log: super::AccessLog,
     #[cfg(feature = "tls")]
     pub(crate) tls: Option<Arc<super::tls::ServerConfig>>,
 }
@@ -44,6 +45,7 @@ impl Default for Config {
             xheaders: false,
             trusted_downstream: TrustedRange::LOOPBACK.to_vec(),
             protocol: None,
+            access_log: super::AccessLog::log(),
             #[cfg(feature = "tls")]
             tls: None,
         }
@@ -212,6 +214,16 @@ impl ServerBuilder {
             other => return Err(Error::config(format!("protocol must be http or https, not {other:?}"))),
         });
         Ok(self)
+    }
+
+    /// Where the access log goes (a line per request). Default:
+    /// [`AccessLog::log`](super::AccessLog::log), the `log` crate's target
+    /// `squall::access`; [`AccessLog::stderr`](super::AccessLog::stderr)
+    /// and its kind write the lines through a buffer, at a fraction of the
+    /// cost.
+    pub fn access_log(mut self, log: super::AccessLog) -> Self {
+        self.config.access_log = log;
+        self
     }
 
     /// Builds the server for `app`.

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::ServerBuilder;
+use super::{AccessLog, ServerBuilder};
 use crate::error::{Error, Result};
 
 /// The server's command-line flags: each option of [`ServerBuilder`], worker
@@ -45,9 +45,11 @@ pub struct Flags {
 }
 
 impl Default for Flags {
+    /// Every option at its default, but the access log: written to standard
+    /// error by squall, buffered ([`AccessLog::stderr`]).
     fn default() -> Self {
         Flags {
-            builder: ServerBuilder::default(),
+            builder: ServerBuilder::default().access_log(AccessLog::stderr()),
             workers: None,
             reuse_port: false,
             drain_timeout: Duration::from_secs(10),
@@ -78,6 +80,8 @@ server options (sizes in bytes, or with K, M, G; times in seconds, or none):
   --workers N                worker processes sharing the port (0: one per CPU)
   --reuse-port               bind with SO_REUSEPORT
   --drain-timeout SECS       graceful shutdown deadline on SIGTERM or SIGINT; 10
+  --access-log WHERE         stderr (buffered), stdout, a file's path, log (the program's
+                             logger, target squall::access) or off; stderr
 ";
 
     /// Takes `arg` when it is one of the server's flags, with its value (the
@@ -108,6 +112,7 @@ server options (sizes in bytes, or with K, M, G; times in seconds, or none):
             "--trusted-downstream" => b.trusted_downstream(value()?.split(',').map(str::trim))?,
             "--protocol" => b.protocol(&value()?)?,
             "--decompress-request" => b.decompress_request(true),
+            "--access-log" => b.access_log(AccessLog::by_name(&value()?)?),
             "--tls-cert" => {
                 self.tls_cert = Some(value()?.into());
                 b

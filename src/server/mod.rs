@@ -27,6 +27,7 @@
 //! What does not live here: routing (`routing`) and the request and response
 //! types (`web`).
 
+mod access_log;
 mod builder;
 mod flags;
 pub(crate) mod http1;
@@ -43,6 +44,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+pub use access_log::AccessLog;
 pub(crate) use builder::Config;
 pub use builder::ServerBuilder;
 pub use flags::Flags;
@@ -292,6 +294,8 @@ impl Server {
         if self.state.core.registry.is_draining() {
             self.state.drained.wait().await;
         }
+        // What the access log gathered goes out before the program ends.
+        self.state.core.config.access_log.flush();
     }
 
     /// Listens on `addr` and serves until stopped.

@@ -11,7 +11,6 @@ mod cookies;
 mod encoding;
 mod event_stream;
 mod handler;
-pub(crate) mod log;
 mod multipart;
 mod read;
 mod request;

@@ -170,8 +170,11 @@ pub(crate) fn announced_address(line: &str) -> Option<std::net::SocketAddr> {
 pub(crate) fn example(name: &str, features: &str, args: &[&str]) -> Example {
     use std::io::BufRead;
     let binary = example_binary(name, features);
+    // Quiet unless a test asks for the access log.
+    let quiet = (!args.contains(&"--access-log")).then_some(["--access-log", "off"]);
     let mut child = std::process::Command::new(binary)
         .arg("127.0.0.1:0")
+        .args(quiet.iter().flatten())
         .args(args)
         .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::piped())

@@ -28,7 +28,7 @@ use crate::server::{Config, Core};
 use crate::web::client::BodySource;
 use crate::web::client::ClientLink;
 use crate::web::upgrade::OnUpgrade;
-use crate::web::{Body, IntoResponse, Origin, Request, Response, Upgraded, log as access_log};
+use crate::web::{Body, IntoResponse, Origin, Request, Response, Upgraded};
 
 /// What the server knows about a connection.
 #[derive(Debug, Clone, Copy)]
@@ -182,7 +182,7 @@ where
                 flush(shared).await
             }
             .await;
-            access_log::access(status, &log_method, &log_uri, client.addr.map(|p| p.ip()), started);
+            config.access_log.request(status, &log_method, &log_uri, client.addr.map(|p| p.ip()), started);
             written?;
             return Ok(Next::Upgrade(on_upgrade));
         }
@@ -202,7 +202,7 @@ where
     let status = response.status();
     let result = write_response(shared, out, response, head_only, version, &mut keep_alive).await;
     let sent = result.as_ref().map_or(status, |sent| *sent);
-    access_log::access(sent, &log_method, &log_uri, client.addr.map(|p| p.ip()), started);
+    config.access_log.request(sent, &log_method, &log_uri, client.addr.map(|p| p.ip()), started);
     result?;
     if keep_alive && drain(shared, seq).await { Ok(Next::Request) } else { Ok(Next::Close) }
 }

@@ -18,3 +18,5 @@ mod request_body;
 mod socket;
 mod transport;
 mod write;
+
+pub(crate) use encode::civil_from_days;

@@ -180,6 +180,12 @@ pub(super) async fn write_all<S: Io>(shared: &SharedTransport<S>, data: &[u8]) -
     poll_fn(|cx| lock(shared).socket.poll_write_all(cx, data, &mut written)).await
 }
 
+/// Corks or uncorks the socket (see [`Io::cork`]).
+#[cfg(target_os = "linux")]
+pub(super) fn cork<S: Io>(shared: &SharedTransport<S>, on: bool) {
+    lock(shared).socket.io().cork(on);
+}
+
 /// Sends a part of a file with `sendfile(2)`: how many bytes went (fewer
 /// than asked when the file ended early), or `None` when the socket cannot
 /// (TLS) and nothing was sent.

@@ -10,9 +10,9 @@ use http::{StatusCode, Version};
 
 use super::decode::{self, Reject};
 use super::encode;
-#[cfg(target_os = "linux")]
-use super::transport::send_file;
 use super::transport::{SharedTransport, flush, lock, write_all};
+#[cfg(target_os = "linux")]
+use super::transport::{cork, send_file};
 use crate::rt::Io;
 use crate::web::{Body, Response, declared_length};
 
@@ -99,10 +99,14 @@ where
     #[cfg(target_os = "linux")]
     if let Some(part) = body.take_file_part() {
         // The head, then the file from the page cache, with no copy through
-        // user space; a socket that cannot (TLS) gets it copied below.
+        // user space, in full segments (corked between); a socket that
+        // cannot (TLS) gets it copied below.
+        cork(shared, true);
         write_all(shared, out).await?;
         out.clear();
-        match send_file(shared, &part).await {
+        let sent = send_file(shared, &part).await;
+        cork(shared, false);
+        match sent {
             None => body = Body::file_part(part.file, part.offset, part.len),
             Some(Ok(sent)) if sent == part.len => {
                 flush(shared).await?;
