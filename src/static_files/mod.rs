@@ -112,7 +112,8 @@ impl StaticFiles {
         // Looking a file up (and reading a small one) is done in place: from
         // the page cache it takes microseconds, where a hand-off to a
         // blocking thread and back costs more than the work. nginx does the
-        // same. Large files stream from blocking threads.
+        // same. Large files go out with sendfile(2), or stream from
+        // blocking threads where the connection cannot (TLS).
         match plan.find() {
             Found::File(file) => respond(&req, file).await,
             Found::Directory => crate::web::slash_redirect(req.path(), req.query()),
