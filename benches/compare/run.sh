@@ -48,6 +48,11 @@ fi
 say "preparing the Python virtualenv"
 [[ -x $WORK/venv/bin/python ]] || python3 -m venv "$WORK/venv"
 "$WORK/venv/bin/pip" install --quiet --disable-pip-version-check -r "$here/python/requirements.txt"
+# The Flask rows: a virtualenv of the interpreter squall embeds, for both servers.
+say "preparing the Flask virtualenv (of /usr/bin/python3)"
+[[ -x $WORK/venv-flask/bin/python ]] || /usr/bin/python3 -m venv "$WORK/venv-flask"
+"$WORK/venv-flask/bin/pip" install --quiet --disable-pip-version-check -r "$here/python/flask_requirements.txt"
+FLASK_PATH="/items/42?limit=30&tag=a&tag=b"
 PY="$WORK/venv/bin/python $here/python/tornado_app.py"
 GRANIAN="$WORK/venv/bin/granian --interface wsgi --host 127.0.0.1 --working-dir $here/python"
 WSGI="$SQ/wsgi 127.0.0.1:{PORT} --access-log off --app wsgi_app:app --path $here/python --executor pool"
@@ -69,6 +74,10 @@ rows=(
     "hello|squall Python WSGI, thread_pool(16)|/|$WSGI --threads 16"
     "hello|granian 2.8 WSGI, 1 worker|/|$GRANIAN --port {PORT} wsgi_app:app"
 )
+rows+=(
+    "flask|squall Python WSGI, thread_pool(16)|$FLASK_PATH|env VIRTUAL_ENV=$WORK/venv-flask $SQ/wsgi 127.0.0.1:{PORT} --access-log off --app flask_app:app --path $here/python --threads 16"
+    "flask|granian 2.8 WSGI, 1 worker, 16 blocking threads|$FLASK_PATH|$WORK/venv-flask/bin/granian --interface wsgi --host 127.0.0.1 --working-dir $here/python --blocking-threads 16 --port {PORT} flask_app:app"
+)
 [[ -n $BASELINE ]] && rows+=("hello|squall native @ $rev|/|$WORK/target-baseline/release/examples/hello 127.0.0.1:{PORT}")
 if [[ $SLOW == 1 ]]; then
     rows+=(
@@ -89,11 +98,13 @@ measure() {
     local pid=$!
     local url="http://127.0.0.1:$PORT$path" ok=0
     for _ in $(seq 100); do
-        if [[ $(curl -s --max-time 2 "$url" 2>/dev/null) == "Hello, world!" ]]; then ok=1; break; fi
+        if [[ $scenario == flask ]]; then
+            [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$url" 2>/dev/null) == 200 ]] && { ok=1; break; }
+        elif [[ $(curl -s --max-time 2 "$url" 2>/dev/null) == "Hello, world!" ]]; then ok=1; break; fi
         sleep 0.1
     done
     if [[ $ok == 1 ]]; then
-        [[ $scenario == hello ]] && taskset -c 1 wrk -t1 -c"$CONNS" -d"$WARMUP" "$url" >/dev/null 2>&1
+        [[ $scenario != slow* ]] && taskset -c 1 wrk -t1 -c"$CONNS" -d"$WARMUP" "$url" >/dev/null 2>&1
         wrk_load "$url" "$log.wrk" "$pid"
     else
         echo "0 - 0"
