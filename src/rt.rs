@@ -64,6 +64,12 @@ pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send + 'static {
         None
     }
 
+    /// Whether [`poll_sendfile`](Io::poll_sendfile) works on this stream.
+    #[cfg(target_os = "linux")]
+    fn sends_files(&self) -> bool {
+        false
+    }
+
     /// Holds back partial segments (`TCP_CORK`) while on, so a response
     /// head and the file sent after it leave in full segments; a no-op for
     /// streams that are not TCP.
@@ -97,6 +103,11 @@ macro_rules! reactor_io {
             fn try_read(&mut self, _cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
                 use std::io::Read;
                 Poll::Ready(self.get_ref().read(buf))
+            }
+
+            #[cfg(target_os = "linux")]
+            fn sends_files(&self) -> bool {
+                true
             }
 
             #[cfg(target_os = "linux")]

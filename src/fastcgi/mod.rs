@@ -48,8 +48,7 @@ use crate::gateway::php_path::{PhpScript, find_php_script, names_index_directory
 use crate::gateway::start::ResponseHead;
 use crate::rt;
 use crate::server::watch::{Entry, Registry, sweep};
-use crate::web::Spooled;
-use crate::web::{Body, Dispatch, IntoResponse, Request, Response, Target};
+use crate::web::{Body, Dispatch, IntoResponse, Request, Response, Spooled, Target};
 use conn::{Attempt, Conn, Kept, Record, Rest, next_record, send_stdin};
 
 /// Where the FastCGI server listens.

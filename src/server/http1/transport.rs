@@ -180,32 +180,36 @@ pub(super) async fn write_all<S: Io>(shared: &SharedTransport<S>, data: &[u8]) -
     poll_fn(|cx| lock(shared).socket.poll_write_all(cx, data, &mut written)).await
 }
 
+/// Whether the socket can send files with `sendfile(2)` (not TLS).
+#[cfg(target_os = "linux")]
+pub(super) fn sends_files<S: Io>(shared: &SharedTransport<S>) -> bool {
+    lock(shared).socket.io().sends_files()
+}
+
 /// Corks or uncorks the socket (see [`Io::cork`]).
 #[cfg(target_os = "linux")]
 pub(super) fn cork<S: Io>(shared: &SharedTransport<S>, on: bool) {
     lock(shared).socket.io().cork(on);
 }
 
-/// Sends a part of a file with `sendfile(2)`: how many bytes went (fewer
-/// than asked when the file ended early), or `None` when the socket cannot
-/// (TLS) and nothing was sent.
+/// Sends a part of a file with `sendfile(2)` on a socket that
+/// [`sends_files`]: how many bytes went, fewer than asked when the file
+/// ended early.
 #[cfg(target_os = "linux")]
-pub(super) async fn send_file<S: Io>(shared: &SharedTransport<S>, part: &FilePart) -> Option<io::Result<u64>> {
+pub(super) async fn send_file<S: Io>(shared: &SharedTransport<S>, part: &FilePart) -> io::Result<u64> {
     let (mut offset, end) = (part.offset, part.offset + part.len);
     while offset < end {
         let step = usize::try_from(end - offset).unwrap_or(usize::MAX).min(1 << 30);
         let sent = poll_fn(|cx| match lock(shared).socket.poll_sendfile_some(cx, &part.file, &mut offset, step) {
-            None => Poll::Ready(None),
-            Some(poll) => poll.map(Some),
+            Some(poll) => poll,
+            None => Poll::Ready(Err(io::ErrorKind::Unsupported.into())),
         })
         .await?;
-        match sent {
-            Ok(0) => break, // the file is shorter than it was
-            Ok(_) => {}
-            Err(e) => return Some(Err(e)),
+        if sent == 0 {
+            break; // the file is shorter than it was
         }
     }
-    Some(Ok(offset - part.offset))
+    Ok(offset - part.offset)
 }
 
 pub(super) async fn flush<S: Io>(shared: &SharedTransport<S>) -> io::Result<()> {

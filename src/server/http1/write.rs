@@ -12,7 +12,7 @@ use super::decode::{self, Reject};
 use super::encode;
 use super::transport::{SharedTransport, flush, lock, write_all};
 #[cfg(target_os = "linux")]
-use super::transport::{cork, send_file};
+use super::transport::{cork, send_file, sends_files};
 use crate::rt::Io;
 use crate::web::{Body, Response, declared_length};
 
@@ -96,28 +96,23 @@ where
         flush(shared).await?;
         return Ok(status);
     }
+    // The head, then a file from the page cache with no copy through user
+    // space, in full segments (corked between). A socket that cannot (TLS)
+    // has the file read and copied below.
     #[cfg(target_os = "linux")]
-    if let Some(part) = body.take_file_part() {
-        // The head, then the file from the page cache, with no copy through
-        // user space, in full segments (corked between); a socket that
-        // cannot (TLS) gets it copied below.
-        cork(shared, true);
-        write_all(shared, out).await?;
-        out.clear();
-        let sent = send_file(shared, &part).await;
-        cork(shared, false);
-        match sent {
-            None => body = Body::file_part(part.file, part.offset, part.len),
-            Some(Ok(sent)) if sent == part.len => {
-                flush(shared).await?;
-                return Ok(status);
-            }
-            Some(Ok(sent)) => {
-                log::error!(target: "squall::server", "file ended after {sent} of {} bytes: closing the connection", part.len);
+    if sends_files(shared) {
+        if let Some(part) = body.take_file_part() {
+            cork(shared, true);
+            write_all(shared, out).await?;
+            let sent = send_file(shared, &part).await;
+            cork(shared, false);
+            if sent? < part.len {
+                log::error!(target: "squall::server", "file shorter than its {} bytes: closing the connection", part.len);
                 *keep_alive = false;
                 return Ok(status);
             }
-            Some(Err(e)) => return Err(e),
+            flush(shared).await?;
+            return Ok(status);
         }
     }
     if let Some(full) = body.as_full() {
