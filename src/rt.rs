@@ -50,8 +50,8 @@ pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send + 'static {
 
     /// Sends up to `count` bytes of `file` from `*offset` (moved on) with
     /// `sendfile(2)`: from the page cache to the socket, with no copy
-    /// through user space. `None` when this stream cannot (TLS, memory):
-    /// the caller copies the bytes itself.
+    /// through user space. Only for a stream that [`sends_files`](Io::sends_files);
+    /// others (TLS, memory) answer `Unsupported`, and the caller copies.
     #[cfg(target_os = "linux")]
     fn poll_sendfile(
         &mut self,
@@ -59,9 +59,9 @@ pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send + 'static {
         file: &std::fs::File,
         offset: &mut u64,
         count: usize,
-    ) -> Option<Poll<io::Result<usize>>> {
+    ) -> Poll<io::Result<usize>> {
         let _ = (cx, file, offset, count);
-        None
+        Poll::Ready(Err(io::ErrorKind::Unsupported.into()))
     }
 
     /// Whether [`poll_sendfile`](Io::poll_sendfile) works on this stream.
@@ -123,9 +123,9 @@ macro_rules! reactor_io {
                 file: &std::fs::File,
                 offset: &mut u64,
                 count: usize,
-            ) -> Option<Poll<io::Result<usize>>> {
+            ) -> Poll<io::Result<usize>> {
                 use rustix::io::Errno;
-                Some(loop {
+                loop {
                     match rustix::fs::sendfile(self.get_ref(), file, Some(&mut *offset), count) {
                         Ok(sent) => break Poll::Ready(Ok(sent)),
                         Err(Errno::INTR) => continue,
@@ -136,7 +136,7 @@ macro_rules! reactor_io {
                         },
                         Err(e) => break Poll::Ready(Err(e.into())),
                     }
-                })
+                }
             }
         }
     )*};

@@ -121,15 +121,22 @@ impl Conn {
     /// Waits for the first bytes of the answer to the request just sent.
     /// Silence past `timeout` is `504`; the end of the stream or a reset
     /// before any byte is [`Attempt::Unanswered`]: the server never took the
-    /// request.
-    pub(super) async fn answer_begins(&mut self, timeout: Duration) -> Result<(), Attempt> {
-        self.entry.watch.read_within(Some(timeout));
-        match self.fill(Header::LEN).await {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::TimedOut => {
-                Err(Attempt::Failed(gateway_timeout("no response within the read timeout".into())))
+    /// request. On a fresh connection (`kept` given), a request still
+    /// unanswered after [`STUCK_AFTER`] may sit in the server's accept queue
+    /// while idle kept connections hold its workers: they are closed.
+    pub(super) async fn answer_begins(&mut self, timeout: Duration, mut kept: Option<&Kept>) -> Result<(), Attempt> {
+        let sent = Instant::now();
+        loop {
+            let first_wait = kept.map(|_| STUCK_AFTER.min(timeout));
+            self.entry.watch.read_within(Some(first_wait.unwrap_or(timeout.saturating_sub(sent.elapsed()))));
+            match self.fill(Header::LEN).await {
+                Ok(()) => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => match kept.take() {
+                    Some(kept) if sent.elapsed() < timeout => kept.close_idle(),
+                    _ => return Err(Attempt::Failed(gateway_timeout("no response within the read timeout".into()))),
+                },
+                Err(e) => return Err(Attempt::Unanswered("reading the response", e)),
             }
-            Err(e) => Err(Attempt::Unanswered("reading the response", e)),
         }
     }
 
@@ -259,7 +266,8 @@ pub(super) struct Kept {
 }
 
 /// How long a request on a fresh connection may go unanswered before it
-/// counts as stuck in the server's accept queue (see [`Kept::give_back`]).
+/// counts as stuck in the server's accept queue (see [`Kept::give_back`],
+/// [`Conn::answer_begins`]).
 /// A script that merely runs longer costs one connection made anew.
 const STUCK_AFTER: Duration = Duration::from_millis(250);
 
@@ -287,6 +295,14 @@ impl Kept {
             log::debug!(target: "squall::fastcgi", "a request waits for a worker: closing a connection to free one");
         } else {
             crate::rt::lock(&self.idle).push(conn);
+        }
+    }
+
+    /// Closes every idle connection, freeing the server workers they hold.
+    pub(super) fn close_idle(&self) {
+        let closed = std::mem::take(&mut *crate::rt::lock(&self.idle));
+        if !closed.is_empty() {
+            log::debug!(target: "squall::fastcgi", "a request waits for a worker: closing {} idle connection(s)", closed.len());
         }
     }
 

@@ -44,7 +44,7 @@ use crate::error::HttpError;
 use crate::gateway::buffer::keep_whole;
 use crate::gateway::environ::each_var;
 use crate::gateway::header_block::read_header_block;
-use crate::gateway::php_path::{PhpScript, find_php_script, names_index_directory};
+use crate::gateway::php_path::{PhpScript, find_php_script};
 use crate::gateway::start::ResponseHead;
 use crate::rt;
 use crate::server::watch::{Entry, Registry, sweep};
@@ -344,7 +344,7 @@ impl FastCgi {
     /// connection's failure is the answer (`502`, or `504` for silence).
     async fn begin(&self, head: &[u8], file: Option<&std::fs::File>) -> Result<Conn, HttpError> {
         if let Some(mut kept) = self.keep_alive.then(|| self.kept.take()).flatten() {
-            match self.send(&mut kept, head, file).await {
+            match self.send(&mut kept, head, file, None).await {
                 Ok(()) => return Ok(kept),
                 Err(Attempt::Unanswered(during, e)) => {
                     log::debug!(target: "squall::fastcgi", "a kept connection failed {during} ({e}): sending again on a fresh one");
@@ -354,13 +354,19 @@ impl FastCgi {
         }
         let _waiting = self.kept.waiting();
         let mut fresh = self.connect().await?;
-        self.send(&mut fresh, head, file).await.map_err(Attempt::into_error)?;
+        self.send(&mut fresh, head, file, Some(&self.kept)).await.map_err(Attempt::into_error)?;
         Ok(fresh)
     }
 
     /// Sends the head and the body from its file, if it is in one, and
-    /// waits for the answer to begin.
-    async fn send(&self, conn: &mut Conn, head: &[u8], file: Option<&std::fs::File>) -> Result<(), Attempt> {
+    /// waits for the answer to begin (`fresh`: see [`Conn::answer_begins`]).
+    async fn send(
+        &self,
+        conn: &mut Conn,
+        head: &[u8],
+        file: Option<&std::fs::File>,
+        fresh: Option<&Kept>,
+    ) -> Result<(), Attempt> {
         let sent = async {
             conn.send(head, self.send_timeout).await?;
             if let Some(file) = file {
@@ -375,7 +381,7 @@ impl FastCgi {
             Err(e) => return Err(Attempt::Unanswered("sending the request", e)),
         }
         conn.more = true; // the answer may be there already
-        conn.answer_begins(self.read_timeout).await
+        conn.answer_begins(self.read_timeout, fresh).await
     }
 
     /// A connection whose request ended cleanly, back to the pool if kept.
@@ -448,13 +454,11 @@ impl Target for FastCgi {
             return Dispatch::Decline(req);
         };
         let is_file = |root: &Dir, relative: &str| self.recent.has_file(root, relative);
-        let index = self.index.as_deref();
-        match find_php_script(&root, &path, index, is_file) {
+        // A path that names no script (a static file, a directory without
+        // its slash) is the next rule's: static files answer it, and
+        // redirect a directory to its slash, as nginx's static module does.
+        match find_php_script(&root, &path, self.index.as_deref(), is_file) {
             Some(script) => Dispatch::answer(self.serve(req, script, root)),
-            None if names_index_directory(&root, &path, index, is_file) => {
-                let moved = crate::web::slash_redirect(req.path(), req.query());
-                Dispatch::answer(async move { moved })
-            }
             None => Dispatch::Decline(req),
         }
     }

@@ -62,7 +62,9 @@ pub(crate) fn find_php_script(
 
 /// Whether `path` (decoded) names a directory beneath `root` holding the
 /// `index` script but lacks its trailing slash: it is then redirected to
-/// `path/`, as nginx and static files answer a directory.
+/// `path/`, as nginx and static files answer a directory. (A FastCGI target
+/// declines such a path instead, and the static files after it redirect.)
+#[cfg_attr(not(all(unix, feature = "cgi")), allow(dead_code))]
 pub(crate) fn names_index_directory(
     root: &Dir,
     path: &[u8],

@@ -86,8 +86,7 @@ impl<S: Io> Socket<S> {
     }
 
     /// Sends part of `file` with `sendfile(2)`, under the same write
-    /// deadline as [`poll_write_some`](Self::poll_write_some); `None` when
-    /// the stream cannot.
+    /// deadline as [`poll_write_some`](Self::poll_write_some).
     #[cfg(target_os = "linux")]
     pub(super) fn poll_sendfile_some(
         &mut self,
@@ -95,9 +94,9 @@ impl<S: Io> Socket<S> {
         file: &std::fs::File,
         offset: &mut u64,
         count: usize,
-    ) -> Option<Poll<io::Result<usize>>> {
-        let sent = self.io.poll_sendfile(cx, file, offset, count)?;
-        Some(self.within_write_timeout(cx, sent))
+    ) -> Poll<io::Result<usize>> {
+        let sent = self.io.poll_sendfile(cx, file, offset, count);
+        self.within_write_timeout(cx, sent)
     }
 
     /// A write that could not go on starts the write deadline; one that

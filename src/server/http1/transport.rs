@@ -200,11 +200,7 @@ pub(super) async fn send_file<S: Io>(shared: &SharedTransport<S>, part: &FilePar
     let (mut offset, end) = (part.offset, part.offset + part.len);
     while offset < end {
         let step = usize::try_from(end - offset).unwrap_or(usize::MAX).min(1 << 30);
-        let sent = poll_fn(|cx| match lock(shared).socket.poll_sendfile_some(cx, &part.file, &mut offset, step) {
-            Some(poll) => poll,
-            None => Poll::Ready(Err(io::ErrorKind::Unsupported.into())),
-        })
-        .await?;
+        let sent = poll_fn(|cx| lock(shared).socket.poll_sendfile_some(cx, &part.file, &mut offset, step)).await?;
         if sent == 0 {
             break; // the file is shorter than it was
         }
