@@ -212,6 +212,16 @@ fn directories_are_404_unless_an_index_file_is_set_and_redirected_to_their_slash
 }
 
 #[test]
+fn a_file_with_a_trailing_slash_is_404_as_nginx_answers() {
+    let dir = files("file-slash");
+    let server = serve(&dir, |f| f.index_file("index.html"));
+    assert_eq!(get(&server, "/static/hello.txt", &[]).status, 200);
+    for path in ["/static/hello.txt/", "/static/sub/index.html/", "/static/hello.txt//"] {
+        assert_eq!(get(&server, path, &[]).status, 404, "{path}");
+    }
+}
+
+#[test]
 fn no_byte_outside_the_root_in_any_spelling() {
     let dir = files("traversal");
     let server = serve(&dir, |f| f);

@@ -213,6 +213,9 @@ impl Plan<'_> {
             Opened::Missing => return Found::Nothing,
             Opened::Outside => return Found::Outside,
         };
+        if !meta.is_dir() && self.trailing_slash {
+            return Found::Nothing; // `file.txt/` names no directory (ENOTDIR, as nginx answers)
+        }
         if meta.is_dir() {
             if !self.trailing_slash {
                 return Found::Directory;
