@@ -18,12 +18,21 @@ use crate::web::{Body, BoxFuture, Request, Response, coding_accepted};
 /// SVG, …) and the body is at least [`min_size`](Self::min_size) bytes
 /// (1,024 by default, as Tornado's) or of unknown length.
 ///
-/// The response gets `Content-Encoding: gzip`, `Vary: Accept-Encoding`, and
-/// a weak `ETag` (the compressed bytes are another representation). Never
-/// compressed: `206`, `304` and other bodiless answers, `HEAD`, responses
-/// that already have a `Content-Encoding` (a precompressed file), and
-/// `Cache-Control: no-transform`. A streamed body is compressed as it goes,
-/// with a flush after each chunk, so server-sent events are not held back.
+/// The response gets `Content-Encoding: gzip` and a weak `ETag` (the
+/// compressed bytes are another representation). Never compressed: `206`,
+/// `304` and other bodiless answers, responses that already have a
+/// `Content-Encoding` (a precompressed file), and `Cache-Control:
+/// no-transform`. A streamed body is compressed as it goes, with a flush
+/// after each chunk, so server-sent events are not held back.
+///
+/// What caches see is consistent (RFC 9110 §12.5.5): every response of a
+/// compressible type — identity or gzip, whole or a `206` range, small or
+/// large — and every `304` (whose type is not known) carries
+/// `Vary: Accept-Encoding`, as Tornado's transform adds it.
+/// `HEAD` answers the headers `GET` would (`Content-Encoding`, the weak
+/// `ETag`, no length: only compressing tells it). A `304` to a client that
+/// validated the gzip variant (`If-None-Match: W/"…"`) carries that
+/// variant's weak `ETag`.
 ///
 /// # Examples
 ///
@@ -64,26 +73,35 @@ impl Compression {
         self
     }
 
-    fn applies(&self, resp: &Response) -> bool {
-        let status = resp.status();
-        if status == StatusCode::PARTIAL_CONTENT
-            || status == StatusCode::NOT_MODIFIED
-            || status == StatusCode::NO_CONTENT
-            || status.is_informational()
-        {
-            return false;
-        }
+    /// Whether the layer could compress the resource `resp` answers for:
+    /// its type is compressible (or unknown, on a `304`), it is not encoded
+    /// already, and nothing forbids transforming it.
+    fn concerns(resp: &Response) -> bool {
         let headers = resp.headers();
-        if headers.contains_key(header::CONTENT_ENCODING) || headers.contains_key(header::CONTENT_RANGE) {
+        if headers.contains_key(header::CONTENT_ENCODING) {
             return false;
         }
         let no_transform = headers
             .get_all(header::CACHE_CONTROL)
             .iter()
             .any(|v| v.to_str().is_ok_and(|v| v.split(',').any(|d| d.trim().eq_ignore_ascii_case("no-transform"))));
-        let small = resp.body().size_hint().is_some_and(|n| n < self.min_size);
-        let typed = headers.get(header::CONTENT_TYPE).and_then(|t| t.to_str().ok()).is_some_and(compressible);
-        typed && !no_transform && !small
+        let typed = match headers.get(header::CONTENT_TYPE) {
+            Some(t) => t.to_str().is_ok_and(compressible),
+            None => resp.status() == StatusCode::NOT_MODIFIED,
+        };
+        typed && !no_transform
+    }
+
+    /// Whether this response's body is compressed: one with content, whole,
+    /// and not known to be under `min_size` (`length`: the body's, or what
+    /// a `HEAD` announces).
+    fn compresses(&self, resp: &Response, length: Option<u64>) -> bool {
+        let status = resp.status();
+        let bodiless = status == StatusCode::PARTIAL_CONTENT
+            || status == StatusCode::NOT_MODIFIED
+            || status == StatusCode::NO_CONTENT
+            || status.is_informational();
+        !bodiless && !resp.headers().contains_key(header::CONTENT_RANGE) && length.is_none_or(|n| n >= self.min_size)
     }
 }
 
@@ -108,30 +126,43 @@ impl Middleware for Compression {
     fn call<'a>(&'a self, req: Request, next: Next) -> BoxFuture<'a, Response> {
         let accepts = req.header("accept-encoding").is_some_and(|a| coding_accepted(a, "gzip"));
         let head = *req.method() == Method::HEAD;
+        let validated = req.header("if-none-match").map(str::to_owned);
         Box::pin(async move {
             let mut resp = next.run(req).await;
-            if !self.applies(&resp) {
+            if !Self::concerns(&resp) {
                 return resp;
             }
             // Whether or not this client gets gzip, the answer depends on it.
             let headers = resp.headers_mut();
             let already = headers.get_all(header::VARY).iter().any(|v| {
-                v.to_str().is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("accept-encoding")))
+                v.to_str().is_ok_and(|v| {
+                    v.split(',').any(|t| t.trim() == "*" || t.trim().eq_ignore_ascii_case("accept-encoding"))
+                })
             });
             if !already {
                 headers.append(header::VARY, HeaderValue::from_static("Accept-Encoding"));
             }
-            if !accepts || head {
+            if resp.status() == StatusCode::NOT_MODIFIED {
+                if accepts && validated.as_deref().is_some_and(|v| validated_weakly(v, resp.headers())) {
+                    weaken_etag(resp.headers_mut());
+                }
                 return resp;
             }
+            let length = match head {
+                true => resp.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse().ok()),
+                false => resp.body().size_hint(),
+            };
+            if !accepts || !self.compresses(&resp, length) {
+                return resp;
+            }
+            let headers = resp.headers_mut();
             headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
             headers.remove(header::CONTENT_LENGTH);
-            if let Some(etag) = headers.get(header::ETAG).and_then(|e| e.to_str().ok()) {
-                if !etag.starts_with("W/") {
-                    if let Ok(weak) = HeaderValue::try_from(format!("W/{etag}")) {
-                        headers.insert(header::ETAG, weak);
-                    }
-                }
+            weaken_etag(headers);
+            if head {
+                // No length: only compressing would tell it.
+                *resp.body_mut() = Body::from_stream(futures_lite::stream::empty());
+                return resp;
             }
             let level = Level::new(self.level);
             let body = std::mem::take(resp.body_mut());
@@ -145,6 +176,42 @@ impl Middleware for Compression {
             resp
         })
     }
+}
+
+/// The gzip variant's tag: the identity's, weak.
+fn weaken_etag(headers: &mut http::HeaderMap) {
+    if let Some(etag) = headers.get(header::ETAG).and_then(|e| e.to_str().ok()) {
+        if !etag.starts_with("W/") {
+            if let Ok(weak) = HeaderValue::try_from(format!("W/{etag}")) {
+                headers.insert(header::ETAG, weak);
+            }
+        }
+    }
+}
+
+/// Whether `if_none_match` lists the weak form of the response's strong
+/// `ETag`: the client holds the gzip variant, whose tag that is.
+fn validated_weakly(if_none_match: &str, headers: &http::HeaderMap) -> bool {
+    let Some(etag) = headers.get(header::ETAG).and_then(|e| e.to_str().ok()) else {
+        return false;
+    };
+    !etag.starts_with("W/") && entity_tags(if_none_match).any(|(weak, tag)| weak && tag == etag)
+}
+
+/// The entity tags of an `If-None-Match` list (RFC 9110 §8.8.3), each with
+/// whether it is weak; a malformed rest of the list is ignored.
+fn entity_tags(list: &str) -> impl Iterator<Item = (bool, &str)> {
+    let mut rest = list;
+    std::iter::from_fn(move || {
+        rest = rest.trim_start_matches([' ', '\t', ',']);
+        let (weak, quoted) = match rest.strip_prefix("W/") {
+            Some(after) => (true, after),
+            None => (false, rest),
+        };
+        let end = quoted.strip_prefix('"')?.find('"')? + 2;
+        rest = &quoted[end..];
+        Some((weak, &quoted[..end]))
+    })
 }
 
 fn gzip_all(data: &[u8], level: Level) -> Vec<u8> {
@@ -177,7 +244,15 @@ fn gzip_stream(body: Body, level: Level) -> Body {
 
 #[cfg(test)]
 mod tests {
-    use super::compressible;
+    use super::{compressible, entity_tags};
+
+    #[test]
+    fn rfc9110_8_8_3_if_none_match_lists_split_into_tags() {
+        let tags: Vec<_> = entity_tags(r#"W/"a,b", "c" ,W/"d""#).collect();
+        assert_eq!(tags, [(true, r#""a,b""#), (false, r#""c""#), (true, r#""d""#)]);
+        assert_eq!(entity_tags("*").count(), 0);
+        assert_eq!(entity_tags(r#""unterminated"#).count(), 0);
+    }
 
     #[test]
     fn text_like_types_are_compressible_images_are_not() {
