@@ -1,17 +1,30 @@
 //! `multipart/form-data` request bodies (RFC 7578), parsed as they stream
-//! in by `multer`: part by part with [`Request::multipart`], or whole with
+//! in: part by part with [`Request::multipart`], or whole with
 //! [`Request::multipart_form`] — fields as [`Arguments`], files as
 //! [`UploadedFile`]s kept in memory or, above a threshold, in a temporary
 //! file that is gone from the disk before the first byte is written to it.
+//!
+//! Memory stays bounded whatever the client sends: the preamble and a
+//! part nobody reads stream past, and a part's header block, a field and
+//! the preamble each have a limit ([`MultipartLimits`]).
+
+mod parser;
 
 use std::fmt;
+use std::future::poll_fn;
 use std::io::{self, Read, Seek, SeekFrom};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
+use futures_lite::Stream;
 use http::StatusCode;
 
-use super::{Arguments, Request, Spool, Spooled};
+use self::parser::{Bounds, Event, Parser, PartHead};
+use super::{Arguments, Body, Request, Spool, Spooled};
 use crate::error::HttpError;
+use crate::rt::lock;
 
 /// Limits on a multipart body; beyond them the request gets `413`.
 #[derive(Debug, Clone, Copy)]
@@ -25,26 +38,72 @@ pub struct MultipartLimits {
     pub max_file_size: u64,
     /// Files larger than this go to a temporary file (default 1 MiB).
     pub spool_above: u64,
+    /// Bytes before the first boundary, which are skipped (default 16 KiB).
+    pub max_preamble: usize,
+    /// Bytes of one part's header block (default 16 KiB; at most 16 headers).
+    pub max_part_headers: usize,
 }
 
 impl Default for MultipartLimits {
     fn default() -> Self {
-        MultipartLimits { max_parts: 1000, max_field_size: 64 * 1024, max_file_size: 100 << 20, spool_above: 1 << 20 }
+        MultipartLimits {
+            max_parts: 1000,
+            max_field_size: 64 * 1024,
+            max_file_size: 100 << 20,
+            spool_above: 1 << 20,
+            max_preamble: 16 * 1024,
+            max_part_headers: 16 * 1024,
+        }
     }
 }
 
 /// A multipart body, part by part.
 pub struct Multipart {
-    inner: multer::Multipart<'static>,
+    shared: Arc<Mutex<Reading>>,
     limits: MultipartLimits,
     parts: usize,
 }
 
-/// One part of a multipart body, read chunk by chunk.
+/// One part of a multipart body, read chunk by chunk. A part left unread
+/// is skipped (streamed past, not kept) when the next one is asked for.
 pub struct Part {
-    inner: multer::Field<'static>,
+    shared: Arc<Mutex<Reading>>,
+    head: PartHead,
+    /// Which part of the body this is, counted from 1.
+    number: usize,
     limit: u64,
     read: u64,
+}
+
+/// The body and the parser, shared by a [`Multipart`] and its current [`Part`].
+struct Reading {
+    body: Body,
+    parser: Parser,
+    /// The part the parser is in (0: none yet), and whether its end was seen.
+    current: usize,
+    current_done: bool,
+}
+
+impl Reading {
+    /// The parser's next event, reading the body as it needs.
+    fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Result<Event, HttpError>> {
+        loop {
+            if let Some(event) = self.parser.next()? {
+                match event {
+                    Event::Part(_) => (self.current, self.current_done) = (self.current + 1, false),
+                    Event::PartEnd => self.current_done = true,
+                    Event::Data(_) | Event::End => {}
+                }
+                return Poll::Ready(Ok(event));
+            }
+            match Pin::new(&mut self.body).poll_next(cx) {
+                Poll::Ready(Some(Ok(chunk))) => self.parser.push(&chunk),
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Err(HttpError::from(e))),
+                Poll::Ready(None) => self.parser.end_input(),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
 }
 
 impl fmt::Debug for Multipart {
@@ -56,20 +115,6 @@ impl fmt::Debug for Multipart {
 impl fmt::Debug for Part {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Part").field("name", &self.name()).field("file_name", &self.file_name()).finish_non_exhaustive()
-    }
-}
-
-fn multer_error(e: multer::Error) -> HttpError {
-    match e {
-        multer::Error::FieldSizeExceeded { limit, field_name } => HttpError::new(StatusCode::PAYLOAD_TOO_LARGE)
-            .with_message(format!("multipart field {:?} larger than {limit} bytes", field_name.unwrap_or_default())),
-        multer::Error::StreamSizeExceeded { limit } => HttpError::new(StatusCode::PAYLOAD_TOO_LARGE)
-            .with_message(format!("multipart body larger than {limit} bytes")),
-        multer::Error::StreamReadFailed(cause) => match cause.downcast::<io::Error>() {
-            Ok(io) => HttpError::from(*io),
-            Err(other) => HttpError::bad_request("malformed multipart body").with_log(other.to_string()),
-        },
-        other => HttpError::bad_request("malformed multipart body").with_log(other.to_string()),
     }
 }
 
@@ -91,13 +136,12 @@ impl Request {
     ///
     /// As for [`multipart`](Self::multipart).
     pub fn multipart_with(&mut self, limits: MultipartLimits) -> Result<Multipart, HttpError> {
-        let content_type = self.header("content-type").unwrap_or_default();
-        let boundary = multer::parse_boundary(content_type)
-            .map_err(|_| HttpError::bad_request("expected a multipart/form-data body with a boundary"))?;
-        let constraints = multer::Constraints::new()
-            .size_limit(multer::SizeLimit::new().per_field(limits.max_file_size.max(limits.max_field_size)));
-        let inner = multer::Multipart::with_constraints(self.take_body(), boundary, constraints);
-        Ok(Multipart { inner, limits, parts: 0 })
+        let boundary = boundary(self.header("content-type").unwrap_or_default())
+            .ok_or_else(|| HttpError::bad_request("expected a multipart/form-data body with a boundary"))?;
+        let bounds = Bounds { preamble: limits.max_preamble, header_block: limits.max_part_headers };
+        let reading =
+            Reading { body: self.take_body(), parser: Parser::new(&boundary, bounds), current: 0, current_done: true };
+        Ok(Multipart { shared: Arc::new(Mutex::new(reading)), limits, parts: 0 })
     }
 
     /// The whole multipart body: fields as [`Arguments`] (as a urlencoded
@@ -138,49 +182,92 @@ impl Request {
     }
 }
 
+/// The `boundary` parameter of a `multipart/form-data` media type: 1 to 70
+/// characters (RFC 2046 §5.1.1), quoted or not.
+pub(crate) fn boundary(content_type: &str) -> Option<String> {
+    let (media, params) = content_type.split_once(';')?;
+    if !media.trim().eq_ignore_ascii_case("multipart/form-data") {
+        return None;
+    }
+    let value = params.split(';').find_map(|p| {
+        let (key, value) = p.split_once('=')?;
+        key.trim().eq_ignore_ascii_case("boundary").then(|| value.trim())
+    })?;
+    let value = value.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(value);
+    (1..=70).contains(&value.len()).then(|| value.to_owned())
+}
+
 impl Multipart {
-    /// The next part, or `None` after the last.
+    /// The next part, or `None` after the last. What is left of the part
+    /// before it is skipped as it streams past.
     ///
     /// # Errors
     ///
     /// `400` for a malformed body, `413` past the part count or size limits.
     pub async fn next_part(&mut self) -> Result<Option<Part>, HttpError> {
-        let Some(field) = self.inner.next_field().await.map_err(multer_error)? else {
-            return Ok(None);
-        };
+        let shared = self.shared.clone();
+        let head = poll_fn(|cx| {
+            let mut reading = lock(&shared);
+            loop {
+                match reading.poll_event(cx) {
+                    Poll::Ready(Ok(Event::Part(head))) => return Poll::Ready(Ok(Some(head))),
+                    Poll::Ready(Ok(Event::End)) => return Poll::Ready(Ok(None)),
+                    Poll::Ready(Ok(Event::Data(_) | Event::PartEnd)) => {} // the rest of an unread part
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Pending => return Poll::Pending,
+                }
+            }
+        })
+        .await?;
+        let Some(head) = head else { return Ok(None) };
         self.parts += 1;
         if self.parts > self.limits.max_parts {
             return Err(HttpError::new(StatusCode::PAYLOAD_TOO_LARGE)
                 .with_message(format!("more than {} multipart parts", self.limits.max_parts)));
         }
-        let limit = if field.file_name().is_some() { self.limits.max_file_size } else { self.limits.max_field_size };
-        Ok(Some(Part { inner: field, limit, read: 0 }))
+        let limit = if head.file_name.is_some() { self.limits.max_file_size } else { self.limits.max_field_size };
+        Ok(Some(Part { shared: self.shared.clone(), head, number: self.parts, limit, read: 0 }))
     }
 }
 
 impl Part {
     /// The form field's name.
     pub fn name(&self) -> Option<&str> {
-        self.inner.name()
+        self.head.name.as_deref()
     }
 
     /// The file's name, for a file part.
     pub fn file_name(&self) -> Option<&str> {
-        self.inner.file_name()
+        self.head.file_name.as_deref()
     }
 
-    /// The part's `Content-Type`, if it has one.
+    /// The part's `Content-Type` (its media type, without parameters), if it has one.
     pub fn content_type(&self) -> Option<&str> {
-        self.inner.content_type().map(|m| m.essence_str())
+        self.head.content_type.as_deref()
     }
 
-    /// The next chunk of the part, `None` at its end.
+    /// The next chunk of the part, `None` at its end (or once the body has
+    /// moved on to a later part).
     ///
     /// # Errors
     ///
     /// `400` for a malformed body, `413` past the part's size limit.
     pub async fn chunk(&mut self) -> Result<Option<Bytes>, HttpError> {
-        let chunk = self.inner.chunk().await.map_err(multer_error)?;
+        let shared = self.shared.clone();
+        let number = self.number;
+        let chunk = poll_fn(|cx| {
+            let mut reading = lock(&shared);
+            if reading.current != number || reading.current_done {
+                return Poll::Ready(Ok(None));
+            }
+            match reading.poll_event(cx) {
+                Poll::Ready(Ok(Event::Data(data))) => Poll::Ready(Ok(Some(data))),
+                Poll::Ready(Ok(_)) => Poll::Ready(Ok(None)),
+                Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                Poll::Pending => Poll::Pending,
+            }
+        })
+        .await?;
         if let Some(c) = &chunk {
             self.read += c.len() as u64;
             if self.read > self.limit {
