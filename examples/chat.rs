@@ -14,6 +14,7 @@
 //!
 //! `SIGTERM` or `SIGINT` drains: sockets get Close 1001, streams end.
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -27,8 +28,10 @@ use squall::{HttpError, Request, Response, Router, get, post};
 mod cli;
 use cli::Cli;
 
-/// How many messages the room remembers for pollers and reconnecting streams.
+/// How many messages the room remembers for pollers and reconnecting
+/// streams, and how many bytes of them at most.
 const HISTORY: usize = 1000;
+const HISTORY_BYTES: usize = 16 << 20;
 
 /// How long a long poll waits before answering with nothing.
 const POLL_WAIT: Duration = Duration::from_secs(30);
@@ -42,14 +45,17 @@ struct Posted {
 }
 
 /// Everyone listening, on whichever transport.
-#[derive(Default)]
 struct Room {
     state: Mutex<RoomState>,
+    /// The largest message, in bytes (`--max-message`), on every transport.
+    max_message: usize,
 }
 
 #[derive(Default)]
 struct RoomState {
-    history: Vec<Posted>,
+    history: VecDeque<Posted>,
+    /// The bytes of the messages in `history`.
+    history_bytes: usize,
     next_id: u64,
     sockets: Vec<WebSocket>,
     streams: Vec<EventSender>,
@@ -71,9 +77,11 @@ impl Room {
         for poller in state.pollers.drain(..) {
             let _ = poller.try_send(());
         }
-        state.history.push(posted);
-        if state.history.len() > HISTORY {
-            state.history.remove(0);
+        state.history_bytes += posted.body.len();
+        state.history.push_back(posted);
+        while state.history.len() > HISTORY || state.history_bytes > HISTORY_BYTES {
+            let Some(oldest) = state.history.pop_front() else { break };
+            state.history_bytes -= oldest.body.len();
         }
     }
 
@@ -123,6 +131,7 @@ async fn poll(req: Request) -> Result<Response, HttpError> {
     let mut news = room.since(cursor);
     if news.is_empty() {
         let disconnected = req.disconnected();
+        let shutdown = req.shutdown_begun();
         let waited = async { woken.recv().await.is_ok() }
             .or(async {
                 squall::sleep(POLL_WAIT).await;
@@ -130,6 +139,11 @@ async fn poll(req: Request) -> Result<Response, HttpError> {
             })
             .or(async {
                 disconnected.await;
+                false
+            })
+            .or(async {
+                // The server is going down: answer now, the client polls again elsewhere.
+                shutdown.await;
                 false
             })
             .await;
@@ -153,21 +167,33 @@ async fn events(req: Request) -> Result<EventStream, HttpError> {
             let _ = sender.try_send(Event::data(missed.body.clone()).id(missed.id.to_string()));
         }
     }
+    // Streams whose clients left hold no queue, only a few bytes: pruned here.
+    state.streams.retain(|stream| !stream.is_closed());
     state.streams.push(sender);
     Ok(stream)
 }
 // ANCHOR_END: events
 
-/// `POST /message`: the form field `body`, to everyone.
+/// `POST /message`: the form field `body`, to everyone; no larger than a
+/// WebSocket message may be (`413`).
 async fn message(mut req: Request) -> Result<Response, HttpError> {
     let room = req.state::<Arc<Room>>()?.clone();
+    let max = room.max_message;
+    // Percent-encoding makes a byte at most three: refuse a larger body
+    // before reading it, then the decoded message itself.
+    req.set_max_body_size(u64::try_from(max).unwrap_or(u64::MAX).saturating_mul(3).saturating_add(1024));
     let form = req.form().await?;
-    room.post(form.require("body")?.to_owned());
+    let body = form.require("body")?;
+    if body.len() > max {
+        return Err(HttpError::new(http::StatusCode::PAYLOAD_TOO_LARGE)
+            .with_message(format!("a message is at most {max} bytes")));
+    }
+    room.post(body.to_owned());
     Ok(Response::new(http::StatusCode::NO_CONTENT))
 }
 
 fn app(max_message: usize) -> Router {
-    let room = Arc::new(Room::default());
+    let room = Arc::new(Room { state: Mutex::default(), max_message });
     let members = room.clone();
     Router::with_state(room)
         .route("/", get(|_req| async { Response::html(PAGE) }))

@@ -207,3 +207,102 @@ fn a_finished_event_stream_ends_its_chunked_body() {
     raw.read_to_string(&mut all).unwrap();
     assert!(all.ends_with("\r\n\r\ndata: 1\n\ndata: 2\n\ndata: 3\n\n"), "HTTP/1.0: the close ends it: {all}");
 }
+
+/// A graceful drain ends what would otherwise wait for the deadline: an
+/// event stream gets its last chunk (a gzip one its whole gzip trailer, as
+/// the stream ends at its source) and a long poll its answer, at once, so
+/// that clients reconnect to another instance; nothing is cut.
+#[test]
+fn a_graceful_drain_ends_event_streams_and_answers_long_polls_at_once() {
+    support::init_logger();
+    let streams = Arc::new(Mutex::new(Vec::new()));
+    let router = sse_app(streams.clone()).route(
+        "/poll",
+        get(|req: Request| async move {
+            let shutdown = req.shutdown_begun();
+            let news = async {
+                squall::sleep(Duration::from_secs(30)).await;
+                "news"
+            };
+            news.or(async {
+                shutdown.await;
+                "[]"
+            })
+            .await
+        }),
+    );
+    let server =
+        TestServer::start(squall::app::App::new(router).layer(squall::app::Compression::default().min_size(0)));
+    let open = |head: &[u8]| {
+        let mut stream = std::net::TcpStream::connect(server.addr()).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        stream.write_all(head).unwrap();
+        stream
+    };
+    let mut plain = open(b"GET /events HTTP/1.1\r\nHost: t\r\n\r\n");
+    let _ = wait_for_stream(&streams);
+    let mut gzipped = open(b"GET /events HTTP/1.1\r\nHost: t\r\nAccept-Encoding: gzip\r\n\r\n");
+    let sender = wait_for_stream(&streams);
+    squall::block_on(sender.send(Event::data("before the drain"))).unwrap();
+    let mut poll = server.connect();
+    poll.send(b"GET /poll HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    support::wait_until("three connections", || server.server().connections() == 3);
+
+    let started = std::time::Instant::now();
+    let drained = {
+        let server = server.server().clone();
+        std::thread::spawn(move || squall::block_on(server.shutdown(Duration::from_secs(10))))
+    };
+    let mut all = Vec::new();
+    plain.read_to_end(&mut all).unwrap();
+    assert!(all.ends_with(b"\r\n0\r\n\r\n"), "the last chunk: {:?}", String::from_utf8_lossy(&all));
+    let mut all = Vec::new();
+    gzipped.read_to_end(&mut all).unwrap();
+    let text = String::from_utf8_lossy(&all).into_owned();
+    assert!(all.ends_with(b"\r\n0\r\n\r\n") && text.contains("content-encoding: gzip"), "{text}");
+    let body = dechunk(&all);
+    let mut events = String::new();
+    flate2::read::GzDecoder::new(&body[..]).read_to_string(&mut events).expect("a whole gzip stream");
+    assert!(events.contains("data: before the drain\n\n"), "{events}");
+    let answered = poll.read_response(false).unwrap();
+    assert_eq!((answered.status.as_u16(), answered.text().as_str()), (200, "[]"));
+    assert!(drained.join().unwrap(), "nothing was cut at the deadline");
+    assert!(started.elapsed() < Duration::from_secs(5), "drained in {:?}", started.elapsed());
+}
+
+/// Event streams whose clients left are let go without any event sent:
+/// the connections close and the senders hold no queue.
+#[test]
+fn event_streams_whose_clients_left_are_released_without_an_event() {
+    support::init_logger();
+    let streams = Arc::new(Mutex::new(Vec::new()));
+    let server = TestServer::start(sse_app(streams.clone()));
+    let clients: Vec<_> = (0..200)
+        .map(|_| {
+            let mut stream = std::net::TcpStream::connect(server.addr()).unwrap();
+            stream.write_all(b"GET /events HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+            stream
+        })
+        .collect();
+    support::wait_until("200 streams open", || streams.lock().unwrap().len() == 200);
+    drop(clients);
+    let left = std::time::Instant::now();
+    support::wait_until("every stream closed", || streams.lock().unwrap().iter().all(EventSender::is_closed));
+    support::wait_until("every connection closed", || server.server().connections() == 0);
+    assert!(left.elapsed() < Duration::from_secs(1), "released after {:?}", left.elapsed());
+}
+
+/// The body of a raw chunked response.
+fn dechunk(raw: &[u8]) -> Vec<u8> {
+    let start = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let (mut rest, mut body) = (&raw[start..], Vec::new());
+    loop {
+        let line_end = rest.windows(2).position(|w| w == b"\r\n").unwrap();
+        let size = usize::from_str_radix(std::str::from_utf8(&rest[..line_end]).unwrap(), 16).unwrap();
+        if size == 0 {
+            return body;
+        }
+        body.extend_from_slice(&rest[line_end + 2..line_end + 2 + size]);
+        rest = &rest[line_end + 4 + size..];
+    }
+}

@@ -23,6 +23,9 @@ pub(crate) trait BodySource: Send {
     /// Ready once the client of request `seq` has gone, or that request
     /// has been answered.
     fn poll_gone(&mut self, cx: &mut Context<'_>, seq: u64) -> Poll<()>;
+
+    /// Ready once the server has begun to wind down (a graceful shutdown).
+    fn poll_ending(&mut self, cx: &mut Context<'_>) -> Poll<()>;
 }
 
 /// Request number `seq` of a connection.

@@ -2,19 +2,27 @@
 //! [`EventStream`] response that stays open and carries [`Event`]s as they
 //! happen, with comment lines as keep-alives while nothing does.
 //!
-//! The stream ends when every [`EventSender`] is dropped, or when the client
-//! leaves: the server notices a closed connection while the stream waits and
-//! drops it, and [`EventSender::send`] fails from then on.
+//! The stream ends when every [`EventSender`] is dropped, when the client
+//! leaves (the server notices a closed connection while the stream waits,
+//! drops it, and [`EventSender::send`] fails from then on), and when the
+//! server begins a graceful shutdown: the response ends cleanly, with its
+//! last chunk, at once rather than being cut at the drain deadline, and the
+//! browser reconnects — to another instance — with `Last-Event-ID`.
 
 use std::fmt;
+use std::future::Future;
 use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, Weak};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_lite::{FutureExt, Stream, StreamExt, stream};
+use futures_lite::{Stream, stream};
 use http::header::{self, HeaderValue};
 
 use super::{Body, IntoResponse, Response};
+use crate::rt::lock;
 
 /// How long a stream stays silent before a keep-alive comment, unless set.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -113,9 +121,35 @@ impl fmt::Display for Event {
 }
 
 /// The sending side of an [`EventStream::channel`]: clone it freely.
+///
+/// Once the stream is gone (its client left, the server shut down) a sender
+/// holds no queue: a broadcaster that keeps senders of departed clients
+/// until it next prunes them keeps a few bytes each, not their queues.
 #[derive(Debug, Clone)]
 pub struct EventSender {
-    tx: async_channel::Sender<Event>,
+    tx: Arc<Mutex<Option<async_channel::Sender<Event>>>>,
+}
+
+/// The stream's end of the channel: closing it frees the queue.
+struct Receiving {
+    rx: Pin<Box<async_channel::Receiver<Event>>>,
+    senders: Weak<Mutex<Option<async_channel::Sender<Event>>>>,
+}
+
+impl Stream for Receiving {
+    type Item = Event;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Event>> {
+        self.rx.as_mut().poll_next(cx)
+    }
+}
+
+impl Drop for Receiving {
+    fn drop(&mut self) {
+        if let Some(senders) = self.senders.upgrade() {
+            lock(&senders).take();
+        }
+    }
 }
 
 /// The client has left (or the stream was dropped): nothing more can be sent.
@@ -138,7 +172,8 @@ impl EventSender {
     ///
     /// [`StreamClosed`] once the client has left.
     pub async fn send(&self, event: Event) -> Result<(), StreamClosed> {
-        self.tx.send(event).await.map_err(|_| StreamClosed)
+        let tx = lock(&self.tx).clone().ok_or(StreamClosed)?;
+        tx.send(event).await.map_err(|_| StreamClosed)
     }
 
     /// Queues `event` if there is room now; a broadcaster that must not
@@ -148,12 +183,15 @@ impl EventSender {
     ///
     /// [`StreamClosed`] once the client has left, or when the queue is full.
     pub fn try_send(&self, event: Event) -> Result<(), StreamClosed> {
-        self.tx.try_send(event).map_err(|_| StreamClosed)
+        match &*lock(&self.tx) {
+            Some(tx) => tx.try_send(event).map_err(|_| StreamClosed),
+            None => Err(StreamClosed),
+        }
     }
 
     /// Whether the stream has ended.
     pub fn is_closed(&self) -> bool {
-        self.tx.is_closed()
+        lock(&self.tx).as_ref().is_none_or(async_channel::Sender::is_closed)
     }
 }
 
@@ -193,7 +231,9 @@ impl EventStream {
     /// of the sender is dropped.
     pub fn channel() -> (EventSender, EventStream) {
         let (tx, rx) = async_channel::bounded(QUEUE);
-        (EventSender { tx }, EventStream::from_stream(rx))
+        let tx = Arc::new(Mutex::new(Some(tx)));
+        let receiving = Receiving { rx: Box::pin(rx), senders: Arc::downgrade(&tx) };
+        (EventSender { tx }, EventStream::from_stream(receiving))
     }
 
     /// A stream of the events `events` yields; it ends with it.
@@ -209,25 +249,29 @@ impl EventStream {
     }
 
     fn into_body(self) -> Body {
-        let EventStream { events, keep_alive } = self;
-        let chunks = stream::unfold(events, move |mut events| async move {
-            let next = async { Some(events.next().await) };
-            let next = match keep_alive {
-                Some(interval) => {
-                    next.or(async {
-                        crate::rt::sleep(interval).await;
-                        None
-                    })
-                    .await
+        let EventStream { mut events, keep_alive } = self;
+        let mut silence: Option<Pin<Box<dyn Future<Output = ()> + Send>>> = None;
+        let chunks = stream::poll_fn(move |cx| {
+            let text = match events.as_mut().poll_next(cx) {
+                Poll::Ready(Some(event)) => event.to_string(),
+                Poll::Ready(None) => return Poll::Ready(None),
+                // Queued events are out; a server winding down ends the
+                // stream here, cleanly, so the browser reconnects elsewhere.
+                Poll::Pending if crate::server::watch::poll_server_ending(cx).is_ready() => {
+                    log::debug!(target: "squall::server", "server shutting down: event stream ended");
+                    return Poll::Ready(None);
                 }
-                None => next.await,
+                Poll::Pending => {
+                    let Some(interval) = keep_alive else { return Poll::Pending };
+                    let timer = silence.get_or_insert_with(|| Box::pin(crate::rt::sleep(interval)));
+                    match timer.as_mut().poll(cx) {
+                        Poll::Ready(()) => ": keep-alive\n\n".to_owned(),
+                        Poll::Pending => return Poll::Pending,
+                    }
+                }
             };
-            let text = match next {
-                Some(Some(event)) => event.to_string(),
-                Some(None) => return None,
-                None => ": keep-alive\n\n".to_owned(),
-            };
-            Some((Ok::<_, io::Error>(Bytes::from(text)), events))
+            silence = None;
+            Poll::Ready(Some(Ok::<_, io::Error>(Bytes::from(text))))
         });
         Body::from_stream(chunks)
     }

@@ -12,6 +12,7 @@ use http::{Extensions, Method, Uri, Version};
 use super::Body;
 use super::arguments::{Arguments, PathArgs, parse_argument};
 use super::client::{ClientLink, Disconnected};
+use super::upgrade::ShutdownBegun;
 use crate::error::HttpError;
 
 /// An HTTP request: head, streamed body, path arguments from routing, and
@@ -444,6 +445,21 @@ impl Request {
     /// ```
     pub fn disconnected(&self) -> Disconnected {
         Disconnected::new(self.client.clone())
+    }
+
+    /// Resolves when the server begins a graceful shutdown (SIGTERM, say):
+    /// a handler that waits for news (a long poll) answers then, so that
+    /// its client asks again — of another instance — instead of being cut
+    /// at the drain deadline. Event streams end by themselves.
+    ///
+    /// For a request made in memory, or one a gateway host handed over, it
+    /// never resolves. Await it in the handler's own task.
+    pub fn shutdown_begun(&self) -> ShutdownBegun {
+        let link = self.client.clone();
+        ShutdownBegun::from_poll(Box::new(move |cx| match &link {
+            Some(link) => crate::rt::lock(&link.source).poll_ending(cx),
+            None => std::task::Poll::Pending,
+        }))
     }
 
     /// Takes the body out, leaving an empty one (to stream it elsewhere).

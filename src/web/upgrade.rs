@@ -61,10 +61,17 @@ impl Upgraded {
     }
 }
 
-/// See [`Upgraded::shutdown_begun`].
+/// A future that resolves once the server has begun a graceful shutdown:
+/// see [`Upgraded::shutdown_begun`] and [`Request::shutdown_begun`](crate::Request::shutdown_begun).
 #[must_use = "a future does nothing unless awaited"]
 pub struct ShutdownBegun {
     poll: ShutdownPoll,
+}
+
+impl ShutdownBegun {
+    pub(crate) fn from_poll(poll: ShutdownPoll) -> Self {
+        ShutdownBegun { poll }
+    }
 }
 
 impl std::future::Future for ShutdownBegun {

@@ -164,7 +164,7 @@ impl<S: Io> Socket<S> {
         &mut self.io
     }
 
-    pub(super) fn watch(&self) -> &Watch {
+    pub(super) fn watch(&self) -> &Arc<Watch> {
         &self.watch
     }
 

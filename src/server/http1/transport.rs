@@ -115,6 +115,10 @@ impl<S: Io> BodySource for Transport<S> {
         }
         self.socket.poll_gone(cx)
     }
+
+    fn poll_ending(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        self.socket.watch().poll_ending(cx)
+    }
 }
 
 /// The connection after `101 Switching Protocols`, as a byte stream: the
@@ -190,6 +194,11 @@ pub(super) fn sends_files<S: Io>(shared: &SharedTransport<S>) -> bool {
 #[cfg(target_os = "linux")]
 pub(super) fn cork<S: Io>(shared: &SharedTransport<S>, on: bool) {
     lock(shared).socket.io().cork(on);
+}
+
+/// The connection's watch: its deadlines and shutdown state.
+pub(super) fn watch_of<S: Io>(shared: &SharedTransport<S>) -> Arc<Watch> {
+    lock(shared).socket.watch().clone()
 }
 
 /// Sends a part of a file with `sendfile(2)` on a socket that

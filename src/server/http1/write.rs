@@ -3,17 +3,20 @@
 
 use std::future::poll_fn;
 use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
 
-use futures_lite::{FutureExt, future};
+use futures_lite::{FutureExt, Stream, future};
 use http::header::{self, HeaderMap};
 use http::{StatusCode, Version};
 
 use super::decode::{self, Reject};
 use super::encode;
-use super::transport::{SharedTransport, flush, lock, write_all};
+use super::transport::{SharedTransport, flush, lock, watch_of, write_all};
 #[cfg(target_os = "linux")]
 use super::transport::{cork, send_file, sends_files};
 use crate::rt::Io;
+use crate::server::watch::Watch;
 use crate::web::{Body, Response, declared_length};
 
 /// Responses whose body is at most this long go out in the same write as the head.
@@ -137,6 +140,15 @@ where
     }
 }
 
+/// The body's next chunk, polled so that an event stream inside it can
+/// see the server wind down (see [`Watch::polling_body`]).
+fn next_chunk<'a>(
+    watch: &'a Arc<Watch>,
+    body: &'a mut Body,
+) -> impl std::future::Future<Output = Option<io::Result<bytes::Bytes>>> + 'a {
+    poll_fn(move |cx| Watch::polling_body(watch, || Pin::new(&mut *body).poll_next(cx)))
+}
+
 /// How a streamed body ended.
 enum Streamed {
     Complete,
@@ -166,12 +178,13 @@ where
     S: Io,
 {
     let mut sent_any = false;
+    let watch = watch_of(shared);
     let mut remaining = match framing {
         encode::ResponseFraming::Length(n) => n,
         _ => u64::MAX,
     };
     loop {
-        let next = match future::poll_once(body.chunk()).await {
+        let next = match future::poll_once(next_chunk(&watch, body)).await {
             Some(next) => next,
             None => {
                 if !out.is_empty() {
@@ -186,7 +199,7 @@ where
                     poll_fn(|cx| lock(shared).poll_peer_gone(cx)).await;
                     None
                 };
-                match gone.or(async { Some(body.chunk().await) }).await {
+                match gone.or(async { Some(next_chunk(&watch, body).await) }).await {
                     Some(next) => next,
                     None => {
                         log::debug!(target: "squall::server", "client left during a streamed response");
