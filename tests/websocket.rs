@@ -11,7 +11,7 @@ mod support;
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use squall::testing::TestServer;
 use squall::websocket::{CloseCode, Message, WebSocket, WebSocketHandler, websocket, websocket_fn};
@@ -233,6 +233,33 @@ fn rfc6455_4_2_1_bad_handshakes_are_refused_with_a_status() {
     assert!(http10.starts_with("HTTP/1.1 400 "), "{http10}");
 }
 
+/// RFC 6455 §10.2 and RFC 6454 §7: the Origin check fails closed on an
+/// Origin it cannot read as one serialized origin (Tornado answers `403`).
+#[test]
+fn rfc6454_an_origin_the_check_cannot_read_is_refused() {
+    let (server, _) = start();
+    let status = |extra: &[u8]| {
+        let mut stream = TcpStream::connect(server.addr()).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let head = opening("/echo", "");
+        let (start, end) = head.split_at(head.len() - 2);
+        stream.write_all(&[start.as_bytes(), extra, end.as_bytes()].concat()).unwrap();
+        let mut got = [0u8; 12];
+        stream.read_exact(&mut got).unwrap();
+        String::from_utf8_lossy(&got).into_owned()
+    };
+    assert_eq!(status(b"Origin: http://t\r\n"), "HTTP/1.1 101", "the page's own origin");
+    for (what, origin) in [
+        ("obs-text", &b"Origin: http://t\xe4\r\n"[..]),
+        ("userinfo", b"Origin: http://evil@t\r\n"),
+        ("a backslash", b"Origin: http://t\\@evil.example\r\n"),
+        ("a path", b"Origin: http://t/page\r\n"),
+        ("two Origin headers", b"Origin: http://t\r\nOrigin: http://evil.example\r\n"),
+    ] {
+        assert_eq!(status(origin), "HTTP/1.1 403", "{what}");
+    }
+}
+
 #[test]
 fn rfc6455_5_messages_echo_with_minimal_unmasked_frames() {
     let (server, _) = start();
@@ -310,6 +337,11 @@ fn rfc6455_7_4_1_every_violation_gets_a_close_with_its_code_then_the_tcp_close()
             1007,
         ),
         ("§5.5.1 a close reason that is not UTF-8", frame(FIN | CLOSE, &[0x03, 0xe8, 0xff, 0xfe], true), 1007),
+        (
+            "§5.2 a 64-bit length with its most significant bit set",
+            [&[FIN | BINARY, 0x80 | 127][..], &(1u64 << 63 | 5).to_be_bytes(), &[1, 2, 3, 4], b"hello"].concat(),
+            1002,
+        ),
     ];
     for (what, bytes, code) in cases {
         let mut ws = open(&server, "/echo");
@@ -512,6 +544,20 @@ fn the_chat_example_reaches_sockets_pollers_and_streams_alike() {
         tungstenite::Message::Close(Some(frame)) => assert_eq!(u16::from(frame.code), 1009),
         other => panic!("expected Close 1009, got {other:?}"),
     }
+    // ... and the posted message's too: 64 bytes pass, 65 are 413, and
+    // a body far over it is refused without being read whole.
+    post_message(chat.addr, &"y".repeat(64));
+    assert_eq!(bob.read().unwrap(), tungstenite::Message::text("y".repeat(64)));
+    let over = |form: String| {
+        let request = format!(
+            "POST /message HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
+            form.len()
+        );
+        http(chat.addr, &request).0
+    };
+    assert_eq!(over(format!("body={}", "y".repeat(65))), 413);
+    assert_eq!(over(format!("body={}", "%41".repeat(65))), 413, "counted decoded");
+    assert_eq!(over(format!("body={}", "y".repeat(10_000))), 413);
 }
 
 #[test]
@@ -575,4 +621,37 @@ fn a_handshake_answered_while_the_server_drains_is_503() {
     assert!(answer.starts_with("HTTP/1.1 503 "), "{answer}");
     assert!(answer.contains("Retry-After: 1\r\n") || answer.contains("retry-after: 1\r\n"), "{answer}");
     assert!(drain.join().unwrap());
+}
+
+/// SIGTERM to the chat example with an event stream and a long poll open:
+/// both end cleanly at once (the stream with its last chunk, the poll with
+/// an answer), long before the drain deadline, and the process exits.
+#[test]
+fn sigterm_ends_the_chat_examples_event_streams_and_polls_cleanly() {
+    support::init_logger();
+    let mut chat = support::example("chat", "websocket", &[]);
+    let mut events = TcpStream::connect(chat.addr).unwrap();
+    events.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    events.write_all(b"GET /events HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    support::read_until_contains(&mut events, "text/event-stream");
+    let addr = chat.addr;
+    let poller =
+        std::thread::spawn(move || http(addr, "GET /poll?cursor=0 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"));
+    std::thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    let term = std::process::Command::new("kill").arg("-TERM").arg(chat.child.id().to_string()).status().unwrap();
+    assert!(term.success());
+    let mut rest = Vec::new();
+    events.read_to_end(&mut rest).unwrap();
+    assert!(rest.ends_with(b"0\r\n\r\n"), "the stream's last chunk: {:?}", String::from_utf8_lossy(&rest));
+    assert_eq!(poller.join().unwrap(), (200, "[]".to_owned()));
+    let exited = loop {
+        if let Some(status) = chat.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(started.elapsed() < Duration::from_secs(5), "still running after SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(exited.success(), "{exited}");
+    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
 }

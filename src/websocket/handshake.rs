@@ -106,14 +106,38 @@ pub(super) fn check(req: &Request) -> Result<Opening, Refusal> {
 }
 
 /// Tornado's `check_origin`: the host (and port) of `origin` is the
-/// request's `Host`, compared without regard to case.
+/// request's `Host`, compared without regard to case. Only a serialized
+/// origin (RFC 6454 §6.2: `scheme://host[:port]`) can match: userinfo, a
+/// path, a backslash or any other character a browser never sends there
+/// fails closed, as `null` does.
 pub(super) fn same_origin(origin: &str, req: &Request) -> bool {
-    let Some((_scheme, rest)) = origin.split_once("://") else {
-        return false; // "null", or not a URL at all
-    };
-    let netloc = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let netloc = netloc.rsplit_once('@').map_or(netloc, |(_, host)| host);
-    !netloc.is_empty() && netloc.eq_ignore_ascii_case(&req.host())
+    serialized_host(origin).is_some_and(|host| host.eq_ignore_ascii_case(&req.host()))
+}
+
+/// The `host[:port]` of a serialized origin, or `None` for anything else.
+fn serialized_host(origin: &str) -> Option<&str> {
+    let (scheme, host) = origin.split_once("://")?;
+    let scheme_ok = scheme.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
+        && scheme.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
+    // Letters, digits, `-._~`, `:` before a port and `[]` around an IPv6
+    // literal: what a host and port are made of, nothing that ends one.
+    let host_ok = !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b':' | b'[' | b']'));
+    (scheme_ok && host_ok).then_some(host)
+}
+
+/// The page origin a handshake carries, for the Origin check: `Ok(None)`
+/// without the header (not from a browser); `Err` for one the check cannot
+/// read — not visible ASCII, or sent more than once — which is refused.
+pub(super) fn origin(req: &Request) -> Result<Option<&str>, ()> {
+    let mut values = req.headers().get_all(header::ORIGIN).iter();
+    match (values.next(), values.next()) {
+        (None, _) => Ok(None),
+        (Some(value), None) => value.to_str().map(Some).map_err(drop),
+        (Some(_), Some(_)) => Err(()),
+    }
 }
 
 #[cfg(test)]
@@ -169,10 +193,42 @@ mod tests {
     fn origins_match_the_host_with_its_port() {
         let req = handshake(&[]);
         assert!(same_origin("http://example.com:8888", &req));
-        assert!(same_origin("https://EXAMPLE.com:8888/", &req));
+        assert!(same_origin("https://EXAMPLE.com:8888", &req));
         assert!(!same_origin("http://example.com", &req), "another port is another origin");
         assert!(!same_origin("http://evil.example:8888", &req));
-        assert!(!same_origin("http://example.com:8888@evil.example", &req));
         assert!(!same_origin("null", &req));
+    }
+
+    #[test]
+    fn rfc6454_6_2_only_a_serialized_origin_can_match() {
+        let req = handshake(&[]);
+        for origin in [
+            "http://example.com:8888@evil.example",
+            "http://evil@example.com:8888",
+            "http://example.com:8888\\@evil.example",
+            "http://example.com:8888\\",
+            "http://example.com:8888/",
+            "http://example.com:8888/page",
+            "http://example.com:8888?q",
+            "http://example.com:8888#f",
+            "http:// example.com:8888",
+            "://example.com:8888",
+            "1http://example.com:8888",
+            "example.com:8888",
+        ] {
+            assert!(!same_origin(origin, &req), "{origin:?} let through");
+        }
+    }
+
+    #[test]
+    fn an_origin_header_that_cannot_be_read_is_refused() {
+        assert_eq!(origin(&handshake(&[])), Ok(None));
+        assert_eq!(origin(&handshake(&[("origin", "http://example.com:8888")])), Ok(Some("http://example.com:8888")));
+        let mut obs_text = handshake(&[]);
+        obs_text.headers_mut().insert(header::ORIGIN, HeaderValue::from_bytes(b"http://ex\xe4mple.com:8888").unwrap());
+        assert_eq!(origin(&obs_text), Err(()));
+        let mut twice = handshake(&[("origin", "http://example.com:8888")]);
+        twice.headers_mut().append(header::ORIGIN, HeaderValue::from_static("http://evil.example"));
+        assert_eq!(origin(&twice), Err(()), "two Origin headers");
     }
 }

@@ -117,13 +117,17 @@ where
             }
         };
         let mut handler = (self.factory)(&req);
-        if let Some(origin) = req.header("origin") {
-            if !handler.check_origin(origin, &req) {
-                log::warn!(target: "squall::websocket", "{}: cross-origin WebSocket from {origin:?} refused", req.path());
-                return HttpError::new(http::StatusCode::FORBIDDEN)
-                    .with_message("cross-origin WebSocket not allowed")
-                    .into_response();
-            }
+        let allowed = match handshake::origin(&req) {
+            Ok(None) => true,
+            Ok(Some(origin)) => handler.check_origin(origin, &req),
+            Err(()) => false, // unreadable or twice: fail closed
+        };
+        if !allowed {
+            let origin = req.headers().get(http::header::ORIGIN);
+            log::warn!(target: "squall::websocket", "{}: cross-origin WebSocket from {origin:?} refused", req.path());
+            return HttpError::new(http::StatusCode::FORBIDDEN)
+                .with_message("cross-origin WebSocket not allowed")
+                .into_response();
         }
         if let Err(e) = handler.prepare(&mut req).await {
             return e.into_response();

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use async_tungstenite::WebSocketStream;
 use futures_lite::{FutureExt, StreamExt};
 use tungstenite::Message as Frame;
-use tungstenite::error::{Error as WsError, ProtocolError};
+use tungstenite::error::{CapacityError, Error as WsError, ProtocolError};
 use tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 
 use super::handler::WebSocketHandler;
@@ -278,6 +278,13 @@ impl Conn {
         let code = match &e {
             WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => None,
             WsError::Protocol(_) | WsError::AttackAttempt => Some(CloseCode::PROTOCOL_ERROR),
+            // A 64-bit length whose most significant bit is set is not a
+            // length at all (RFC 6455 §5.2): a protocol error, not a big message.
+            WsError::Capacity(CapacityError::MessageTooLong { size, .. })
+                if u64::try_from(*size).is_ok_and(|n| n >> 63 == 1) =>
+            {
+                Some(CloseCode::PROTOCOL_ERROR)
+            }
             WsError::Utf8(_) => Some(CloseCode::INVALID_PAYLOAD),
             WsError::Capacity(_) => Some(CloseCode::MESSAGE_TOO_BIG),
             _ => None,
