@@ -189,16 +189,35 @@ mod webapp {
             .unwrap();
         assert_eq!(no_login.status, 403);
 
+        // The token in the query works too (Tornado's get_argument reads it there).
+        let with_query = TestConnection::open(webapp.addr)
+            .unwrap()
+            .request("POST", &path, &[("Content-Type", &ct), ("Cookie", &cookies)], &small)
+            .unwrap();
+        assert_eq!(with_query.status, 200, "{}", with_query.text());
+        // A token after the file is refused, saying where it belongs.
+        let raw_token = token.replace("%7C", "|");
+        let late = form(&[("file", Some("x.bin"), b"abc"), ("_xsrf", None, raw_token.as_bytes())]);
+        let late = TestConnection::open(webapp.addr)
+            .unwrap()
+            .request("POST", "/upload", &[("Content-Type", &ct), ("Cookie", &cookies)], &late)
+            .unwrap();
+        assert_eq!(late.status, 403);
+        assert!(late.text().contains("put xsrf_form_html() first"), "{}", late.text());
+
+        // Tornado's upload form: the token is the form's first field.
         let before = rss_kb(webapp.child.id());
         let size: usize = 100_000_000;
-        let head =
-            format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.bin\"\r\n\r\n");
+        let head = format!(
+            "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"_xsrf\"\r\n\r\n{raw_token}\r\n\
+             --{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.bin\"\r\n\r\n"
+        );
         let tail = format!("\r\n--{BOUNDARY}--\r\n");
         let mut stream = std::net::TcpStream::connect(webapp.addr).unwrap();
         stream.set_read_timeout(Some(std::time::Duration::from_secs(60))).unwrap();
         write!(
             stream,
-            "POST {path} HTTP/1.1\r\nHost: t\r\nCookie: {cookies}\r\nContent-Type: {ct}\r\nContent-Length: {}\r\n\r\n{head}",
+            "POST /upload HTTP/1.1\r\nHost: t\r\nCookie: {cookies}\r\nContent-Type: {ct}\r\nContent-Length: {}\r\n\r\n{head}",
             head.len() + size + tail.len()
         )
         .unwrap();
@@ -227,5 +246,59 @@ mod webapp {
         // Holding the upload would take 100 MB; streaming it costs buffers
         // and allocator slack, a fraction of that whatever the file's size.
         assert!(grew < 32 * 1024, "resident memory grew by {grew} kB during a 100 MB upload");
+    }
+
+    fn peak_rss_kb(pid: u32) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let peak = status.lines().find_map(|l| l.strip_prefix("VmHWM:")).unwrap();
+        peak.trim().trim_end_matches(" kB").trim().parse().unwrap()
+    }
+
+    /// What a client can make grow without end in a multipart body — a
+    /// part's headers — is refused at its limit, before the handler and
+    /// while the XSRF check looks for the token: four uploads at once, each
+    /// sending a 95 MB header line, leave the process under 64 MB at its peak.
+    #[test]
+    fn four_uploads_with_95_mb_part_headers_are_refused_and_memory_stays_bounded() {
+        use std::io::Write;
+        support::init_logger();
+        let webapp = support::example("webapp", "templates", &["--cookie-secret", "header bomb secret"]);
+        let (cookies, _) = login(webapp.addr);
+        let ct = content_type();
+        let size: usize = 95_000_000;
+        let uploads: Vec<_> = (0..4)
+            .map(|_| {
+                let (addr, cookies, ct) = (webapp.addr, cookies.clone(), ct.clone());
+                std::thread::spawn(move || {
+                    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+                    stream.set_read_timeout(Some(std::time::Duration::from_secs(60))).unwrap();
+                    let head = format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"_xsrf\"\r\nX-Bomb: ");
+                    write!(
+                        stream,
+                        "POST /upload HTTP/1.1\r\nHost: t\r\nCookie: {cookies}\r\nContent-Type: {ct}\r\nContent-Length: {}\r\n\r\n{head}",
+                        head.len() + size
+                    )
+                    .unwrap();
+                    let chunk = vec![b'a'; 1 << 20];
+                    // The server answers and stops reading long before the end.
+                    for _ in 0..size / chunk.len() {
+                        if stream.write_all(&chunk).is_err() {
+                            break;
+                        }
+                    }
+                    let mut answer = Vec::new();
+                    let _ = std::io::Read::read_to_end(&mut stream, &mut answer);
+                    String::from_utf8_lossy(&answer).into_owned()
+                })
+            })
+            .collect();
+        for upload in uploads {
+            let answer = upload.join().unwrap();
+            assert!(answer.starts_with("HTTP/1.1 413 "), "{answer}");
+            assert!(answer.contains("multipart part headers longer than"), "{answer}");
+        }
+        let peak = peak_rss_kb(webapp.child.id());
+        println!("peak resident memory: {peak} kB");
+        assert!(peak < 64 * 1024, "peak resident memory {peak} kB");
     }
 }

@@ -6,7 +6,7 @@ use http::StatusCode;
 use http::header::{self, HeaderValue};
 
 use crate::web::Response;
-use crate::web::session::escape_html;
+use crate::web::app_context::escape_html;
 
 /// An error about to be answered, as a renderer sees it.
 #[derive(Debug, Clone)]

@@ -47,7 +47,8 @@ pub use minijinja::context;
 pub use templates::{Templates, render};
 
 use crate::error::HttpError;
-use crate::web::session::{AppContext, CurrentUser, XsrfCookie, XsrfExempt, XsrfState};
+use crate::web::app_context::{AppContext, CurrentUser};
+use crate::web::xsrf::{XsrfCookie, XsrfExempt, XsrfState};
 use crate::web::{BoxFuture, CookieSecret, Dispatch, IntoResponse, Request, Response, Target};
 use middleware::Chain;
 
@@ -151,7 +152,7 @@ impl App {
     /// Where static files live, for [`Request::static_url`] (and the
     /// templates' `static_url`): URLs under `/static/`.
     pub fn static_path(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
-        let statics = crate::web::session::StaticFiles::new(dir.into(), "static");
+        let statics = crate::web::app_context::StaticFiles::new(dir.into(), "static");
         Arc::make_mut(&mut self.context).statics = Some(Arc::new(statics));
         self
     }

@@ -11,7 +11,8 @@ use minijinja::{Environment, context};
 
 use super::middleware::Chain;
 use crate::error::HttpError;
-use crate::web::session::{AppContext, XsrfState, escape_html, static_url};
+use crate::web::app_context::{AppContext, escape_html, static_url};
+use crate::web::xsrf::XsrfState;
 use crate::web::{Request, Response};
 
 /// A directory of templates. Files ending in `.html`, `.htm` or `.xml`

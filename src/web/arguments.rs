@@ -5,6 +5,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 
+use super::Request;
 use crate::error::HttpError;
 
 /// Decoded `name=value` pairs from a query string or a urlencoded form body.
@@ -186,6 +187,84 @@ pub(crate) fn encode_path_bytes(input: &[u8]) -> String {
         }
     }
     out
+}
+
+/// The request's arguments: its query, and the groups its route captured,
+/// as text or parsed.
+impl Request {
+    /// The decoded query arguments.
+    pub fn query_arguments(&self) -> Arguments {
+        Arguments::parse(self.query())
+    }
+
+    /// The last value of query argument `name` (Tornado's `get_query_argument`).
+    ///
+    /// # Errors
+    ///
+    /// `400 Bad Request` when the argument is missing.
+    pub fn query_argument(&self, name: &str) -> Result<String, HttpError> {
+        self.query_arguments().require(name).map(str::to_owned)
+    }
+
+    /// The `index`-th unnamed group, parsed as a `T`.
+    ///
+    /// # Errors
+    ///
+    /// `400 Bad Request` saying which argument and why when the group is
+    /// missing or does not parse.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use squall::{get, HttpError, Request, Router};
+    ///
+    /// async fn item(req: Request) -> Result<String, HttpError> {
+    ///     let id: u32 = req.path_arg_as(0)?;
+    ///     Ok(format!("item {id}"))
+    /// }
+    ///
+    /// let app = Router::new().route(r"/items/(\w+)", get(item));
+    /// # squall::block_on(async {
+    /// let resp = squall::testing::call(&app, Request::get("/items/12")).await;
+    /// assert_eq!(resp.into_body().bytes().await.unwrap(), "item 12");
+    /// let resp = squall::testing::call(&app, Request::get("/items/twelve")).await;
+    /// assert_eq!(resp.status(), 400);
+    /// assert_eq!(
+    ///     resp.into_body().bytes().await.unwrap(),
+    ///     "Invalid path argument 0 \"twelve\": invalid digit found in string"
+    /// );
+    /// # });
+    /// ```
+    pub fn path_arg_as<T: FromStr>(&self, index: usize) -> Result<T, HttpError>
+    where
+        T::Err: fmt::Display,
+    {
+        parse_argument(&format!("path argument {index}"), self.path_args().get(index))
+    }
+
+    /// The group named `name`, parsed as a `T`.
+    ///
+    /// # Errors
+    ///
+    /// As [`path_arg_as`](Self::path_arg_as).
+    pub fn path_param_as<T: FromStr>(&self, name: &str) -> Result<T, HttpError>
+    where
+        T::Err: fmt::Display,
+    {
+        parse_argument(&format!("path argument {name}"), self.path_args().named(name))
+    }
+
+    /// The last value of query argument `name`, parsed as a `T`.
+    ///
+    /// # Errors
+    ///
+    /// `400 Bad Request` naming the argument when it is missing or does not parse.
+    pub fn query_argument_as<T: FromStr>(&self, name: &str) -> Result<T, HttpError>
+    where
+        T::Err: fmt::Display,
+    {
+        self.query_arguments().require_as(name)
+    }
 }
 
 #[cfg(test)]

@@ -12,6 +12,9 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 
+use super::Request;
+use super::upgrade::ShutdownBegun;
+
 /// The connection as a request sees it: its body, and whether its client is still there.
 pub(crate) trait BodySource: Send {
     /// The next chunk of request number `seq`, `None` at its end.
@@ -78,5 +81,60 @@ impl Future for Disconnected {
 impl fmt::Debug for Disconnected {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Disconnected").field("watching", &self.link.is_some()).finish()
+    }
+}
+
+/// What a request knows of its client's connection, and of the server's.
+impl Request {
+    /// The `Last-Event-ID` header: the id of the last server-sent event a
+    /// reconnecting browser received (see [`EventStream`](crate::web::EventStream)).
+    pub fn last_event_id(&self) -> Option<&str> {
+        self.header("last-event-id")
+    }
+
+    /// Resolves when the client goes away before this request is answered:
+    /// how a long poll or a slow computation learns that nobody is waiting
+    /// any more. The future owns what it needs, so it can also be taken out
+    /// first and moved.
+    ///
+    /// The server notices a close by reading ahead while the handler works;
+    /// what it reads (the rest of the body, a pipelined request) stays
+    /// buffered for whoever reads it next. A client that half-closes its
+    /// side after sending the request counts as gone.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use futures_lite::FutureExt;
+    /// use squall::{Request, Response};
+    ///
+    /// async fn wait_for_news(req: Request) -> Response {
+    ///     let news = async { squall::sleep(std::time::Duration::from_secs(30)).await; Some("news") };
+    ///     let gone = async { req.disconnected().await; None };
+    ///     match news.or(gone).await {
+    ///         Some(news) => Response::text(news),
+    ///         None => Response::text(""), // nobody reads this
+    ///     }
+    /// }
+    /// let app = squall::Router::new().route("/news", squall::get(wait_for_news));
+    /// # let _ = app;
+    /// ```
+    pub fn disconnected(&self) -> Disconnected {
+        Disconnected::new(self.client_link().cloned())
+    }
+
+    /// Resolves when the server begins a graceful shutdown (SIGTERM, say):
+    /// a handler that waits for news (a long poll) answers then, so that
+    /// its client asks again — of another instance — instead of being cut
+    /// at the drain deadline. Event streams end by themselves.
+    ///
+    /// For a request made in memory, or one a gateway host handed over, it
+    /// never resolves. Await it in the handler's own task.
+    pub fn shutdown_begun(&self) -> ShutdownBegun {
+        let link = self.client_link().cloned();
+        ShutdownBegun::from_poll(Box::new(move |cx| match &link {
+            Some(link) => crate::rt::lock(&link.source).poll_ending(cx),
+            None => std::task::Poll::Pending,
+        }))
     }
 }

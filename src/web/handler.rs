@@ -138,8 +138,8 @@ where
 }
 
 async fn run<H: RequestHandler>(mut handler: H, req: Request) -> Response {
-    let mut req = if super::session::xsrf_guarded(&req) {
-        match super::session::check_xsrf(req).await {
+    let mut req = if super::xsrf::xsrf_guarded(&req) {
+        match super::xsrf::check_xsrf(req).await {
             Ok(req) => req,
             Err(refused) => return refused.into_response(),
         }

@@ -4,6 +4,7 @@
 //!
 //! Nothing here knows about sockets or HTTP/1.1 framing; that is `server`.
 
+pub(crate) mod app_context;
 mod arguments;
 pub(crate) mod body;
 pub(crate) mod client;
@@ -15,10 +16,10 @@ mod multipart;
 mod read;
 mod request;
 mod response;
-pub(crate) mod session;
 pub(crate) mod signing;
 mod target;
 pub(crate) mod upgrade;
+pub(crate) mod xsrf;
 
 pub use arguments::{Arguments, PathArgs};
 pub(crate) use arguments::{decode_path_arg, encode_path_arg, encode_path_bytes, percent_decode};

@@ -1,18 +1,15 @@
 //! [`Request`]: what a handler receives.
 
 use std::any::Any;
-use std::fmt;
 use std::net::{IpAddr, SocketAddr};
-use std::str::FromStr;
 use std::sync::Arc;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Extensions, Method, Uri, Version};
 
 use super::Body;
-use super::arguments::{Arguments, PathArgs, parse_argument};
-use super::client::{ClientLink, Disconnected};
-use super::upgrade::ShutdownBegun;
+use super::arguments::PathArgs;
+use super::client::ClientLink;
 use crate::error::HttpError;
 
 /// An HTTP request: head, streamed body, path arguments from routing, and
@@ -227,20 +224,6 @@ impl Request {
         self.uri.query().unwrap_or("")
     }
 
-    /// The decoded query arguments.
-    pub fn query_arguments(&self) -> Arguments {
-        Arguments::parse(self.query())
-    }
-
-    /// The last value of query argument `name` (Tornado's `get_query_argument`).
-    ///
-    /// # Errors
-    ///
-    /// `400 Bad Request` when the argument is missing.
-    pub fn query_argument(&self, name: &str) -> Result<String, HttpError> {
-        self.query_arguments().require(name).map(str::to_owned)
-    }
-
     /// The arguments the route's pattern captured.
     pub fn path_args(&self) -> &PathArgs {
         &self.path_args
@@ -254,66 +237,6 @@ impl Request {
     /// The group named `name` in the route's pattern, percent-decoded.
     pub fn path_param(&self, name: &str) -> Option<&str> {
         self.path_args.named(name)
-    }
-
-    /// The `index`-th unnamed group, parsed as a `T`.
-    ///
-    /// # Errors
-    ///
-    /// `400 Bad Request` saying which argument and why when the group is
-    /// missing or does not parse.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use squall::{get, HttpError, Request, Router};
-    ///
-    /// async fn item(req: Request) -> Result<String, HttpError> {
-    ///     let id: u32 = req.path_arg_as(0)?;
-    ///     Ok(format!("item {id}"))
-    /// }
-    ///
-    /// let app = Router::new().route(r"/items/(\w+)", get(item));
-    /// # squall::block_on(async {
-    /// let resp = squall::testing::call(&app, Request::get("/items/12")).await;
-    /// assert_eq!(resp.into_body().bytes().await.unwrap(), "item 12");
-    /// let resp = squall::testing::call(&app, Request::get("/items/twelve")).await;
-    /// assert_eq!(resp.status(), 400);
-    /// assert_eq!(
-    ///     resp.into_body().bytes().await.unwrap(),
-    ///     "Invalid path argument 0 \"twelve\": invalid digit found in string"
-    /// );
-    /// # });
-    /// ```
-    pub fn path_arg_as<T: FromStr>(&self, index: usize) -> Result<T, HttpError>
-    where
-        T::Err: fmt::Display,
-    {
-        parse_argument(&format!("path argument {index}"), self.path_args.get(index))
-    }
-
-    /// The group named `name`, parsed as a `T`.
-    ///
-    /// # Errors
-    ///
-    /// As [`path_arg_as`](Self::path_arg_as).
-    pub fn path_param_as<T: FromStr>(&self, name: &str) -> Result<T, HttpError>
-    where
-        T::Err: fmt::Display,
-    {
-        parse_argument(&format!("path argument {name}"), self.path_args.named(name))
-    }
-
-    /// The last value of query argument `name`, parsed as a `T`.
-    ///
-    /// # Errors
-    ///
-    /// `400 Bad Request` naming the argument when it is missing or does not parse.
-    pub fn query_argument_as<T: FromStr>(&self, name: &str) -> Result<T, HttpError>
-    where
-        T::Err: fmt::Display,
-    {
-        self.query_arguments().require_as(name)
     }
 
     /// The application state of type `T` that the router routing this
@@ -410,56 +333,9 @@ impl Request {
         self.body.set_limit(bytes);
     }
 
-    /// The `Last-Event-ID` header: the id of the last server-sent event a
-    /// reconnecting browser received (see [`EventStream`](crate::web::EventStream)).
-    pub fn last_event_id(&self) -> Option<&str> {
-        self.header("last-event-id")
-    }
-
-    /// Resolves when the client goes away before this request is answered:
-    /// how a long poll or a slow computation learns that nobody is waiting
-    /// any more. The future owns what it needs, so it can also be taken out
-    /// first and moved.
-    ///
-    /// The server notices a close by reading ahead while the handler works;
-    /// what it reads (the rest of the body, a pipelined request) stays
-    /// buffered for whoever reads it next. A client that half-closes its
-    /// side after sending the request counts as gone.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use futures_lite::FutureExt;
-    /// use squall::{Request, Response};
-    ///
-    /// async fn wait_for_news(req: Request) -> Response {
-    ///     let news = async { squall::sleep(std::time::Duration::from_secs(30)).await; Some("news") };
-    ///     let gone = async { req.disconnected().await; None };
-    ///     match news.or(gone).await {
-    ///         Some(news) => Response::text(news),
-    ///         None => Response::text(""), // nobody reads this
-    ///     }
-    /// }
-    /// let app = squall::Router::new().route("/news", squall::get(wait_for_news));
-    /// # let _ = app;
-    /// ```
-    pub fn disconnected(&self) -> Disconnected {
-        Disconnected::new(self.client.clone())
-    }
-
-    /// Resolves when the server begins a graceful shutdown (SIGTERM, say):
-    /// a handler that waits for news (a long poll) answers then, so that
-    /// its client asks again — of another instance — instead of being cut
-    /// at the drain deadline. Event streams end by themselves.
-    ///
-    /// For a request made in memory, or one a gateway host handed over, it
-    /// never resolves. Await it in the handler's own task.
-    pub fn shutdown_begun(&self) -> ShutdownBegun {
-        let link = self.client.clone();
-        ShutdownBegun::from_poll(Box::new(move |cx| match &link {
-            Some(link) => crate::rt::lock(&link.source).poll_ending(cx),
-            None => std::task::Poll::Pending,
-        }))
+    /// The connection this request arrived on, when it did.
+    pub(crate) fn client_link(&self) -> Option<&ClientLink> {
+        self.client.as_ref()
     }
 
     /// Takes the body out, leaving an empty one (to stream it elsewhere).

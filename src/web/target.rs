@@ -99,9 +99,9 @@ where
     Fut::Output: IntoResponse,
 {
     fn call(&self, req: Request) -> Dispatch<'_> {
-        if super::session::xsrf_guarded(&req) {
+        if super::xsrf::xsrf_guarded(&req) {
             return Dispatch::answer(async move {
-                match super::session::check_xsrf(req).await {
+                match super::xsrf::check_xsrf(req).await {
                     Ok(req) => self(req).await.into_response(),
                     Err(refused) => refused.into_response(),
                 }

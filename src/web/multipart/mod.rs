@@ -197,6 +197,56 @@ pub(crate) fn boundary(content_type: &str) -> Option<String> {
     (1..=70).contains(&value.len()).then(|| value.to_owned())
 }
 
+/// What [`leading_field`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Leading {
+    /// The field's value.
+    Found(String),
+    /// A file part came first.
+    FileFirst,
+    /// Not among the form's fields (or not within the bytes allowed).
+    Missing,
+}
+
+/// The value of field `name` among the fields that precede the first file
+/// of a multipart body, reading no further than it (and at most `max_read`
+/// bytes): a check that needs one field (the XSRF token) never reads an
+/// upload. Returns the bytes read, to be put back in front of the rest.
+pub(crate) async fn leading_field(
+    body: &mut Body,
+    boundary: &str,
+    name: &str,
+    max_read: usize,
+) -> (Result<Leading, HttpError>, Bytes) {
+    let limits = MultipartLimits::default();
+    let bounds = Bounds { preamble: limits.max_preamble, header_block: limits.max_part_headers };
+    let mut parser = Parser::new(boundary, bounds);
+    let (mut read, mut value, mut in_field) = (Vec::new(), Vec::new(), false);
+    let found = loop {
+        match parser.next() {
+            Err(e) => break Err(e),
+            Ok(Some(Event::Part(head))) if head.file_name.is_some() => break Ok(Leading::FileFirst),
+            Ok(Some(Event::Part(head))) => in_field = head.name.as_deref() == Some(name),
+            Ok(Some(Event::Data(data))) if in_field => value.extend_from_slice(&data),
+            Ok(Some(Event::PartEnd)) if in_field => {
+                break Ok(Leading::Found(String::from_utf8_lossy(&value).into_owned()));
+            }
+            Ok(Some(Event::End)) => break Ok(Leading::Missing),
+            Ok(Some(_)) => {}
+            Ok(None) if read.len() >= max_read => break Ok(Leading::Missing),
+            Ok(None) => match body.chunk().await {
+                Some(Ok(chunk)) => {
+                    parser.push(&chunk);
+                    read.extend_from_slice(&chunk);
+                }
+                Some(Err(e)) => break Err(HttpError::from(e)),
+                None => parser.end_input(),
+            },
+        }
+    };
+    (found, read.into())
+}
+
 impl Multipart {
     /// The next part, or `None` after the last. What is left of the part
     /// before it is skipped as it streams past.
