@@ -60,16 +60,19 @@ impl<F> WebSocketRoute<F> {
         self
     }
 
-    /// Pings the client after this long without a ping (default: never).
+    /// Pings the client every `interval` (default 20 s); `Duration::ZERO`
+    /// turns pings off. With pings, a peer that vanished without closing
+    /// its connection is noticed and the socket released.
     pub fn ping_interval(mut self, interval: Duration) -> Self {
-        self.limits.ping_interval = Some(interval);
+        self.limits.ping_interval = (!interval.is_zero()).then_some(interval);
         self
     }
 
-    /// Closes the connection when a ping is not answered within this long
-    /// (default: the ping interval), Tornado 6.5's rule.
+    /// Closes the connection with `1001` when a ping is not answered within
+    /// `timeout` (default 20 s; `Duration::ZERO`: the ping interval, Tornado
+    /// 6.5's rule).
     pub fn ping_timeout(mut self, timeout: Duration) -> Self {
-        self.limits.ping_timeout = Some(timeout);
+        self.limits.ping_timeout = (!timeout.is_zero()).then_some(timeout);
         self
     }
 

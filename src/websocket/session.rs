@@ -28,12 +28,18 @@ pub(super) struct Limits {
     pub(super) close_timeout: Duration,
 }
 
+/// How often a socket is pinged, and how long its pong may take, unless
+/// the route says otherwise: a peer that vanished (no FIN, no RST: a laptop
+/// closed, a NAT entry dropped) is noticed within 40 s, as the `websockets`
+/// library's defaults do.
+pub(super) const DEFAULT_PING: Duration = Duration::from_secs(20);
+
 impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_message: 10 * 1024 * 1024,
-            ping_interval: None,
-            ping_timeout: None,
+            ping_interval: Some(DEFAULT_PING),
+            ping_timeout: Some(DEFAULT_PING),
             queue: 16,
             close_timeout: Duration::from_secs(5),
         }
