@@ -47,8 +47,8 @@ pub use minijinja::context;
 pub use templates::{Templates, render};
 
 use crate::error::HttpError;
-use crate::web::app_context::{AppContext, CurrentUser};
-use crate::web::xsrf::{XsrfCookie, XsrfExempt, XsrfState};
+use crate::web::app_context::{AppContext, CurrentUser, XsrfCookie};
+use crate::web::xsrf::{XsrfExempt, XsrfState};
 use crate::web::{BoxFuture, CookieSecret, Dispatch, IntoResponse, Request, Response, Target};
 use middleware::Chain;
 

@@ -42,21 +42,6 @@ pub(crate) enum Ending {
     Kill = 2,
 }
 
-thread_local! {
-    /// The connection whose response body is being polled on this thread.
-    static POLLING_BODY_OF: std::cell::RefCell<Option<Arc<Watch>>> = const { std::cell::RefCell::new(None) };
-}
-
-/// Ready once the server has begun to wind down, for a response body a
-/// connection is polling (see [`Watch::polling_body`]); pending anywhere
-/// else (a body read in memory, by a test).
-pub(crate) fn poll_server_ending(cx: &Context<'_>) -> Poll<()> {
-    POLLING_BODY_OF.with(|current| match &*current.borrow() {
-        Some(watch) => watch.poll_ending(cx),
-        None => Poll::Pending,
-    })
-}
-
 /// One connection's deadlines, wakers and shutdown state.
 pub(crate) struct Watch {
     read_deadline: AtomicU64,
@@ -148,16 +133,6 @@ impl Watch {
     pub(crate) fn poll_ending(&self, cx: &Context<'_>) -> Poll<()> {
         self.drain_waker.register(cx.waker());
         if self.ending() == Ending::No { Poll::Pending } else { Poll::Ready(()) }
-    }
-
-    /// Runs `poll` (a poll of `watch`'s response body) so that an endless
-    /// body inside it — an event stream, under any layers — can ask
-    /// [`poll_server_ending`] whether the server is winding down.
-    pub(crate) fn polling_body<T>(watch: &Arc<Watch>, poll: impl FnOnce() -> T) -> T {
-        let outer = POLLING_BODY_OF.with(|current| current.replace(Some(watch.clone())));
-        let polled = poll();
-        POLLING_BODY_OF.with(|current| current.replace(outer));
-        polled
     }
 
     /// Resolves once the connection is to be cut at once.
@@ -287,6 +262,14 @@ pub(crate) async fn sweep(registry: Arc<Registry>, stop: rt::Signal) {
         let now = now_ms();
         let due = |w: &Watch| w.wake_if_due(now);
         registry.each(due);
+    }
+}
+
+/// What an event stream under a response body asks while a connection
+/// polls it (see [`crate::web::body::polled_by`]).
+impl crate::web::body::ServerEnding for Watch {
+    fn poll_ending(&self, cx: &Context<'_>) -> Poll<()> {
+        Watch::poll_ending(self, cx)
     }
 }
 

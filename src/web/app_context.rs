@@ -19,7 +19,7 @@ pub(crate) struct AppContext {
     pub(crate) cookie_secret: Option<CookieSecret>,
     pub(crate) login_url: Option<String>,
     pub(crate) debug: bool,
-    pub(crate) xsrf: Option<super::xsrf::XsrfCookie>,
+    pub(crate) xsrf: Option<XsrfCookie>,
     pub(crate) statics: Option<Arc<StaticFiles>>,
 }
 
@@ -72,6 +72,13 @@ impl StaticFiles {
         crate::rt::lock(&self.hashes).insert(file, (stamp.0, stamp.1, hash.clone()));
         Some(hash)
     }
+}
+
+/// How the `_xsrf` cookie is set.
+#[derive(Debug, Clone)]
+pub(crate) struct XsrfCookie {
+    pub(crate) name: String,
+    pub(crate) template: Cookie<'static>,
 }
 
 /// The current user, as the app's hook found it.

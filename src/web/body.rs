@@ -4,7 +4,7 @@ use std::fmt;
 use std::future::poll_fn;
 use std::io;
 use std::pin::Pin;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
@@ -56,6 +56,37 @@ pub(crate) struct FilePart {
     pub(crate) file: std::fs::File,
     pub(crate) offset: u64,
     pub(crate) len: u64,
+}
+
+/// The server's shutdown state, as a body being written may ask about it.
+pub(crate) trait ServerEnding: Send + Sync {
+    /// Ready once the server has begun to wind down.
+    fn poll_ending(&self, cx: &Context<'_>) -> Poll<()>;
+}
+
+thread_local! {
+    /// The server state of the connection polling a response body on this thread.
+    static POLLED_BY: std::cell::RefCell<Option<Arc<dyn ServerEnding>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `poll`, a connection's poll of its response body, so that an
+/// endless body inside it — an event stream, under any layers — can ask
+/// [`poll_server_ending`] whether the server is winding down.
+pub(crate) fn polled_by<T>(server: &Arc<dyn ServerEnding>, poll: impl FnOnce() -> T) -> T {
+    let outer = POLLED_BY.with(|current| current.replace(Some(server.clone())));
+    let polled = poll();
+    POLLED_BY.with(|current| current.replace(outer));
+    polled
+}
+
+/// Ready once the server has begun to wind down, for a response body a
+/// connection is polling (see [`polled_by`]); pending anywhere else (a body
+/// read in memory, by a test).
+pub(crate) fn poll_server_ending(cx: &Context<'_>) -> Poll<()> {
+    POLLED_BY.with(|current| match &*current.borrow() {
+        Some(server) => server.poll_ending(cx),
+        None => Poll::Pending,
+    })
 }
 
 /// How much of a file one blocking read takes, when it is read as a stream.

@@ -257,7 +257,7 @@ impl EventStream {
                 Poll::Ready(None) => return Poll::Ready(None),
                 // Queued events are out; a server winding down ends the
                 // stream here, cleanly, so the browser reconnects elsewhere.
-                Poll::Pending if crate::server::watch::poll_server_ending(cx).is_ready() => {
+                Poll::Pending if super::body::poll_server_ending(cx).is_ready() => {
                     log::debug!(target: "squall::server", "server shutting down: event stream ended");
                     return Poll::Ready(None);
                 }

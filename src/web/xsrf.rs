@@ -12,18 +12,11 @@ use cookie::Cookie;
 use futures_lite::StreamExt;
 use http::{Method, StatusCode};
 
-use super::app_context::escape_html;
+use super::app_context::{XsrfCookie, escape_html};
 use super::multipart::{Leading, leading_field};
 use super::signing::{constant_time_eq, hex, unix_now};
 use super::{Body, Request};
 use crate::error::HttpError;
-
-/// How the `_xsrf` cookie is set.
-#[derive(Debug, Clone)]
-pub(crate) struct XsrfCookie {
-    pub(crate) name: String,
-    pub(crate) template: Cookie<'static>,
-}
 
 /// The request's XSRF token, and whether the response must set its cookie.
 #[derive(Debug)]

@@ -16,7 +16,7 @@ use super::transport::{SharedTransport, flush, lock, watch_of, write_all};
 #[cfg(target_os = "linux")]
 use super::transport::{cork, send_file, sends_files};
 use crate::rt::Io;
-use crate::server::watch::Watch;
+use crate::web::body::{ServerEnding, polled_by};
 use crate::web::{Body, Response, declared_length};
 
 /// Responses whose body is at most this long go out in the same write as the head.
@@ -141,12 +141,12 @@ where
 }
 
 /// The body's next chunk, polled so that an event stream inside it can
-/// see the server wind down (see [`Watch::polling_body`]).
+/// see the server wind down (see [`polled_by`]).
 fn next_chunk<'a>(
-    watch: &'a Arc<Watch>,
+    server: &'a Arc<dyn ServerEnding>,
     body: &'a mut Body,
 ) -> impl std::future::Future<Output = Option<io::Result<bytes::Bytes>>> + 'a {
-    poll_fn(move |cx| Watch::polling_body(watch, || Pin::new(&mut *body).poll_next(cx)))
+    poll_fn(move |cx| polled_by(server, || Pin::new(&mut *body).poll_next(cx)))
 }
 
 /// How a streamed body ended.
@@ -178,7 +178,7 @@ where
     S: Io,
 {
     let mut sent_any = false;
-    let watch = watch_of(shared);
+    let watch: Arc<dyn ServerEnding> = watch_of(shared);
     let mut remaining = match framing {
         encode::ResponseFraming::Length(n) => n,
         _ => u64::MAX,
