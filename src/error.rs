@@ -227,6 +227,22 @@ impl From<io::Error> for HttpError {
     }
 }
 
+/// Whether the one line for a process without a logger has been written.
+static TOLD_WITHOUT_LOGGER: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Logs a failure the operator must see — a handler's `500`, a panic — at
+/// error level. In a process that installed no logger (the `log` facade is
+/// off), where it would vanish, the first one is written to standard error
+/// instead, once, with how to see them all.
+pub(crate) fn log_failure(target: &str, message: fmt::Arguments<'_>) {
+    use std::sync::atomic::Ordering;
+    if log::max_level() != log::LevelFilter::Off {
+        log::error!(target: target, "{message}");
+    } else if !TOLD_WITHOUT_LOGGER.swap(true, Ordering::Relaxed) {
+        eprintln!("squall: {message}\nsquall: install a logger, e.g. env_logger, and set RUST_LOG to see every error");
+    }
+}
+
 /// The message of a caught panic, when it carried one.
 pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     panic

@@ -219,8 +219,9 @@ impl App {
         let run = AssertUnwindSafe(Next::start(self.chain.clone()).run(req)).catch_unwind().await;
         let mut response = run.unwrap_or_else(|panic| {
             let what = crate::error::panic_message(&*panic);
-            log::error!(target: "squall::app", "handler panicked: {what}");
-            HttpError::new(StatusCode::INTERNAL_SERVER_ERROR).with_log(format!("panic: {what}")).into_response()
+            HttpError::new(StatusCode::INTERNAL_SERVER_ERROR)
+                .with_log(format!("handler panicked: {what}"))
+                .into_response()
         });
         if let Some(note) = response.take_error_note() {
             let page = ErrorPage {

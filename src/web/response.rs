@@ -336,9 +336,12 @@ impl<T: IntoResponse, E: IntoResponse> IntoResponse for Result<T, E> {
 impl IntoResponse for HttpError {
     fn into_response(self) -> Response {
         let status = self.status();
-        if let Some(log_message) = self.log_message() {
-            let level = if status.is_server_error() { log::Level::Error } else { log::Level::Warn };
-            log::log!(target: "squall::web", level, "{}: {}", status, log_message);
+        match self.log_message() {
+            Some(log) if status.is_server_error() => {
+                crate::error::log_failure("squall::web", format_args!("{status}: {log}"))
+            }
+            Some(log) => log::warn!(target: "squall::web", "{status}: {log}"),
+            None => {}
         }
         let body = match self.message() {
             Some(m) => m.to_owned(),

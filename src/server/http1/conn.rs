@@ -214,7 +214,7 @@ async fn respond(app: &dyn Target, req: Request, info: &ConnInfo) -> Response {
         Ok(response) => response,
         Err(panic) => {
             let what = crate::error::panic_message(&*panic);
-            log::error!(target: "squall::server", "{}: handler panicked: {what}", peer(info));
+            crate::error::log_failure("squall::server", format_args!("{}: handler panicked: {what}", peer(info)));
             HttpError::new(StatusCode::INTERNAL_SERVER_ERROR).into_response()
         }
     }
