@@ -36,12 +36,12 @@
 //!
 //! | feature | what it adds |
 //! |---|---|
-//! | `cgi` | [`cgi::CgiProgram`](crate::cgi): CGI/1.1 programs as gateway apps (Unix) |
-//! | `tls` | HTTPS with rustls: [`ServerBuilder::tls`], [`ServerBuilder::tls_pem_files`] |
+//! | `cgi` | `cgi::CgiProgram`: CGI/1.1 programs as gateway apps (Unix) |
+//! | `tls` | HTTPS with rustls: `ServerBuilder::tls`, `ServerBuilder::tls_pem_files` |
 //! | `fastcgi` | `fastcgi::FastCgi`: PHP (or any responder) through php-fpm, nginx's `fastcgi_pass` as a route (Unix) |
 //! | `templates` | `app::Templates`: Jinja-style templates (minijinja) with the app's helpers |
-//! | `websocket` | [`websocket`]: RFC 6455 handlers, Tornado's `WebSocketHandler` |
-//! | `python` | [`python`]: Python WSGI apps (Flask, Django) in an embedded interpreter |
+//! | `websocket` | `websocket`: RFC 6455 handlers, Tornado's `WebSocketHandler` |
+//! | `python` | `python`: Python WSGI apps (Flask, Django) in an embedded interpreter |
 //!
 //! The server, routing, the gateway container and the testing helpers are
 //! always built. [`http`] is the `http` crate squall's types come from.
@@ -56,6 +56,9 @@
 //!
 //! squall runs on async-std's executor. Start it from `main` with
 //! [`block_on`]; handlers may use any runtime-agnostic async library.
+
+// On docs.rs (every feature), each feature-gated item says which feature it needs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod app;
 #[cfg(all(unix, feature = "cgi"))]

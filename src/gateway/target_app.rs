@@ -15,7 +15,7 @@ use crate::web::{Body, Origin, PathArgs, Request, StatusLine, encode_path_bytes}
 /// A squall app — a [`Router`](crate::Router), a handler, any [`Target`] —
 /// as a gateway [`App`], so it runs inside any gateway host: squall's own
 /// [`GatewayContainer`](super::GatewayContainer), or a CGI server through
-/// [`cgi::serve`](crate::cgi).
+/// `cgi::serve` (feature `cgi`).
 ///
 /// Each call rebuilds the request from the environ, reads the body from the
 /// input stream, and runs the app to completion on the calling thread (async
