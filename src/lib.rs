@@ -54,8 +54,10 @@
 //!
 //! # Runtime
 //!
-//! squall runs on async-std's executor. Start it from `main` with
-//! [`block_on`]; handlers may use any runtime-agnostic async library.
+//! squall runs on async-std's executor by default, or on smol's with the
+//! `smol` feature (async-std's development has stopped; the book's Cargo
+//! features chapter says more). Start it from `main` with [`block_on`];
+//! handlers may use any runtime-agnostic async library.
 
 // On docs.rs (every feature), each feature-gated item says which feature it needs.
 #![cfg_attr(docsrs, feature(doc_cfg))]

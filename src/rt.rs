@@ -1,9 +1,10 @@
-//! The runtime: the one module that names `async_std` (and `async_io`, the
-//! reactor async-std runs on).
+//! The runtime: the one module that names `async_std` or `smol` (and
+//! `async_io`, the reactor both run on).
 //!
-//! Everything else in squall is written against `futures-lite` traits and the
-//! handful of items re-exported here, so moving to another runtime (smol, say)
-//! is a change to this file alone.
+//! async-std is the default; the `smol` feature selects smol instead (and
+//! wins when both are on). Everything else in squall is written against
+//! `futures-lite` traits and the handful of items defined here, so the
+//! choice is this file's alone.
 //!
 //! Sockets are `async_io::Async` handles rather than async-std's wrappers:
 //! the same reactor, but with access to readiness, which lets a connection
@@ -148,10 +149,15 @@ reactor_io! {
     std::os::unix::net::UnixStream;
 }
 
+#[cfg(not(any(feature = "async-std", feature = "smol")))]
+compile_error!("squall needs a runtime: the default feature `async-std`, or `smol`");
+
 /// A handle to a spawned task; dropping it lets the task run on (detached).
+#[cfg(not(feature = "smol"))]
 pub(crate) type JoinHandle<T> = async_std::task::JoinHandle<T>;
 
 /// Spawns a future onto the runtime's executor.
+#[cfg(not(feature = "smol"))]
 pub(crate) fn spawn<F>(future: F) -> JoinHandle<F::Output>
 where
     F: Future + Send + 'static,
@@ -169,6 +175,7 @@ where
 ///     // build and run a server here
 /// });
 /// ```
+#[cfg(not(feature = "smol"))]
 pub fn block_on<F: Future>(future: F) -> F::Output {
     async_std::task::block_on(future)
 }
@@ -180,8 +187,92 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
 /// squall::sleep(std::time::Duration::from_millis(1)).await;
 /// # });
 /// ```
+#[cfg(not(feature = "smol"))]
 pub async fn sleep(duration: Duration) {
     async_std::task::sleep(duration).await
+}
+
+/// A handle to a spawned task; dropping it lets the task run on (detached),
+/// as async-std's does (a dropped `smol::Task` would cancel it).
+#[cfg(feature = "smol")]
+pub(crate) struct JoinHandle<T>(Option<smol::Task<T>>);
+
+#[cfg(feature = "smol")]
+impl<T> Drop for JoinHandle<T> {
+    fn drop(&mut self) {
+        if let Some(task) = self.0.take() {
+            task.detach();
+        }
+    }
+}
+
+#[cfg(feature = "smol")]
+impl<T> Future for JoinHandle<T> {
+    type Output = T;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        match self.0.as_mut() {
+            Some(task) => Pin::new(task).poll(cx),
+            None => Poll::Pending,
+        }
+    }
+}
+
+/// The executor tasks run on: one thread per CPU, as async-std's, started
+/// on first use (smol's own global executor has one unless `SMOL_THREADS` says).
+#[cfg(feature = "smol")]
+fn executor() -> &'static smol::Executor<'static> {
+    static EXECUTOR: smol::Executor<'static> = smol::Executor::new();
+    static STARTED: std::sync::Once = std::sync::Once::new();
+    STARTED.call_once(|| {
+        let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        for i in 0..threads {
+            let spawned = std::thread::Builder::new()
+                .name(format!("squall-smol-{i}"))
+                .spawn(|| smol::block_on(EXECUTOR.run(std::future::pending::<()>())));
+            if let Err(e) = spawned {
+                log::error!(target: "squall::server", "cannot start an executor thread: {e}");
+            }
+        }
+    });
+    &EXECUTOR
+}
+
+/// Spawns a future onto the runtime's executor.
+#[cfg(feature = "smol")]
+pub(crate) fn spawn<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    JoinHandle(Some(executor().spawn(future)))
+}
+
+/// Runs a future to completion on the current thread, driving the runtime.
+///
+/// This is how a `main` function starts squall:
+///
+/// ```no_run
+/// squall::block_on(async {
+///     // build and run a server here
+/// });
+/// ```
+#[cfg(feature = "smol")]
+pub fn block_on<F: Future>(future: F) -> F::Output {
+    executor();
+    smol::block_on(future)
+}
+
+/// Sleeps for `duration` without blocking the thread (Tornado's `gen.sleep`).
+///
+/// ```
+/// # squall::block_on(async {
+/// squall::sleep(std::time::Duration::from_millis(1)).await;
+/// # });
+/// ```
+#[cfg(feature = "smol")]
+pub async fn sleep(duration: Duration) {
+    smol::Timer::after(duration).await;
 }
 
 /// Runs `future` for at most `duration`; `None` when time ran out first.
@@ -230,13 +321,13 @@ pub(crate) fn child_pipe(pipe: std::process::ChildStderr) -> io::Result<impl Asy
 /// A one-shot broadcast: any number of waiters, fired once, stays fired.
 #[derive(Clone)]
 pub(crate) struct Signal {
-    sender: async_std::channel::Sender<()>,
-    receiver: async_std::channel::Receiver<()>,
+    sender: async_channel::Sender<()>,
+    receiver: async_channel::Receiver<()>,
 }
 
 impl Signal {
     pub(crate) fn new() -> Self {
-        let (sender, receiver) = async_std::channel::bounded(1);
+        let (sender, receiver) = async_channel::bounded(1);
         Signal { sender, receiver }
     }
 
