@@ -32,6 +32,9 @@ say "building squall's examples (release; wsgi with the python feature)"
 (cd "$repo" && cargo build --release --quiet --example hello --example mixed --example production)
 (cd "$repo" && cargo build --release --quiet --features python --example wsgi)
 SQ=$repo/target/release/examples
+# The same hello on the other runtime (feature smol), in a target of its own.
+(cd "$repo" && CARGO_TARGET_DIR="$WORK/target-smol" cargo build --release --quiet --no-default-features --features smol --example hello)
+SMOL=$WORK/target-smol/release/examples
 
 say "building the Rust peers (release; a cold build takes a few minutes)"
 (cd "$here" && CARGO_TARGET_DIR="$WORK/target" cargo build --release --quiet --locked)
@@ -62,6 +65,7 @@ WSGI="$SQ/wsgi 127.0.0.1:{PORT} --access-log off --app wsgi_app:app --path $here
 # three `access log` rows measure it, on the production example's hello.
 rows=(
     "hello|squall native|/|$SQ/hello 127.0.0.1:{PORT}"
+    "hello|squall native on smol|/|$SMOL/hello 127.0.0.1:{PORT}"
     "hello|axum 0.8|/|$PEERS/compare-axum 127.0.0.1:{PORT}"
     "hello|hyper 1 (no router)|/|$PEERS/compare-hyper 127.0.0.1:{PORT}"
     "hello|actix-web 4|/|$PEERS/compare-actix 127.0.0.1:{PORT}"
