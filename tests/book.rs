@@ -46,14 +46,23 @@ fn includes(text: &str) -> Vec<(String, Option<String>)> {
 }
 
 /// Files `cargo test` compiles (the library, examples, tests and benches),
-/// or renders: an example's templates, which its tests drive.
+/// or renders: an example's templates, which its tests drive; or a file a
+/// test embeds with `include_str!` and runs (the php-fpm pool).
 fn is_compiled(path: &Path) -> bool {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).canonicalize().unwrap();
     let rel = path.strip_prefix(&root).unwrap_or(path);
     let template = rel.starts_with("examples") && rel.components().any(|c| c.as_os_str() == "templates");
+    let embedded = || {
+        let needle = format!("include_str!(\"../{}\")", rel.display());
+        std::fs::read_dir(root.join("tests"))
+            .unwrap()
+            .filter_map(|entry| std::fs::read_to_string(entry.ok()?.path()).ok())
+            .any(|test| test.contains(&needle))
+    };
     (path.extension().is_some_and(|e| e == "rs")
         && ["src", "examples", "tests", "benches"].iter().any(|dir| rel.starts_with(dir)))
         || (template && path.extension().is_some_and(|e| e == "html"))
+        || embedded()
 }
 
 #[test]

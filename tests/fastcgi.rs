@@ -62,18 +62,15 @@ impl Fpm {
     fn listening(dir: &Path, pm: &str, listen: &str, ready: impl FnMut() -> bool) -> Fpm {
         std::fs::create_dir_all(dir).unwrap();
         let _ = std::fs::remove_file(dir.join("fpm.sock"));
+        // The book's pool file, with this test's pool settings after it (the
+        // last value of a setting wins; no recycling unless the test asks).
+        let book = include_str!("../examples/fastcgi/php-fpm.conf");
         let conf = dir.join("fpm.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "[global]\npid = {d}/fpm.pid\nerror_log = {d}/fpm.log\ndaemonize = no\n[www]\nlisten = {listen}\n{pm}\ncatch_workers_output = yes\n",
-                d = dir.display(),
-            ),
-        )
-        .unwrap();
+        std::fs::write(&conf, format!("{book}\npm.max_requests = 0\n{pm}\n")).unwrap();
         let child = Command::new(php_fpm())
             .args(["-R", "-n", "-d", "display_errors=0", "-y"])
             .arg(&conf)
+            .env("FPM_SOCKET", listen)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
