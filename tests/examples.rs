@@ -140,3 +140,74 @@ fn every_url_an_example_prints_answers_200() {
         child.wait().unwrap();
     }
 }
+
+/// One `curl` line of a chapter: method, path, form body, and the status
+/// its comment names (`# 404 …`, `(201)`), or 200.
+fn book_requests(chapter: &str) -> Vec<(String, String, String, u16)> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("book/src").join(chapter);
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut found = Vec::new();
+    for line in text.lines().filter(|l| l.starts_with("curl ") && l.contains("http://127.0.0.1:8888")) {
+        let (command, comment) = line.split_once(" #").unwrap_or((line, ""));
+        let words: Vec<&str> = command.split_whitespace().collect();
+        let (mut method, mut body, mut url) = ("GET".to_owned(), String::new(), String::new());
+        let mut i = 1;
+        while i < words.len() {
+            match words[i] {
+                "-d" => {
+                    method = "POST".into();
+                    body = words[i + 1].to_owned();
+                    i += 1;
+                }
+                "-X" => {
+                    method = words[i + 1].to_owned();
+                    i += 1;
+                }
+                "-I" => method = "HEAD".into(),
+                word if word.trim_matches('\'').starts_with("http://") => url = word.trim_matches('\'').to_owned(),
+                _ => {}
+            }
+            i += 1;
+        }
+        let path = url.trim_start_matches("http://127.0.0.1:8888").to_owned();
+        let status = comment
+            .split(|c: char| !c.is_ascii_digit())
+            .find(|n| n.len() == 3 && matches!(n.as_bytes()[0], b'2' | b'4' | b'5'))
+            .map_or(200, |n| n.parse().unwrap());
+        found.push((method, path, body, status));
+    }
+    found
+}
+
+/// The tutorial's and the files chapter's `curl` commands, sent to their
+/// examples: each answers the status the book's comment shows.
+#[test]
+fn the_tutorial_and_files_chapters_curl_commands_answer_as_the_book_says() {
+    let static_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/webapp/static");
+    for (chapter, name, args) in [("tutorial.md", "tutorial", vec![]), ("files.md", "files", vec!["--dir", static_dir])]
+    {
+        let requests = book_requests(chapter);
+        assert!(!requests.is_empty(), "{chapter} shows no curl command");
+        let mut child = Command::new(support::example_binary(name, ""))
+            .arg("127.0.0.1:0")
+            .args(&args)
+            .env("RUST_LOG", "off")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
+        let addr = support::announced_address(&line).unwrap_or_else(|| panic!("{name}: no address in {line:?}"));
+        for (method, path, body, status) in requests {
+            let mut headers = vec![];
+            if !body.is_empty() {
+                headers.push(("Content-Type", "application/x-www-form-urlencoded"));
+            }
+            let mut conn = squall::testing::TestConnection::open(addr).unwrap();
+            let got = conn.request(&method, &path, &headers, body.as_bytes()).unwrap();
+            assert_eq!(got.status.as_u16(), status, "{chapter}: {method} {path}: {}", got.text());
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+}
