@@ -198,6 +198,8 @@ fn the_tutorial_and_files_chapters_curl_commands_answer_as_the_book_says() {
         let mut line = String::new();
         std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
         let addr = support::announced_address(&line).unwrap_or_else(|| panic!("{name}: no address in {line:?}"));
+        // Stopped when dropped, whether the checks pass or not.
+        let _example = support::Example { child, addr };
         for (method, path, body, status) in requests {
             let mut headers = vec![];
             if !body.is_empty() {
@@ -207,7 +209,5 @@ fn the_tutorial_and_files_chapters_curl_commands_answer_as_the_book_says() {
             let got = conn.request(&method, &path, &headers, body.as_bytes()).unwrap();
             assert_eq!(got.status.as_u16(), status, "{chapter}: {method} {path}: {}", got.text());
         }
-        child.kill().unwrap();
-        child.wait().unwrap();
     }
 }
