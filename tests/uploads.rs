@@ -138,19 +138,6 @@ mod webapp {
     use super::*;
     use squall::testing::TestConnection;
 
-    fn rss_kb(pid: u32) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .unwrap()
-            .trim()
-            .trim_end_matches(" kB")
-            .trim()
-            .parse()
-            .unwrap()
-    }
-
     /// Logs in; the cookies and a token for the upload.
     fn login(addr: std::net::SocketAddr) -> (String, String) {
         let page = TestConnection::open(addr).unwrap().request("GET", "/login", &[], b"").unwrap();
@@ -206,7 +193,7 @@ mod webapp {
         assert!(late.text().contains("put xsrf_form_html() first"), "{}", late.text());
 
         // Tornado's upload form: the token is the form's first field.
-        let before = rss_kb(webapp.child.id());
+        let before = support::memory_kb(webapp.child.id(), "VmRSS");
         let size: usize = 100_000_000;
         let head = format!(
             "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"_xsrf\"\r\n\r\n{raw_token}\r\n\
@@ -231,7 +218,7 @@ mod webapp {
             hasher.update(&chunk[..n]);
             sent += n;
             if sent % (10 << 20) == 0 {
-                peak = peak.max(rss_kb(webapp.child.id()));
+                peak = peak.max(support::memory_kb(webapp.child.id(), "VmRSS"));
             }
         }
         stream.write_all(tail.as_bytes()).unwrap();
@@ -246,12 +233,6 @@ mod webapp {
         // Holding the upload would take 100 MB; streaming it costs buffers
         // and allocator slack, a fraction of that whatever the file's size.
         assert!(grew < 32 * 1024, "resident memory grew by {grew} kB during a 100 MB upload");
-    }
-
-    fn peak_rss_kb(pid: u32) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-        let peak = status.lines().find_map(|l| l.strip_prefix("VmHWM:")).unwrap();
-        peak.trim().trim_end_matches(" kB").trim().parse().unwrap()
     }
 
     /// What a client can make grow without end in a multipart body — a
@@ -297,7 +278,7 @@ mod webapp {
             assert!(answer.starts_with("HTTP/1.1 413 "), "{answer}");
             assert!(answer.contains("multipart part headers longer than"), "{answer}");
         }
-        let peak = peak_rss_kb(webapp.child.id());
+        let peak = support::memory_kb(webapp.child.id(), "VmHWM");
         println!("peak resident memory: {peak} kB");
         assert!(peak < 64 * 1024, "peak resident memory {peak} kB");
     }

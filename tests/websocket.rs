@@ -653,12 +653,6 @@ fn sigterm_ends_the_chat_examples_event_streams_and_polls_cleanly() {
     assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
 }
 
-fn rss_kb(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let rss = status.lines().find_map(|l| l.strip_prefix("VmRSS:")).unwrap();
-    rss.trim().trim_end_matches(" kB").trim().parse().unwrap()
-}
-
 /// Event streams whose clients left are let go within a second with no
 /// message posted: the chat's connections close, and round after round of
 /// 1,000 abandoned streams leaves its memory where it was once the
@@ -688,7 +682,7 @@ fn the_chat_releases_abandoned_event_streams_without_a_message() {
         let open = std::fs::read_dir(format!("/proc/{}/fd", chat.child.id())).unwrap().count();
         assert!(open < 100, "{open} descriptors open a second after 1,000 clients left");
         assert!(left.elapsed() < Duration::from_secs(3));
-        after.push(rss_kb(chat.child.id()));
+        after.push(support::memory_kb(chat.child.id(), "VmRSS"));
     }
     println!("resident memory after each round: {after:?} kB");
     assert!(after[3] < after[1] + 8 * 1024, "memory grew round after round: {after:?} kB");

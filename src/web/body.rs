@@ -134,6 +134,8 @@ pub(crate) struct Incoming {
     link: ClientLink,
     /// The most [`Body::bytes`] collects in memory (the server's `max_buffer_size`).
     buffer_limit: u64,
+    /// Bytes already read (by a check ahead of the handler), given first.
+    read_ahead: Option<Bytes>,
 }
 
 impl Body {
@@ -168,7 +170,22 @@ impl Body {
     }
 
     pub(crate) fn incoming(link: ClientLink, buffer_limit: u64) -> Self {
-        Body { kind: BodyKind::Incoming(Incoming { link, buffer_limit }) }
+        Body { kind: BodyKind::Incoming(Incoming { link, buffer_limit, read_ahead: None }) }
+    }
+
+    /// Puts `read` — the first bytes, read from this body — back in front of
+    /// the rest. A body from the connection stays one, with its limits.
+    pub(crate) fn put_back(&mut self, read: Bytes) {
+        if read.is_empty() {
+            return;
+        }
+        match &mut self.kind {
+            BodyKind::Incoming(i) if i.read_ahead.is_none() => i.read_ahead = Some(read),
+            _ => {
+                let rest = std::mem::take(self);
+                *self = Body::from_stream(futures_lite::StreamExt::chain(futures_lite::stream::once(Ok(read)), rest));
+            }
+        }
     }
 
     /// Sets the size limit of a request body not yet read; see
@@ -246,6 +263,9 @@ impl Stream for Body {
             },
             BodyKind::Stream(s) => s.get_mut().unwrap_or_else(PoisonError::into_inner).as_mut().poll_next(cx),
             BodyKind::Incoming(i) => {
+                if let Some(read) = i.read_ahead.take() {
+                    return Poll::Ready(Some(Ok(read)));
+                }
                 let mut source = crate::rt::lock(&i.link.source);
                 source.poll_chunk(cx, i.link.seq)
             }

@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use cookie::Cookie;
-use futures_lite::StreamExt;
 use http::{Method, StatusCode};
 
 use super::app_context::{XsrfCookie, escape_html};
@@ -139,9 +138,8 @@ pub(crate) async fn check_xsrf(mut req: Request) -> Result<Request, HttpError> {
         (None, Some(boundary)) => {
             // An upload form: its fields before the first file, read here
             // and put back; the files stream to the handler untouched.
-            let mut body = req.take_body();
-            let (found, read) = leading_field(&mut body, &boundary, "_xsrf", LEADING_FIELDS).await;
-            *req.body_mut() = Body::from_stream(futures_lite::stream::once(Ok(read)).chain(body));
+            let (found, read) = leading_field(req.body_mut(), &boundary, "_xsrf", LEADING_FIELDS).await;
+            req.body_mut().put_back(read);
             match found? {
                 Leading::Found(token) => Some(token),
                 Leading::FileFirst => {

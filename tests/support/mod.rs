@@ -211,3 +211,11 @@ pub(crate) fn framework_venv() -> std::path::PathBuf {
     })
     .clone()
 }
+
+/// A memory figure of process `pid` from `/proc/PID/status`, in kB:
+/// `VmRSS` (resident now) or `VmHWM` (its peak).
+pub(crate) fn memory_kb(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find_map(|l| l.strip_prefix(field)?.strip_prefix(':')).unwrap();
+    line.trim().trim_end_matches("kB").trim().parse().unwrap()
+}
