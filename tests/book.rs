@@ -92,6 +92,37 @@ fn every_include_names_a_compiled_file_and_an_existing_anchor() {
     assert!(checked >= 10, "only {checked} listings: the book's code should come from compiled files");
 }
 
+/// A reader of the raw Markdown on a code host sees `{{#include}}` where
+/// mdBook shows code: after each listing's closing fence, a `Source:` line
+/// links the file (relative, so it also works from the built book opened
+/// from disk) and names the anchor that delimits the listing.
+#[test]
+fn every_include_is_followed_by_a_link_to_its_source_and_anchor() {
+    let mut checked = 0;
+    for chapter in chapters() {
+        let text = std::fs::read_to_string(&chapter).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        for (at, line) in lines.iter().enumerate().filter(|(_, l)| l.contains("{{#")) {
+            let (path, anchor) = includes(line).pop().unwrap();
+            let close = at + lines[at..].iter().position(|l| l.trim() == "```").expect("a listing's closing fence");
+            let caption = lines.get(close + 2).copied().unwrap_or("");
+            let name = path.trim_start_matches("../../");
+            let mut wanted = format!("Source: [`{name}`]({path})");
+            if let Some(anchor) = anchor {
+                wanted.push_str(&format!(", between `ANCHOR: {anchor}` and `ANCHOR_END: {anchor}`"));
+            }
+            assert!(
+                lines.get(close + 1) == Some(&"") && caption.starts_with(&wanted),
+                "{}:{}: the listing of {path} should be followed by a blank line and `{wanted}.`, not {caption:?}",
+                chapter.display(),
+                at + 1
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 10, "only {checked} listings found");
+}
+
 fn summary_links() -> BTreeSet<String> {
     let summary = std::fs::read_to_string(book_src().join("SUMMARY.md")).unwrap();
     links(&summary).into_iter().map(|l| l.split('#').next().unwrap().to_owned()).collect()
