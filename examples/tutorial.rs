@@ -6,6 +6,7 @@
 
 // ANCHOR: imports
 use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
 
 use squall::gateway::{AppError, AppIter, Environ, Executor, GatewayContainer, StartResponse};
 use squall::http::{Method, StatusCode};
@@ -89,7 +90,10 @@ fn main() -> squall::Result<()> {
     let addr = cli::address("tutorial", "usage: tutorial [ADDR]   (ADDR defaults to 127.0.0.1:8888)");
     squall::block_on(async {
         let server = Server::new(app());
+        // Under systemd or systemfd, the socket handed over; else `addr`.
         let bound = server.listen(addr.as_str())?;
+        // SIGTERM or Ctrl-C: finish the requests in flight, then exit.
+        server.shutdown_on_signals(Duration::from_secs(10))?;
         println!("serving on http://{bound}/");
         server.wait().await;
         Ok(())

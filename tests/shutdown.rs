@@ -134,6 +134,23 @@ fn a_request_pipelined_before_the_drain_is_still_answered() {
     assert!(drain.join().unwrap().0);
 }
 
+/// A connection accepted just before the drain whose first request has not
+/// arrived yet is not idle: a client opening a connection and then sending
+/// has done nothing a server may drop (a restart on a socket the parent
+/// holds would refuse it). It is answered, with `Connection: close`.
+#[test]
+fn a_connection_accepted_before_the_drain_is_answered_when_its_first_request_comes() {
+    let server = start();
+    let mut fresh = server.connect();
+    wait_until("the connection is accepted", || server.server().connections() == 1);
+    let drain = shutdown_in_background(server.server(), Duration::from_secs(5));
+    wait_until("new connections are refused", || refused(&server));
+    let resp = fresh.request("GET", "/", &[], b"").unwrap();
+    assert_eq!((resp.status.as_u16(), resp.header("connection")), (200, Some("close")));
+    assert!(fresh.is_closed());
+    assert!(drain.join().unwrap().0, "nothing had to be cut");
+}
+
 /// What one keep-alive client saw.
 #[derive(Default, Debug)]
 struct Seen {

@@ -28,6 +28,8 @@
 //! types (`web`).
 
 mod access_log;
+#[cfg(unix)]
+pub mod activation;
 mod builder;
 mod flags;
 pub(crate) mod http1;
@@ -138,13 +140,20 @@ impl Server {
     }
 
     /// Binds a TCP address (port 0 picks a free port) and starts serving it.
-    /// Returns the bound address.
+    /// Returns the bound address. When the process that started this one
+    /// handed it listening sockets ([`activation`]: systemd, `systemfd`),
+    /// serves those instead of binding `addr`, and returns the first one's.
     ///
     /// # Errors
     ///
     /// A configuration error when `addr` does not parse; an I/O error when it
     /// cannot be bound.
     pub fn listen(&self, addr: impl ToSocketAddrs) -> Result<SocketAddr> {
+        #[cfg(unix)]
+        if let Some(handed) = activation::handed_sockets()? {
+            let bound = self.add_sockets(handed)?;
+            return bound.first().copied().ok_or_else(|| Error::config("LISTEN_FDS handed over no socket"));
+        }
         let addrs: Vec<SocketAddr> =
             addr.to_socket_addrs().map_err(|e| Error::config(format!("invalid listen address: {e}")))?.collect();
         let listener = std::net::TcpListener::bind(&addrs[..]).map_err(|e| {

@@ -81,7 +81,9 @@ pub fn task_id() -> Option<usize> {
 /// [`Server::add_sockets`](crate::Server::add_sockets).
 ///
 /// In a worker started by [`fork_processes`], returns the inherited sockets
-/// bound to these addresses instead (any port, for port 0).
+/// bound to these addresses instead (any port, for port 0); in a process
+/// handed listening sockets by the one that started it (systemd, `systemfd`:
+/// [`activation`](super::activation)), returns those.
 ///
 /// # Errors
 ///
@@ -92,6 +94,9 @@ pub fn bind_sockets(addr: impl ToSocketAddrs, reuse_port: bool) -> Result<Vec<Tc
         addr.to_socket_addrs().map_err(|e| Error::config(format!("invalid listen address: {e}")))?.collect();
     if task_id().is_some() {
         return inherited(&addrs);
+    }
+    if let Some(handed) = super::activation::handed_sockets()? {
+        return Ok(handed);
     }
     let mut sockets: Vec<TcpListener> = Vec::new();
     let mut port = None;

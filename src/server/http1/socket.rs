@@ -33,6 +33,8 @@ pub(super) struct Socket<S> {
     scanned: usize,
     /// The last read returned less than it could: the socket is likely empty.
     drained: bool,
+    /// A request head has been read: the connection is no longer fresh.
+    served: bool,
 }
 
 /// Why no request head could be read.
@@ -57,6 +59,7 @@ impl<S: Io> Socket<S> {
             end: 0,
             scanned: 0,
             drained: false,
+            served: false,
         }
     }
 
@@ -296,6 +299,7 @@ impl<S: Io> Socket<S> {
                 }
                 match decode::parse(&self.buf[self.start..end]) {
                     Ok(Some((head, n))) => {
+                        self.served = true;
                         let start = self.start;
                         self.consume(n);
                         debug_assert_eq!(start + n, end);
@@ -318,7 +322,10 @@ impl<S: Io> Socket<S> {
             // Nothing new: whether a request has begun decides what to do.
             let started = !self.buffered().iter().all(|b| b.is_ascii_whitespace());
             match polled {
-                Poll::Pending if !started && self.watch.ending() != Ending::No => {
+                // A draining server closes connections between requests, but
+                // not one just accepted whose first request is on its way: a
+                // restart would refuse it (it waits for its head as usual).
+                Poll::Pending if !started && self.served && self.watch.ending() != Ending::No => {
                     return Poll::Ready(Err(HeadError::Idle));
                 }
                 Poll::Pending => return Poll::Pending,
