@@ -42,14 +42,15 @@
 //! | `templates` | `app::Templates`: Jinja-style templates (minijinja) with the app's helpers |
 //! | `websocket` | `websocket`: RFC 6455 handlers, Tornado's `WebSocketHandler` |
 //! | `python` | `python`: Python WSGI apps (Flask, Django) in an embedded interpreter |
+//! | `locale` | `locale`: translations from Tornado's CSV files or gettext catalogs, `Request::locale` |
 //!
 //! The server, routing, the gateway container and the testing helpers are
 //! always built. [`http`] is the `http` crate squall's types come from.
 //!
 //! # Layers
 //!
-//! Each module imports only from those below it: `rt` (the runtime) and
-//! `error`, then [`web`], then [`routing`], `websocket` and `static_files`, then [`app`],
+//! Each module imports only from those below it: `rt` (the runtime),
+//! `error` and `locale`, then [`web`], then [`routing`], `websocket` and `static_files`, then [`app`],
 //! [`server`] and [`gateway`], then [`testing`], `cgi` and `python`.
 //!
 //! # Runtime
@@ -71,6 +72,8 @@ mod error;
 #[cfg(feature = "fastcgi")]
 pub mod fastcgi;
 pub mod gateway;
+#[cfg(feature = "locale")]
+pub mod locale;
 #[cfg(feature = "python")]
 pub mod python;
 pub mod routing;

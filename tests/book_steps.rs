@@ -252,6 +252,12 @@ fn the_python_chapter_runs_as_written_flask_then_django() {
 }
 
 #[test]
+#[cfg(all(feature = "templates", feature = "locale"))]
+fn the_translations_chapter_runs_as_written() {
+    assert_eq!(follow("translations.md"), 1, "translations.md: the page in French, English, and by cookie");
+}
+
+#[test]
 fn the_step_reader_splits_comments_and_promises() {
     assert_eq!(
         split_comment("curl -s x | grep -o '<t>#x</t>'   # <t>a</t>"),

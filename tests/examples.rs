@@ -48,6 +48,9 @@ fn examples() -> Vec<Example> {
     if cfg!(feature = "templates") {
         all.push(("webapp", "templates", to_strings(&["--cookie-secret", "a secret for the examples test"])));
     }
+    if cfg!(all(feature = "templates", feature = "locale")) {
+        all.push(("translations", "templates,locale", vec![]));
+    }
     if cfg!(feature = "cgi") {
         all.push(("cgi", "cgi", vec![]));
     }

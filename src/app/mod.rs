@@ -149,6 +149,36 @@ impl App {
         self
     }
 
+    /// The app's translations (Tornado's `load_translations` or
+    /// `load_gettext_translations`): [`Request::locale`] chooses among them.
+    #[cfg(feature = "locale")]
+    pub fn translations(mut self, translations: crate::locale::Translations) -> Self {
+        let user = self.locale_settings().user;
+        Arc::make_mut(&mut self.context).locale = Some(Arc::new(crate::locale::LocaleSettings { translations, user }));
+        self
+    }
+
+    /// The hook that finds the locale a user chose (Tornado's
+    /// `get_user_locale`), from a cookie or the user's record; when it
+    /// gives none, or one not supported, [`Request::locale`] goes by
+    /// `Accept-Language`.
+    #[cfg(feature = "locale")]
+    pub fn user_locale<F>(mut self, hook: F) -> Self
+    where
+        F: Fn(&Request) -> Option<String> + Send + Sync + 'static,
+    {
+        let translations = self.locale_settings().translations;
+        Arc::make_mut(&mut self.context).locale =
+            Some(Arc::new(crate::locale::LocaleSettings { translations, user: Some(Arc::new(hook)) }));
+        self
+    }
+
+    #[cfg(feature = "locale")]
+    fn locale_settings(&self) -> crate::locale::LocaleSettings {
+        let none = || crate::locale::LocaleSettings { translations: crate::locale::Translations::none(), user: None };
+        self.context.locale.as_deref().map_or_else(none, Clone::clone)
+    }
+
     /// Where static files live, for [`Request::static_url`] (and the
     /// templates' `static_url`): URLs under `/static/`.
     pub fn static_path(mut self, dir: impl Into<std::path::PathBuf>) -> Self {

@@ -29,6 +29,8 @@ use crate::web::{Request, Response};
 /// | `static_url(path)` | [`Request::static_url`](crate::Request::static_url) |
 /// | `reverse_url(name, args…)` | the URL of a [named route](crate::Router::named_route) |
 /// | `request` | `method`, `path`, `query` of the request |
+/// | `_(message)`, `_(message, plural, count)` | the message in the [request's locale](crate::Request::locale) (feature `locale`); keyword arguments fill `%(name)s`, and `%(count)d` is the count |
+/// | `locale` | the request's locale code, `fr_FR` (feature `locale`) |
 ///
 /// # Examples
 ///
@@ -133,6 +135,10 @@ fn helpers(req: &Request, chain: &Arc<Chain>) -> Value {
                 )
             })
         });
+    #[cfg(feature = "locale")]
+    let translation = translation_helpers(req);
+    #[cfg(not(feature = "locale"))]
+    let translation = Value::from(());
     context! {
         current_user => req.current_user(),
         xsrf_token,
@@ -140,7 +146,49 @@ fn helpers(req: &Request, chain: &Arc<Chain>) -> Value {
         static_url,
         reverse_url,
         request => context! { method => req.method().as_str(), path => req.path(), query => req.query() },
+        ..translation
     }
+}
+
+/// `locale` (the request's locale code) and `_`: `_("Hello")`, `_("%(count)d
+/// note", "%(count)d notes", count)` with the plural form for `count`, and
+/// `%(name)s` filled from keyword arguments: `_("Hello, %(name)s", name=user)`.
+#[cfg(feature = "locale")]
+fn translation_helpers(req: &Request) -> Value {
+    let locale = req.locale();
+    let code = Value::from(locale.code());
+    let translate = Value::from_function(
+        move |message: String,
+              plural: Option<String>,
+              count: Option<u64>,
+              kwargs: minijinja::value::Kwargs|
+              -> Result<String, minijinja::Error> {
+            let text = match (&plural, count) {
+                (Some(plural), Some(count)) => locale.translate_plural(&message, plural, count),
+                (None, None) => locale.translate(&message),
+                _ => {
+                    return Err(minijinja::Error::new(
+                        minijinja::ErrorKind::InvalidOperation,
+                        "_() takes a message, or a message, its plural and a count",
+                    ));
+                }
+            };
+            let mut values: Vec<(String, String)> = Vec::new();
+            for name in kwargs.args() {
+                let value: Value = kwargs.get(name)?;
+                values.push((name.to_owned(), value.to_string()));
+            }
+            if let Some(count) = count {
+                if !values.iter().any(|(name, _)| name == "count") {
+                    values.push(("count".to_owned(), count.to_string()));
+                }
+            }
+            let values: Vec<(&str, &str)> = values.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+            Ok(crate::locale::interpolate(text, &values))
+        },
+    );
+    let helpers: std::collections::BTreeMap<&str, Value> = [("locale", code), ("_", translate)].into();
+    Value::from(helpers)
 }
 
 fn no_xsrf() -> minijinja::Error {

@@ -21,6 +21,8 @@ pub(crate) struct AppContext {
     pub(crate) debug: bool,
     pub(crate) xsrf: Option<XsrfCookie>,
     pub(crate) statics: Option<Arc<StaticFiles>>,
+    #[cfg(feature = "locale")]
+    pub(crate) locale: Option<Arc<crate::locale::LocaleSettings>>,
 }
 
 /// Where static files live, for [`Request::static_url`], with the content
@@ -160,6 +162,19 @@ impl Request {
         let signed = self.cookie_secret()?.sign(name, value.as_bytes());
         let expires = cookie::time::OffsetDateTime::now_utc() + cookie::time::Duration::days(30);
         Ok(Cookie::build((name.to_owned(), signed)).path("/").expires(expires).http_only(true).build())
+    }
+
+    /// The locale of this request: the user's setting
+    /// ([`App::user_locale`](crate::App::user_locale)) when supported, then
+    /// the best the `Accept-Language` header asks for, then the default of
+    /// the app's [translations](crate::App::translations) (`en_US`, with no
+    /// translations, for a request that did not come through such an app).
+    #[cfg(feature = "locale")]
+    pub fn locale(&self) -> crate::locale::Locale {
+        match self.app_context().and_then(|c| c.locale.as_deref()) {
+            Some(settings) => settings.for_request(self),
+            None => crate::locale::english().clone(),
+        }
     }
 
     /// The user the app's [`current_user`](crate::App::current_user) hook
