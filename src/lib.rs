@@ -43,6 +43,7 @@
 //! | `websocket` | `websocket`: RFC 6455 handlers, Tornado's `WebSocketHandler` |
 //! | `python` | `python`: Python WSGI apps (Flask, Django) in an embedded interpreter |
 //! | `locale` | `locale`: translations from Tornado's CSV files or gettext catalogs, `Request::locale` |
+//! | `auth` | `auth`: third-party login, OAuth 2.0 with PKCE and OpenID Connect (Google, GitHub, any issuer) |
 //!
 //! The server, routing, the gateway container and the testing helpers are
 //! always built. [`http`] is the `http` crate squall's types come from.
@@ -51,7 +52,7 @@
 //!
 //! Each module imports only from those below it: `rt` (the runtime),
 //! `error` and `locale`, then [`web`], then [`routing`], `websocket` and `static_files`, then [`app`],
-//! [`server`] and [`gateway`], then [`testing`], `cgi` and `python`.
+//! [`server`] and [`gateway`], then [`testing`], `auth`, `cgi` and `python`.
 //!
 //! # Runtime
 //!
@@ -64,6 +65,8 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod app;
+#[cfg(feature = "auth")]
+pub mod auth;
 #[cfg(all(unix, feature = "cgi"))]
 pub mod cgi;
 #[cfg(any(unix, feature = "fastcgi"))]
