@@ -1,7 +1,10 @@
 //! A logged-in notes app: signed cookies, XSRF, login, templates, a layer.
 //!
 //! `cargo run --example webapp --features templates -- [ADDR] --cookie-secret SECRET [--static-dir DIR]`
-//! (ADDR defaults to `127.0.0.1:8888`).
+//! (ADDR defaults to `127.0.0.1:8888`); built with `--features templates,auth`,
+//! `--oidc-issuer URL --oidc-client-id ID --oidc-client-secret SECRET` adds
+//! "log in with your identity provider" through any OpenID Connect provider,
+//! whose client must allow the callback `http://ADDR/auth/oidc/callback`.
 //!
 //! - `GET /` — logged in: your notes, greeting you by name; else `302` to `/login?next=%2F`
 //! - `GET /login` — the login form, with its `_xsrf` field and cookie
@@ -32,18 +35,42 @@ use squall::{HttpError, Request, Response, Router, get, post};
 mod cli;
 use cli::Cli;
 
-/// Each user's notes, in memory.
+/// Each user's notes, in memory; and whether an identity provider is
+/// offered on the login page.
 #[derive(Default)]
-struct Notes(Mutex<HashMap<String, Vec<String>>>);
+struct Notes {
+    by_user: Mutex<HashMap<String, Vec<String>>>,
+    openid: bool,
+}
 
 impl Notes {
     fn of(&self, user: &str) -> Vec<String> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).get(user).cloned().unwrap_or_default()
+        self.by_user.lock().unwrap_or_else(|e| e.into_inner()).get(user).cloned().unwrap_or_default()
     }
 
     fn add(&self, user: &str, text: String) {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).entry(user.to_owned()).or_default().push(text);
+        self.by_user.lock().unwrap_or_else(|e| e.into_inner()).entry(user.to_owned()).or_default().push(text);
     }
+}
+
+/// An OpenID Connect provider to log in through: its issuer URL and this
+/// app's registration there.
+#[cfg_attr(not(feature = "auth"), allow(dead_code))]
+struct OpenId {
+    issuer: String,
+    client_id: String,
+    client_secret: String,
+}
+
+/// `/auth/oidc/login` and `/auth/oidc/callback`: the provider's login
+/// ends with the same signed `user` cookie the form sets.
+#[cfg(feature = "auth")]
+fn mount_openid(router: Router, settings: &OpenId) -> squall::Result<Router> {
+    use squall::auth::{Client, LoginWith, Provider};
+    // A path: completed from each request's host, so any ADDR works.
+    let client = Client::new(&settings.client_id, &settings.client_secret, "/auth/oidc/callback");
+    let provider = Provider::discover("oidc", &settings.issuer, client)?;
+    Ok(router.mount("/auth/oidc", LoginWith::new(provider)))
 }
 
 fn user(req: &Request) -> Result<String, HttpError> {
@@ -59,7 +86,8 @@ async fn home(req: Request) -> Result<Response, HttpError> {
 
 async fn login_form(req: Request) -> Result<Response, HttpError> {
     let next = req.query_arguments().get("next").and_then(local_path).unwrap_or("/").to_owned();
-    render(&req, "login.html", context! { next })
+    let openid = req.state::<Arc<Notes>>()?.openid;
+    render(&req, "login.html", context! { next, openid })
 }
 
 async fn login(mut req: Request) -> Result<Response, HttpError> {
@@ -114,8 +142,9 @@ async fn logout(_req: Request) -> Response {
 // ANCHOR_END: handlers
 
 // ANCHOR: app
-fn app(secret: &str, static_dir: Option<&str>) -> App {
-    let router = Router::with_state(Arc::new(Notes::default()))
+fn app(secret: &str, static_dir: Option<&str>, openid: Option<&OpenId>) -> squall::Result<App> {
+    let notes = Notes { openid: openid.is_some(), ..Notes::default() };
+    let router = Router::with_state(Arc::new(notes))
         .named_route("home", "/", authenticated(get(home)))
         .named_route("login", "/login", get(login_form).post(login))
         .named_route("notes", "/notes", authenticated(post(add_note)))
@@ -123,6 +152,11 @@ fn app(secret: &str, static_dir: Option<&str>) -> App {
         .named_route("upload", "/upload", authenticated(get(upload_form).post(upload)));
     let router = match static_dir {
         Some(dir) => router.mount("/static", StaticFiles::new(dir).precompressed(true)),
+        None => router,
+    };
+    #[cfg(feature = "auth")]
+    let router = match openid {
+        Some(settings) => mount_openid(router, settings)?,
         None => router,
     };
     let security_headers = middleware_fn(|req: Request, next: Next| async move {
@@ -145,30 +179,40 @@ fn app(secret: &str, static_dir: Option<&str>) -> App {
     if let Some(dir) = static_dir {
         app = app.static_path(dir);
     }
-    app
+    Ok(app)
 }
 // ANCHOR_END: app
 
 const USAGE: &str = "\
-usage: webapp [ADDR] --cookie-secret SECRET [--static-dir DIR] [server options]
-(ADDR defaults to 127.0.0.1:8888; SECRET is a long random string)
+usage: webapp [ADDR] --cookie-secret SECRET [--static-dir DIR]
+              [--oidc-issuer URL --oidc-client-id ID --oidc-client-secret SECRET] [server options]
+(ADDR defaults to 127.0.0.1:8888; SECRET is a long random string; the --oidc
+flags add login through an OpenID Connect provider, with the feature auth)
 ";
 
 fn main() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn,squall::access=info")).init();
     let mut cli = Cli::new("webapp", USAGE);
     let (mut secret, mut static_dir) = (None, None);
+    let (mut issuer, mut client_id, mut client_secret) = (None, String::new(), String::new());
     while let Some(flag) = cli.next() {
         match flag.as_str() {
             "--cookie-secret" => secret = Some(cli.value(&flag)).filter(|s| !s.is_empty()),
             "--static-dir" => static_dir = Some(cli.value(&flag)),
+            "--oidc-issuer" => issuer = Some(cli.value(&flag)),
+            "--oidc-client-id" => client_id = cli.value(&flag),
+            "--oidc-client-secret" => client_secret = cli.value(&flag),
             _ => cli.unknown(&flag),
         }
     }
     let Some(secret) = secret else { cli.fail("--cookie-secret SECRET is required (a long random string)") };
+    let openid = issuer.map(|issuer| OpenId { issuer, client_id, client_secret });
+    if openid.is_some() && !cfg!(feature = "auth") {
+        cli.fail("--oidc-issuer needs the example built with --features templates,auth");
+    }
     // `/` redirects to the login page until one logs in.
     cli.serve(
-        |_worker| Ok(app(&secret, static_dir.as_deref())),
+        |_worker| app(&secret, static_dir.as_deref(), openid.as_ref()),
         |scheme, addr| format!("webapp on {scheme}://{addr}/login"),
     )
 }

@@ -94,3 +94,56 @@ fn an_upload_form_with_its_stylesheet_sends_the_file_and_shows_the_json() {
     );
     let _ = std::fs::remove_file(&file);
 }
+
+/// The webapp example with an OpenID provider configured: the login page's
+/// link leads to the provider (oidc-provider, started by the test), whose
+/// own sign-in and consent pages the browser goes through, and back to the
+/// webapp, logged in by the provider's account.
+#[test]
+#[cfg(feature = "auth")]
+fn logging_in_through_an_openid_provider_lands_on_the_greeting() {
+    use support::oidc::{client_metadata, free_port, start_provider};
+    support::init_logger();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let callback = format!("http://{addr}/auth/oidc/callback");
+    let provider = start_provider(&serde_json::json!([client_metadata("webapp", &[callback], "RS256")]));
+    let args = [
+        "--cookie-secret",
+        "a secret for the browser test",
+        "--oidc-issuer",
+        &provider.issuer,
+        "--oidc-client-id",
+        "webapp",
+        "--oidc-client-secret",
+        "webapp-secret",
+        "--access-log",
+        "off",
+    ];
+    let mut child = std::process::Command::new(support::example_binary("webapp", "templates,auth"))
+        .arg(&addr)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
+    let webapp = support::Example { child, addr: support::announced_address(&line).unwrap() };
+    let driver = Driver::start();
+    let browser = Browser::open(&driver);
+
+    browser.go(&format!("http://{}/", webapp.addr));
+    browser.wait_for_text("#openid", "identity provider");
+    browser.click("#openid");
+    browser.wait_for_text("button[type=submit]", "Sign-in");
+    assert!(browser.url().starts_with(&provider.issuer), "on the provider's page: {}", browser.url());
+    browser.type_into("input[name=login]", "ada");
+    browser.type_into("input[name=password]", "any password");
+    browser.click("button[type=submit]");
+    browser.wait_for_text("button[type=submit]", "Continue");
+    browser.click("button[type=submit]");
+    browser.wait_for_text("#user", "ada");
+    assert_eq!(browser.url(), format!("http://{}/", webapp.addr), "back on the webapp's home page");
+    browser.refresh();
+    browser.wait_for_text("#user", "ada");
+}

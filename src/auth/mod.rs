@@ -77,8 +77,11 @@ pub struct Client {
 
 impl Client {
     /// The client id and secret the provider issued, and the callback URL
-    /// registered with it: the absolute URL of `{prefix}/callback` where
-    /// the [`LoginWith`] is mounted.
+    /// registered with it: `{prefix}/callback` where the [`LoginWith`] is
+    /// mounted, as an absolute URL (`https://notes.example/auth/google/callback`),
+    /// or as a path (`/auth/google/callback`) completed from each request's
+    /// scheme and `Host` — the provider accepts only the URLs registered
+    /// with it, so a forged `Host` leads nowhere.
     pub fn new(id: &str, secret: &str, redirect_uri: &str) -> Self {
         Client { id: id.to_owned(), secret: secret.to_owned(), redirect_uri: redirect_uri.to_owned() }
     }
@@ -420,7 +423,9 @@ impl LoginWith {
         let next = req.query_argument("next").ok().and_then(|n| local_path(&n).map(str::to_owned));
         let (state, nonce, verifier) = (random_token()?, random_token()?, random_token()?);
         let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
-        let remembered = json!({"state": state, "nonce": nonce, "verifier": verifier, "next": next});
+        let redirect_uri = redirect_uri(&provider.client, req);
+        let remembered =
+            json!({"state": state, "nonce": nonce, "verifier": verifier, "next": next, "redirect_uri": redirect_uri});
         let mut cookie = req.signed_cookie_for(&self.state_cookie(), &remembered.to_string())?;
         cookie.set_path(cookie_path(req).to_owned());
         cookie.set_max_age(cookie::time::Duration::seconds(self.state_max_age.as_secs() as i64));
@@ -432,7 +437,7 @@ impl LoginWith {
         let mut params = vec![
             ("response_type", "code"),
             ("client_id", provider.client.id.as_str()),
-            ("redirect_uri", provider.client.redirect_uri.as_str()),
+            ("redirect_uri", redirect_uri.as_str()),
             ("scope", scope.as_str()),
             ("state", state.as_str()),
             ("code_challenge", challenge.as_str()),
@@ -466,7 +471,7 @@ impl LoginWith {
         let remembered = self.remembered_state(req)?;
         let text = |key: &str| remembered.get(key).and_then(Value::as_str).unwrap_or_default().to_owned();
         let code = param("code").ok_or_else(|| stale(name, "the callback has no code"))?;
-        let user = self.exchange(code, text("verifier"), text("nonce")).await?;
+        let user = self.exchange(code, text("verifier"), text("nonce"), text("redirect_uri")).await?;
         let value = (self.on_login)(req, &user)?;
         log::info!(target: "squall::auth", "login with {name}: {} (subject {}) logged in", value, user.subject);
         let next = remembered.get("next").and_then(Value::as_str).and_then(local_path).unwrap_or("/");
@@ -512,6 +517,7 @@ impl LoginWith {
         code: String,
         verifier: String,
         nonce: String,
+        redirect_uri: String,
     ) -> std::result::Result<ProviderUser, HttpError> {
         let provider = self.provider.clone();
         blocking::unblock(move || {
@@ -520,7 +526,7 @@ impl LoginWith {
             let form = [
                 ("grant_type", "authorization_code"),
                 ("code", code.as_str()),
-                ("redirect_uri", provider.client.redirect_uri.as_str()),
+                ("redirect_uri", redirect_uri.as_str()),
                 ("code_verifier", verifier.as_str()),
             ];
             let auth = if meta.client_secret_basic { ClientAuth::Basic } else { ClientAuth::Form };
@@ -581,6 +587,16 @@ impl fmt::Debug for LoginWith {
 impl Target for LoginWith {
     fn call(&self, req: Request) -> Dispatch<'_> {
         Dispatch::answer(self.serve(req))
+    }
+}
+
+/// The callback URL for this request: the client's, completed from the
+/// request's scheme and host when it is a path.
+fn redirect_uri(client: &Client, req: &Request) -> String {
+    if client.redirect_uri.starts_with('/') {
+        format!("{}://{}{}", req.protocol(), req.host(), client.redirect_uri)
+    } else {
+        client.redirect_uri.clone()
     }
 }
 

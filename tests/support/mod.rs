@@ -3,6 +3,8 @@
 
 #[cfg(all(feature = "websocket", feature = "templates"))]
 pub(crate) mod browser;
+#[cfg(feature = "auth")]
+pub(crate) mod oidc;
 
 use std::sync::{Mutex, OnceLock};
 
