@@ -1,14 +1,16 @@
 //! The book's steps, run as written: a chapter's `sh` blocks, in order, up
 //! to the last that starts an example and then uses it, in one scratch
-//! directory that stands in for the checkout (its `examples` is the
-//! repository's); a listing whose first line is a comment naming a file
+//! directory that stands in for the checkout (its `examples` and `tests`
+//! are the repository's); a listing whose first line is a comment naming a file
 //! under `/tmp/` is saved there, as the reader would. A `curl` whose line
 //! ends in a comment must print that comment (up to a `…` or a
 //! parenthesis): the book shows what a reader will see. Three rewrites make
 //! the steps runnable beside the other tests, and nothing else changes:
 //! `/tmp` is the scratch directory's `tmp`, port 8888 a free port, and
 //! `cargo run --example` the example this test built. `sudo apt-get
-//! install` lines are not run; `.ci/run` must install what they name.
+//! install` and `npm ci` lines are not run; `.ci/run` must install what
+//! they name. A program started in the background gets a second to start
+//! before the next line, as a reader would give it.
 #![cfg(unix)]
 #![allow(clippy::unwrap_used)] // helpers outside #[test] fns unwrap too: a panic is the test failing
 
@@ -138,6 +140,10 @@ fn step(block: &Block, scratch: &Path, port: u16, ci_run: &str) -> Option<(Strin
             }
             continue;
         }
+        if command.contains("npm ci") {
+            assert!(ci_run.contains("npm ci"), "the book runs npm ci, which .ci/run does not");
+            continue;
+        }
         acts_after |= serving;
         if let Some(at) = command.find("cargo run") {
             let env = &command[..at];
@@ -156,7 +162,8 @@ fn step(block: &Block, scratch: &Path, port: u16, ci_run: &str) -> Option<(Strin
                 if promised.is_empty() { String::new() } else { format!(" | expect {}", single_quoted(promised)) };
             lines.push(format!("curl -sS {fail}--retry 10 --retry-connrefused --retry-delay 1 {rest}{check}"));
         } else if let Some(background) = command.strip_suffix('&') {
-            lines.push(format!("{background}&\nstarted+=($!)"));
+            // A reader starts the next command a moment later.
+            lines.push(format!("{background}&\nstarted+=($!)\nsleep 1"));
         } else {
             lines.push(command.to_owned());
         }
@@ -204,7 +211,9 @@ fn follow(chapter: &str) -> usize {
     let scratch = std::env::temp_dir().join(format!("squall-book-{}-{chapter}", std::process::id()));
     let _ = std::fs::remove_dir_all(&scratch);
     std::fs::create_dir_all(scratch.join("tmp")).unwrap();
-    std::os::unix::fs::symlink(root().join("examples"), scratch.join("examples")).unwrap();
+    for dir in ["examples", "tests"] {
+        std::os::unix::fs::symlink(root().join(dir), scratch.join(dir)).unwrap();
+    }
     let port = free_port();
     let steps: Vec<(String, bool)> = blocks(chapter).iter().filter_map(|b| step(b, &scratch, port, &ci_run)).collect();
     let Some(last) = steps.iter().rposition(|(_, uses)| *uses) else { return 0 };
@@ -255,6 +264,12 @@ fn the_python_chapter_runs_as_written_flask_then_django() {
 #[cfg(all(feature = "templates", feature = "locale"))]
 fn the_translations_chapter_runs_as_written() {
     assert_eq!(follow("translations.md"), 1, "translations.md: the page in French, English, and by cookie");
+}
+
+#[test]
+#[cfg(all(feature = "templates", feature = "auth"))]
+fn the_third_party_login_chapter_runs_as_written() {
+    assert_eq!(follow("auth.md"), 1, "auth.md: the webapp sends the browser to a local OpenID provider");
 }
 
 #[test]
