@@ -67,6 +67,11 @@ fn app(listener: TcpListener, a: &OpenIdProvider, b: &OpenIdProvider, seen: Arc<
     let real_token_endpoint = proxied.token_endpoint.clone();
     proxied.token_endpoint = format!("http://{addr}/proxy/token");
     let sub = Provider::openid_connect("sub", proxied, client("squall-app", "sub")).unwrap();
+    // OAuth 2.0 alone, as GitHub speaks it: no ID token, the user from the
+    // user API, the client's secret in the form.
+    let openid = ProviderMetadata::discover(&a.issuer).unwrap();
+    let plain_metadata = ProviderMetadata { client_secret_basic: false, ..openid };
+    let plain = Provider::oauth2("plain", plain_metadata, client("plain-app", "plain")).scopes(&["openid", "email"]);
 
     let keep = |slot: fn(&Seen) -> &Mutex<Option<String>>| {
         let seen = seen.clone();
@@ -89,7 +94,8 @@ fn app(listener: TcpListener, a: &OpenIdProvider, b: &OpenIdProvider, seen: Arc<
         .mount("/auth/rs", LoginWith::new(rs).state_max_age(Duration::from_secs(1)))
         .mount("/auth/other", LoginWith::new(other).on_login(keep(|s| &s.other_app_token)))
         .mount("/auth/b", LoginWith::new(on_b).on_login(keep(|s| &s.other_keys_token)))
-        .mount("/auth/sub", LoginWith::new(sub));
+        .mount("/auth/sub", LoginWith::new(sub))
+        .mount("/auth/plain", LoginWith::new(plain));
     let app = App::new(router)
         .cookie_secret(CookieSecret::new("a secret for the login tests"))
         .current_user(|req| Box::pin(async move { req.signed_cookie("user").ok().flatten() }));
@@ -222,10 +228,13 @@ fn world() -> World {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let callback = |prefix: &str| vec![format!("http://{addr}/auth/{prefix}/callback")];
+    let mut plain = client_metadata("plain-app", &callback("plain"), "RS256");
+    plain["token_endpoint_auth_method"] = json!("client_secret_post");
     let a = start_provider(&json!([
         client_metadata("squall-app", &[callback("op"), callback("sub")].concat(), "ES256"),
         client_metadata("squall-rs", &callback("rs"), "RS256"),
         client_metadata("other-app", &callback("other"), "ES256"),
+        plain,
     ]));
     let b = start_provider(&json!([client_metadata("squall-app", &callback("b"), "ES256")]));
     let seen = Arc::new(Seen::default());
@@ -254,6 +263,20 @@ fn logging_in_through_the_provider_lands_on_next_logged_in() {
         assert_eq!(logged_in(&browser, &w.app), "ada");
     }
     assert!(!support::log_lines_with("login with op: ada (subject ada) logged in").is_empty());
+}
+
+/// A provider that speaks only OAuth 2.0 (GitHub's kind): the code is
+/// exchanged with the client's secret in the form, and the user comes from
+/// the user API with the access token — the e-mail address, the only claim
+/// the scopes asked for.
+#[test]
+fn an_oauth2_provider_without_id_tokens_logs_in_through_its_user_api() {
+    let w = world();
+    let browser = Browser::new("plain");
+    let callback = through_provider(&browser, &w.app.url("/auth/plain/login?next=/me"), &w.a.issuer, "ada");
+    assert!(!callback.contains("nonce"), "{callback}");
+    let landed = browser.follow(&callback, &[], |_| false);
+    assert_eq!((landed.status, landed.body.as_str()), (200, "ada@example.test"));
 }
 
 /// RFC 6749, section 4.1.2.1: the user refuses at the provider; the app
