@@ -116,19 +116,8 @@ fn logging_in_through_an_openid_provider_lands_on_the_greeting() {
         "webapp",
         "--oidc-client-secret",
         "webapp-secret",
-        "--access-log",
-        "off",
     ];
-    let mut child = std::process::Command::new(support::example_binary("webapp", "templates,auth"))
-        .arg(&addr)
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
-    let webapp = support::Example { child, addr: support::announced_address(&line).unwrap() };
+    let webapp = support::example_at("webapp", "templates,auth", &addr, &args);
     let driver = Driver::start();
     let browser = Browser::open(&driver);
 

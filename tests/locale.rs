@@ -200,13 +200,9 @@ fn a_po_catalog_without_its_mo_translates_the_same() {
 #[cfg(feature = "templates")]
 fn a_page_renders_in_the_language_the_reader_asks_for() {
     use squall::testing::TestConnection;
-    let binary = support::example_binary("translations", "templates,locale");
-    let mut child =
-        Command::new(binary).arg("127.0.0.1:0").env("RUST_LOG", "off").stdout(Stdio::piped()).spawn().unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
-    let addr = support::announced_address(&line).unwrap();
-    let _example = support::Example { child, addr };
+    // Stopped when dropped, at the end of the test.
+    let example = support::example("translations", "templates,locale", &[]);
+    let addr = example.addr;
     let page = |headers: &[(&str, &str)], path: &str| {
         let resp = TestConnection::open(addr).unwrap().request("GET", path, headers, b"").unwrap();
         assert_eq!(resp.status, 200, "{}", resp.text());

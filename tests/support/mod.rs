@@ -170,12 +170,18 @@ pub(crate) fn announced_address(line: &str) -> Option<std::net::SocketAddr> {
 /// Starts example `name` (built with `features`) on a free loopback port,
 /// then `args`; its first line of output names its address.
 pub(crate) fn example(name: &str, features: &str, args: &[&str]) -> Example {
+    example_at(name, features, "127.0.0.1:0", args)
+}
+
+/// Starts example `name` listening on `addr` with `args`, once it has
+/// announced the address it serves.
+pub(crate) fn example_at(name: &str, features: &str, addr: &str, args: &[&str]) -> Example {
     use std::io::BufRead;
     let binary = example_binary(name, features);
     // Quiet unless a test asks for the access log.
     let quiet = (!args.contains(&"--access-log")).then_some(["--access-log", "off"]);
     let mut child = std::process::Command::new(binary)
-        .arg("127.0.0.1:0")
+        .arg(addr)
         .args(quiet.iter().flatten())
         .args(args)
         .env("RUST_LOG", "warn")
