@@ -154,7 +154,8 @@ impl App {
     #[cfg(feature = "locale")]
     pub fn translations(mut self, translations: crate::locale::Translations) -> Self {
         let user = self.locale_settings().user;
-        Arc::make_mut(&mut self.context).locale = Some(Arc::new(crate::locale::LocaleSettings { translations, user }));
+        Arc::make_mut(&mut self.context).locale =
+            Some(Arc::new(crate::web::app_context::LocaleSettings { translations, user }));
         self
     }
 
@@ -169,13 +170,16 @@ impl App {
     {
         let translations = self.locale_settings().translations;
         Arc::make_mut(&mut self.context).locale =
-            Some(Arc::new(crate::locale::LocaleSettings { translations, user: Some(Arc::new(hook)) }));
+            Some(Arc::new(crate::web::app_context::LocaleSettings { translations, user: Some(Arc::new(hook)) }));
         self
     }
 
     #[cfg(feature = "locale")]
-    fn locale_settings(&self) -> crate::locale::LocaleSettings {
-        let none = || crate::locale::LocaleSettings { translations: crate::locale::Translations::none(), user: None };
+    fn locale_settings(&self) -> crate::web::app_context::LocaleSettings {
+        let none = || crate::web::app_context::LocaleSettings {
+            translations: crate::locale::Translations::none(),
+            user: None,
+        };
         self.context.locale.as_deref().map_or_else(none, Clone::clone)
     }
 

@@ -188,7 +188,7 @@ impl Translations {
         self.accepted(header).unwrap_or_else(|| self.default())
     }
 
-    fn accepted(&self, header: &str) -> Option<&Locale> {
+    pub(crate) fn accepted(&self, header: &str) -> Option<&Locale> {
         let mut ranked: Vec<(&str, f32)> = Vec::new();
         for item in header.split(',') {
             let mut parts = item.split(';');
@@ -218,39 +218,6 @@ impl fmt::Debug for Translations {
         let mut codes: Vec<&str> = self.supported().collect();
         codes.sort_unstable();
         f.debug_struct("Translations").field("default", &self.default).field("supported", &codes).finish()
-    }
-}
-
-/// The hook that finds a user's own locale setting.
-pub(crate) type UserLocale = dyn Fn(&crate::Request) -> Option<String> + Send + Sync;
-
-/// What an app knows to choose each request's locale.
-#[derive(Clone)]
-pub(crate) struct LocaleSettings {
-    pub(crate) translations: Translations,
-    pub(crate) user: Option<Arc<UserLocale>>,
-}
-
-impl LocaleSettings {
-    /// The user's setting when supported, then `Accept-Language`, then the
-    /// default (Tornado's `get_user_locale`, then `get_browser_locale`).
-    pub(crate) fn for_request(&self, req: &crate::Request) -> Locale {
-        let user = self.user.as_ref().and_then(|hook| hook(req));
-        let from_user = user.as_deref().and_then(|code| self.translations.matching([code]));
-        let accept = || {
-            let header = req.headers().get(http::header::ACCEPT_LANGUAGE)?.to_str().ok()?;
-            self.translations.accepted(header)
-        };
-        from_user.or_else(accept).unwrap_or_else(|| self.translations.default()).clone()
-    }
-}
-
-impl fmt::Debug for LocaleSettings {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LocaleSettings")
-            .field("translations", &self.translations)
-            .field("user", &self.user.is_some())
-            .finish()
     }
 }
 

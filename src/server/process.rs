@@ -247,6 +247,11 @@ fn spawn_worker(id: usize, sockets: &[TcpListener]) -> Result<Child> {
     let child = Command::new(exe)
         .args(std::env::args_os().skip(1))
         .env(WORKER_ENV, id.to_string())
+        // The handed sockets come over the channel; the variables that
+        // named them name nothing in the worker.
+        .env_remove("LISTEN_FDS")
+        .env_remove("LISTEN_PID")
+        .env_remove("LISTEN_FDNAMES")
         .stdin(Stdio::from(theirs))
         .spawn()
         .map_err(|e| Error::io("cannot start a worker", e))?;

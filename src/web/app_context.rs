@@ -22,7 +22,7 @@ pub(crate) struct AppContext {
     pub(crate) xsrf: Option<XsrfCookie>,
     pub(crate) statics: Option<Arc<StaticFiles>>,
     #[cfg(feature = "locale")]
-    pub(crate) locale: Option<Arc<crate::locale::LocaleSettings>>,
+    pub(crate) locale: Option<Arc<LocaleSettings>>,
 }
 
 /// Where static files live, for [`Request::static_url`], with the content
@@ -200,6 +200,43 @@ impl Request {
     /// cannot be read, the URL has no version.
     pub fn static_url(&self, path: &str) -> String {
         static_url(self.app_context(), path)
+    }
+}
+
+#[cfg(feature = "locale")]
+/// The hook that finds a user's own locale setting.
+pub(crate) type UserLocale = dyn Fn(&Request) -> Option<String> + Send + Sync;
+
+#[cfg(feature = "locale")]
+/// What an app knows to choose each request's locale.
+#[derive(Clone)]
+pub(crate) struct LocaleSettings {
+    pub(crate) translations: crate::locale::Translations,
+    pub(crate) user: Option<Arc<UserLocale>>,
+}
+
+#[cfg(feature = "locale")]
+impl LocaleSettings {
+    /// The user's setting when supported, then `Accept-Language`, then the
+    /// default (Tornado's `get_user_locale`, then `get_browser_locale`).
+    pub(crate) fn for_request(&self, req: &Request) -> crate::locale::Locale {
+        let user = self.user.as_ref().and_then(|hook| hook(req));
+        let from_user = user.as_deref().and_then(|code| self.translations.matching([code]));
+        let accept = || {
+            let header = req.headers().get(http::header::ACCEPT_LANGUAGE)?.to_str().ok()?;
+            self.translations.accepted(header)
+        };
+        from_user.or_else(accept).unwrap_or_else(|| self.translations.default()).clone()
+    }
+}
+
+#[cfg(feature = "locale")]
+impl std::fmt::Debug for LocaleSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocaleSettings")
+            .field("translations", &self.translations)
+            .field("user", &self.user.is_some())
+            .finish()
     }
 }
 
