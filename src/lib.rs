@@ -67,6 +67,7 @@
 pub mod app;
 #[cfg(feature = "auth")]
 pub mod auth;
+pub mod broadcast;
 #[cfg(all(unix, feature = "cgi"))]
 pub mod cgi;
 #[cfg(any(unix, feature = "fastcgi"))]

@@ -298,7 +298,7 @@ pub(crate) fn adopt_unix(listener: std::os::unix::net::UnixListener) -> io::Resu
 }
 
 /// Connects to `addr` over TCP.
-#[cfg(feature = "fastcgi")]
+#[cfg(any(feature = "fastcgi", feature = "redis"))]
 pub(crate) async fn connect_tcp(addr: std::net::SocketAddr) -> io::Result<Box<dyn Io>> {
     let stream = async_io::Async::<std::net::TcpStream>::connect(addr).await?;
     stream.get_ref().set_nodelay(true)?;
@@ -306,7 +306,7 @@ pub(crate) async fn connect_tcp(addr: std::net::SocketAddr) -> io::Result<Box<dy
 }
 
 /// Connects to the Unix socket at `path`.
-#[cfg(all(unix, feature = "fastcgi"))]
+#[cfg(all(unix, any(feature = "fastcgi", feature = "redis")))]
 pub(crate) async fn connect_unix(path: &std::path::Path) -> io::Result<Box<dyn Io>> {
     Ok(Box::new(async_io::Async::<std::os::unix::net::UnixStream>::connect(path).await?))
 }

@@ -180,12 +180,11 @@ impl Middleware for Compression {
 
 /// The gzip variant's tag: the identity's, weak.
 fn weaken_etag(headers: &mut http::HeaderMap) {
-    if let Some(etag) = headers.get(header::ETAG).and_then(|e| e.to_str().ok()) {
-        if !etag.starts_with("W/") {
-            if let Ok(weak) = HeaderValue::try_from(format!("W/{etag}")) {
-                headers.insert(header::ETAG, weak);
-            }
-        }
+    if let Some(etag) = headers.get(header::ETAG).and_then(|e| e.to_str().ok())
+        && !etag.starts_with("W/")
+        && let Ok(weak) = HeaderValue::try_from(format!("W/{etag}"))
+    {
+        headers.insert(header::ETAG, weak);
     }
 }
 

@@ -270,10 +270,10 @@ impl App {
             };
             response = errors::apply(response, rendered);
         }
-        if let (Some(state), Some(settings)) = (xsrf, &context.xsrf) {
-            if let Some(cookie) = state.cookie_to_set(settings) {
-                response.set_cookie(cookie);
-            }
+        if let (Some(state), Some(settings)) = (xsrf, &context.xsrf)
+            && let Some(cookie) = state.cookie_to_set(settings)
+        {
+            response.set_cookie(cookie);
         }
         response
     }

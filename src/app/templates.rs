@@ -178,10 +178,10 @@ fn translation_helpers(req: &Request) -> Value {
                 let value: Value = kwargs.get(name)?;
                 values.push((name.to_owned(), value.to_string()));
             }
-            if let Some(count) = count {
-                if !values.iter().any(|(name, _)| name == "count") {
-                    values.push(("count".to_owned(), count.to_string()));
-                }
+            if let Some(count) = count
+                && !values.iter().any(|(name, _)| name == "count")
+            {
+                values.push(("count".to_owned(), count.to_string()));
             }
             let values: Vec<(&str, &str)> = values.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
             Ok(crate::locale::interpolate(text, &values))

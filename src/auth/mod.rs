@@ -552,10 +552,10 @@ impl LoginWith {
             if let Some(url) = meta.userinfo_endpoint.as_deref().filter(|_| claims.get("email").is_none()) {
                 let info = client::get_json(url, Some(access)).map_err(|e| unreachable(name, "user API", &e))?;
                 // OpenID Connect Core 1.0, section 5.3.2: the same user or none.
-                if let (Some(sub), Some(other)) = (claims.get("sub"), info.get("sub")) {
-                    if sub != other {
-                        return Err(unverified(name, &Refused::Issuer("userinfo for another subject".into())));
-                    }
+                if let (Some(sub), Some(other)) = (claims.get("sub"), info.get("sub"))
+                    && sub != other
+                {
+                    return Err(unverified(name, &Refused::Issuer("userinfo for another subject".into())));
                 }
                 if let (Value::Object(into), Value::Object(from)) = (&mut claims, info) {
                     for (key, value) in from {

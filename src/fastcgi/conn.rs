@@ -172,12 +172,12 @@ impl Conn {
                     }
                 }
                 record::END_REQUEST => {
-                    if let Some((app, protocol)) = record::parse_end(&content) {
-                        if protocol != 0 {
-                            return Err(bad_gateway(format!(
-                                "the server refused the request (protocol status {protocol}, app status {app})"
-                            )));
-                        }
+                    if let Some((app, protocol)) = record::parse_end(&content)
+                        && protocol != 0
+                    {
+                        return Err(bad_gateway(format!(
+                            "the server refused the request (protocol status {protocol}, app status {app})"
+                        )));
                     }
                     return Ok(Ok(Record::End));
                 }

@@ -136,7 +136,7 @@ pub(super) fn choose(date: i64, now: i64, format: &DateFormat) -> (Said, i64) {
 /// The time of day as locale `code` writes it: 12-hour with am/pm for
 /// English, 上午/下午 for Simplified Chinese, 24-hour elsewhere.
 pub(super) fn time_of_day(code: &str, at: &Civil) -> String {
-    let twelve = if at.hour % 12 == 0 { 12 } else { at.hour % 12 };
+    let twelve = if at.hour.is_multiple_of(12) { 12 } else { at.hour % 12 };
     match code {
         "en" | "en_US" => format!("{twelve}:{:02} {}", at.minute, if at.hour >= 12 { "pm" } else { "am" }),
         "zh_CN" => format!("{}{twelve}:{:02}", if at.hour >= 12 { "下午" } else { "上午" }, at.minute),
@@ -187,7 +187,7 @@ pub(super) fn with_commas(value: i64) -> String {
         out.push('-');
     }
     for (i, digit) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(digit);

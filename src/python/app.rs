@@ -237,14 +237,13 @@ impl App for WsgiApp {
             let result = self.callable.bind(py).call1((env, start_response)).map_err(|e| fault("the app raised", e))?;
             // A list of bytes (most apps answer `[body]`) is taken whole now:
             // no GIL per chunk, and a list has no `close`.
-            if let Ok(list) = result.cast_exact::<pyo3::types::PyList>() {
-                if let Some(chunks) = list
+            if let Ok(list) = result.cast_exact::<pyo3::types::PyList>()
+                && let Some(chunks) = list
                     .iter()
                     .map(|c| c.cast::<PyBytes>().map(|b| Bytes::copy_from_slice(b.as_bytes())).ok())
                     .collect::<Option<Vec<_>>>()
-                {
-                    return Ok(AppIter::from_chunks(chunks));
-                }
+            {
+                return Ok(AppIter::from_chunks(chunks));
             }
             let iterator = result.try_iter().map_err(|e| fault("its result is not iterable", e))?;
             let body = Body { iterator: Some(iterator.unbind()), name: self.name.clone() };
@@ -258,10 +257,10 @@ impl App for WsgiApp {
 fn close(result: Py<PyAny>) {
     Python::attach(|py| {
         let result = result.bind(py);
-        if let Ok(true) = result.hasattr("close") {
-            if let Err(e) = result.call_method0("close") {
-                log::error!(target: "squall::python", "the app's close() raised: {}", describe(py, &e));
-            }
+        if let Ok(true) = result.hasattr("close")
+            && let Err(e) = result.call_method0("close")
+        {
+            log::error!(target: "squall::python", "the app's close() raised: {}", describe(py, &e));
         }
     });
 }

@@ -44,10 +44,10 @@ static TAKEN: AtomicBool = AtomicBool::new(false);
 /// refused with a message saying how to serve it).
 pub fn handed_sockets() -> Result<Option<Vec<TcpListener>>> {
     let Ok(count) = std::env::var("LISTEN_FDS") else { return Ok(None) };
-    if let Ok(pid) = std::env::var("LISTEN_PID") {
-        if pid.trim().parse::<u32>().ok() != Some(std::process::id()) {
-            return Ok(None);
-        }
+    if let Ok(pid) = std::env::var("LISTEN_PID")
+        && pid.trim().parse::<u32>().ok() != Some(std::process::id())
+    {
+        return Ok(None);
     }
     if TAKEN.swap(true, Ordering::AcqRel) {
         return Ok(None);

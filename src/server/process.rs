@@ -101,10 +101,10 @@ pub fn bind_sockets(addr: impl ToSocketAddrs, reuse_port: bool) -> Result<Vec<Tc
     let mut sockets: Vec<TcpListener> = Vec::new();
     let mut port = None;
     for mut addr in addrs {
-        if addr.port() == 0 {
-            if let Some(p) = port {
-                addr.set_port(p);
-            }
+        if addr.port() == 0
+            && let Some(p) = port
+        {
+            addr.set_port(p);
         }
         let socket = bind_one(addr, reuse_port).map_err(|e| Error::io(format!("cannot bind {addr}"), e))?;
         port = port.or(socket.local_addr().ok().map(|a| a.port()));

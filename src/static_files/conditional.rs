@@ -53,22 +53,21 @@ pub(super) fn evaluate(c: Conditions<'_>, v: &Validators, get_or_head: bool) -> 
         if !list_matches(list, &v.etag, true) {
             return Precondition::Failed;
         }
-    } else if let Some(date) = c.if_unmodified_since.and_then(parse_date) {
-        if v.modified > date {
-            return Precondition::Failed;
-        }
+    } else if let Some(date) = c.if_unmodified_since.and_then(parse_date)
+        && v.modified > date
+    {
+        return Precondition::Failed;
     }
     if let Some(list) = c.if_none_match {
         // §13.1.2: weak comparison.
         if list_matches(list, &v.etag, false) {
             return if get_or_head { Precondition::NotModified } else { Precondition::Failed };
         }
-    } else if get_or_head {
-        if let Some(date) = c.if_modified_since.and_then(parse_date) {
-            if v.modified <= date {
-                return Precondition::NotModified;
-            }
-        }
+    } else if get_or_head
+        && let Some(date) = c.if_modified_since.and_then(parse_date)
+        && v.modified <= date
+    {
+        return Precondition::NotModified;
     }
     Precondition::Proceed
 }

@@ -53,10 +53,10 @@ impl StaticFiles {
         let file = self.dir.join(path.trim_start_matches('/'));
         let meta = std::fs::metadata(&file).ok()?;
         let stamp = (meta.modified().ok(), meta.len());
-        if let Some((time, len, hash)) = crate::rt::lock(&self.hashes).get(&file) {
-            if (*time, *len) == stamp {
-                return Some(hash.clone());
-            }
+        if let Some((time, len, hash)) = crate::rt::lock(&self.hashes).get(&file)
+            && (*time, *len) == stamp
+        {
+            return Some(hash.clone());
         }
         // Streamed through the hash: a large asset is never held whole.
         let mut reader = std::fs::File::open(&file).ok()?;

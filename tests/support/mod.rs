@@ -5,6 +5,8 @@
 pub(crate) mod browser;
 #[cfg(feature = "auth")]
 pub(crate) mod oidc;
+#[cfg(feature = "redis")]
+pub(crate) mod redis;
 
 use std::sync::{Mutex, OnceLock};
 

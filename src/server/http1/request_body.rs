@@ -181,12 +181,12 @@ impl RequestBody {
         if self.decoder.is_done() {
             return Poll::Ready(None);
         }
-        if let Decoder::Length { remaining } = self.decoder {
-            if self.received + remaining > self.limit {
-                // Known too large before a byte is read (and before `100 Continue`).
-                self.continue_pending = None;
-                return Poll::Ready(Some(Err(self.fail(StatusCode::PAYLOAD_TOO_LARGE, TOO_LARGE))));
-            }
+        if let Decoder::Length { remaining } = self.decoder
+            && self.received + remaining > self.limit
+        {
+            // Known too large before a byte is read (and before `100 Continue`).
+            self.continue_pending = None;
+            return Poll::Ready(Some(Err(self.fail(StatusCode::PAYLOAD_TOO_LARGE, TOO_LARGE))));
         }
         if let Some(mut written) = self.continue_pending {
             let polled = socket.poll_write_all(cx, CONTINUE, &mut written);

@@ -103,20 +103,20 @@ where
     // space, in full segments (corked between). A socket that cannot (TLS)
     // has the file read and copied below.
     #[cfg(target_os = "linux")]
-    if sends_files(shared) {
-        if let Some(part) = body.take_file_part() {
-            cork(shared, true);
-            write_all(shared, out).await?;
-            let sent = send_file(shared, &part).await;
-            cork(shared, false);
-            if sent? < part.len {
-                log::error!(target: "squall::server", "file shorter than its {} bytes: closing the connection", part.len);
-                *keep_alive = false;
-                return Ok(status);
-            }
-            flush(shared).await?;
+    if sends_files(shared)
+        && let Some(part) = body.take_file_part()
+    {
+        cork(shared, true);
+        write_all(shared, out).await?;
+        let sent = send_file(shared, &part).await;
+        cork(shared, false);
+        if sent? < part.len {
+            log::error!(target: "squall::server", "file shorter than its {} bytes: closing the connection", part.len);
+            *keep_alive = false;
             return Ok(status);
         }
+        flush(shared).await?;
+        return Ok(status);
     }
     if let Some(full) = body.as_full() {
         if full.len() <= COALESCE {

@@ -1,0 +1,172 @@
+//! Broadcast through a real Redis server (each test starts its own, on a
+//! private port): two `Broadcast`s on one Redis stand for two processes or
+//! machines — the same ids everywhere, history and replay across them,
+//! and Redis killed and restarted under them.
+#![cfg(feature = "redis")]
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns unwrap too: a panic is the test failing
+
+mod support;
+
+use std::sync::{Arc, Mutex};
+
+use squall::broadcast::{Broadcast, Delivery, History};
+use support::redis::RedisServer;
+use support::wait_until;
+
+type Seen = Arc<Mutex<Vec<String>>>;
+
+fn connect(redis: &RedisServer) -> Broadcast {
+    squall::block_on(Broadcast::redis(&redis.url())).unwrap()
+}
+
+/// Subscribes from the message after `after`; each delivery as "id:body"
+/// or "gap after N".
+fn subscribe(broadcast: &Broadcast, topic: &str, after: u64) -> Seen {
+    let seen: Seen = Arc::default();
+    let into = seen.clone();
+    squall::block_on(broadcast.subscribe_after(topic, after, move |delivery| {
+        into.lock().unwrap().push(match delivery {
+            Delivery::Message(m) => format!("{}:{}", m.id, m.body),
+            Delivery::Gap { after } => format!("gap after {after}"),
+        });
+        true
+    }))
+    .unwrap();
+    seen
+}
+
+fn publish(broadcast: &Broadcast, topic: &str, body: &str) -> u64 {
+    squall::block_on(broadcast.publish(topic, body)).unwrap()
+}
+
+fn wait_for(seen: &Seen, count: usize) -> Vec<String> {
+    wait_until(&format!("{count} deliveries"), || seen.lock().unwrap().len() >= count);
+    seen.lock().unwrap().clone()
+}
+
+#[test]
+fn two_processes_on_one_redis_see_the_same_ids_in_the_same_order() {
+    support::init_logger();
+    let redis = RedisServer::start("same-ids");
+    let (one, two) = (connect(&redis), connect(&redis));
+    let (on_one, on_two) = (subscribe(&one, "room", u64::MAX), subscribe(&two, "room", u64::MAX));
+    let mut ids = Vec::new();
+    for i in 0..10 {
+        let by = if i % 2 == 0 { &one } else { &two };
+        ids.push(publish(by, "room", &format!("m{i}")));
+    }
+    assert_eq!(ids, (1..=10).collect::<Vec<u64>>(), "one counter for both publishers");
+    let expected: Vec<String> = (0..10).map(|i| format!("{}:m{i}", i + 1)).collect();
+    assert_eq!(wait_for(&on_one, 10), expected);
+    assert_eq!(wait_for(&on_two, 10), expected);
+    assert_eq!(publish(&two, "other", "x"), 1, "ids count per topic");
+}
+
+/// A client that reconnects to the other process with the last id it had
+/// gets exactly what it missed, then the new messages.
+#[test]
+fn a_subscriber_of_another_process_replays_from_its_last_id() {
+    support::init_logger();
+    let redis = RedisServer::start("replay");
+    let one = connect(&redis);
+    for body in ["a", "b", "c", "d"] {
+        publish(&one, "room", body);
+    }
+    // A process that has seen none of them.
+    let two = connect(&redis);
+    let since = squall::block_on(two.since("room", 2)).unwrap();
+    assert!(since.complete);
+    assert_eq!(since.messages.iter().map(|m| (m.id, &*m.body)).collect::<Vec<_>>(), [(3, "c"), (4, "d")]);
+    let seen = subscribe(&two, "room", 2);
+    publish(&one, "room", "e");
+    assert_eq!(wait_for(&seen, 3), ["3:c", "4:d", "5:e"], "missed ones first, nothing twice");
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(seen.lock().unwrap().len(), 3, "no duplicate arrives later");
+}
+
+/// The history bound holds in Redis (count and bytes), and asking behind
+/// it is a gap, not a silent hole.
+#[test]
+fn the_history_is_trimmed_and_a_subscriber_behind_it_gets_a_gap() {
+    support::init_logger();
+    let redis = RedisServer::start("history");
+    let bounded =
+        squall::block_on(Broadcast::redis_with(&redis.url(), History { messages: 3, bytes: 1 << 20 })).unwrap();
+    for i in 1..=6 {
+        publish(&bounded, "t", &format!("m{i}"));
+    }
+    assert_eq!(redis.cli(&["XLEN", "squall:broadcast:t"]), "3");
+    let other = connect(&redis);
+    let since = squall::block_on(other.since("t", 1)).unwrap();
+    assert!(!since.complete, "2 and 3 are gone");
+    assert_eq!(since.messages.iter().map(|m| m.id).collect::<Vec<_>>(), [4, 5, 6]);
+    assert_eq!(wait_for(&subscribe(&other, "t", 1), 4), ["gap after 1", "4:m4", "5:m5", "6:m6"]);
+
+    let by_bytes = squall::block_on(Broadcast::redis_with(&redis.url(), History { messages: 100, bytes: 10 })).unwrap();
+    for body in ["aaaa", "bbbb", "cccc"] {
+        publish(&by_bytes, "b", body);
+    }
+    assert_eq!(redis.cli(&["XLEN", "squall:broadcast:b"]), "2", "12 bytes are over 10");
+    assert_eq!(redis.cli(&["GET", "squall:broadcast:b:bytes"]), "8");
+}
+
+/// Redis killed under two processes: publishing fails at once; when Redis
+/// is back (its append-only file kept everything), each process's reader
+/// reconnects and its subscribers go on — ids continuing, nothing lost
+/// that was taken before the kill, nothing twice. The log says when Redis
+/// went and came back.
+#[test]
+fn redis_killed_and_restarted_loses_nothing_it_took() {
+    support::init_logger();
+    let mut redis = RedisServer::start("restart");
+    let (one, two) = (connect(&redis), connect(&redis));
+    let seen = subscribe(&two, "room", u64::MAX);
+    for body in ["before 1", "before 2"] {
+        publish(&one, "room", body);
+    }
+    assert_eq!(wait_for(&seen, 2), ["1:before 1", "2:before 2"]);
+
+    redis.kill();
+    let refused = squall::block_on(one.publish("room", "while down"));
+    assert!(refused.is_err(), "publishing while Redis is down fails: {refused:?}");
+    wait_until("the reader notices", || !support::log_lines_with("redis lost while reading room").is_empty());
+
+    redis.restart();
+    let id = loop {
+        // The first calls after the restart may find the old connection broken.
+        match squall::block_on(one.publish("room", "after")) {
+            Ok(id) => break id,
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(50)),
+        }
+    };
+    assert_eq!(id, 3, "the counter survived the restart");
+    assert_eq!(wait_for(&seen, 3), ["1:before 1", "2:before 2", "3:after"]);
+    wait_until("the reader says Redis is back", || !support::log_lines_with("redis is back for room").is_empty());
+}
+
+/// With its data gone (a restart without persistence), Redis's counter
+/// starts over: the reader says so and tells subscribers, rather than
+/// skipping the new messages as old ones.
+#[test]
+fn a_redis_that_lost_its_data_is_a_gap_not_silence() {
+    support::init_logger();
+    let redis = RedisServer::start("flushed");
+    let one = connect(&redis);
+    let seen = subscribe(&one, "room", u64::MAX);
+    publish(&one, "room", "a");
+    publish(&one, "room", "b");
+    assert_eq!(wait_for(&seen, 2), ["1:a", "2:b"]);
+    redis.cli(&["FLUSHALL"]);
+    // The reader, blocked on the old stream, sees the new one start over.
+    let id = publish(&one, "room", "c");
+    assert_eq!(id, 1);
+    assert_eq!(wait_for(&seen, 4), ["1:a", "2:b", "gap after 2", "1:c"]);
+}
+
+#[test]
+fn redis_down_at_start_up_is_a_start_up_error() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let error = squall::block_on(Broadcast::redis(&format!("redis://127.0.0.1:{port}"))).unwrap_err().to_string();
+    assert!(error.contains(&format!("127.0.0.1:{port}")), "{error}");
+    assert!(squall::block_on(Broadcast::redis("not a url")).is_err());
+}
