@@ -1,117 +1,115 @@
 //! A chat room on all three real-time transports at once:
-//! `cargo run --example chat --features websocket -- [ADDR] [--max-message BYTES]`
+//! `cargo run --example chat --features websocket -- [ADDR] [--max-message BYTES] [--redis URL]`
 //! (ADDR defaults to `127.0.0.1:8888`).
 //!
 //! - `/` — a page with a chat client over WebSocket
 //! - `/chatsocket` — WebSocket: each text message goes to everyone in the
 //!   room (the sender too), and to the long-pollers and event streams
 //! - `/echo` — WebSocket: each message comes back as it was sent
-//! - `POST /message` (form field `body`) — posts a message to everyone
+//! - `POST /message` (form field `body`) — posts a message to everyone;
+//!   `503` with `Retry-After` while the room's backend is unreachable
 //! - `GET /poll?cursor=N` — long poll: the messages numbered above N as
 //!   JSON, at once if there are any, else when the next arrives, or `[]`
-//!   after 30 s
-//! - `GET /events` — the messages as server-sent events, numbered by their id
+//!   after 30 s; `{"id": N, "reload": true}` first when messages after N
+//!   are no longer kept
+//! - `GET /events` — the messages as server-sent events, numbered by their
+//!   id; a reconnecting browser's `Last-Event-ID` replays what it missed,
+//!   or sends a `reload` event when that is no longer kept
 //!
-//! `SIGTERM` or `SIGINT` drains: sockets get Close 1001, streams end.
+//! The room is a topic of a [`Broadcast`]: in this process, or — with
+//! `--redis URL` (feature `redis`) — shared through Redis by every chat
+//! process and `--workers` process using it, with the same message ids
+//! everywhere. `SIGTERM` or `SIGINT` drains: sockets get Close 1001,
+//! streams end.
 
-use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_lite::FutureExt;
 use serde::Serialize;
-use squall::web::{Event, EventSender, EventStream};
+use squall::broadcast::{Broadcast, Delivery, Subscription, Unavailable};
+use squall::web::{Event, EventStream};
 use squall::websocket::{Message, WebSocket, WebSocketHandler, websocket, websocket_fn};
-use squall::{HttpError, Request, Response, Router, get, post};
+use squall::{HttpError, IntoResponse, Request, Response, Router, get, post};
 
 #[path = "support/cli.rs"]
 mod cli;
 use cli::Cli;
 
-/// How many messages the room remembers for pollers and reconnecting
-/// streams, and how many bytes of them at most.
-const HISTORY: usize = 1000;
-const HISTORY_BYTES: usize = 16 << 20;
-
 /// How long a long poll waits before answering with nothing.
 const POLL_WAIT: Duration = Duration::from_secs(30);
 
 // ANCHOR: room
-/// One message, numbered from 1 in the order the room received it.
-#[derive(Debug, Clone, Serialize)]
-struct Posted {
-    id: u64,
-    body: String,
-}
+/// The room's topic in the broadcast.
+const TOPIC: &str = "chat";
 
-/// Everyone listening, on whichever transport.
+/// Everyone listening, on whichever transport, in whichever process: the
+/// broadcast numbers each message and hands it to every subscriber.
 struct Room {
-    state: Mutex<RoomState>,
+    broadcast: Broadcast,
     /// The largest message, in bytes (`--max-message`), on every transport.
     max_message: usize,
 }
 
-#[derive(Default)]
-struct RoomState {
-    history: VecDeque<Posted>,
-    /// The bytes of the messages in `history`.
-    history_bytes: usize,
-    next_id: u64,
-    sockets: Vec<WebSocket>,
-    streams: Vec<EventSender>,
-    /// Long polls waiting for the next message: one wake-up each.
-    pollers: Vec<async_channel::Sender<()>>,
+/// One message as the long poll answers it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+enum Entry {
+    Message {
+        id: u64,
+        body: String,
+    },
+    /// Messages after `id` are no longer kept: reload.
+    Reload {
+        id: u64,
+        reload: bool,
+    },
 }
 
-impl Room {
-    /// Numbers `body` and hands it to every listener. Nobody waits here for
-    /// a slow client: a full queue drops the message for that client alone.
-    fn post(&self, body: String) {
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        state.next_id += 1;
-        let posted = Posted { id: state.next_id, body };
-        let text = Message::text(posted.body.clone());
-        state.sockets.retain(|socket| socket.try_send(text.clone()).is_ok() || !socket.is_closed());
-        let event = Event::data(posted.body.clone()).id(posted.id.to_string());
-        state.streams.retain(|stream| stream.try_send(event.clone()).is_ok() || !stream.is_closed());
-        for poller in state.pollers.drain(..) {
-            let _ = poller.try_send(());
-        }
-        state.history_bytes += posted.body.len();
-        state.history.push_back(posted);
-        while state.history.len() > HISTORY || state.history_bytes > HISTORY_BYTES {
-            let Some(oldest) = state.history.pop_front() else { break };
-            state.history_bytes -= oldest.body.len();
-        }
-    }
-
-    /// The messages numbered above `cursor`.
-    fn since(&self, cursor: u64) -> Vec<Posted> {
-        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        state.history.iter().filter(|p| p.id > cursor).cloned().collect()
-    }
+/// `503` with `Retry-After`: the broadcast backend (Redis) is unreachable.
+fn unavailable(why: Unavailable) -> HttpError {
+    HttpError::new(http::StatusCode::SERVICE_UNAVAILABLE)
+        .with_message("the chat cannot take messages right now; try again in a moment")
+        .with_log(why.to_string())
 }
 // ANCHOR_END: room
 
 // ANCHOR: socket
-/// A member of the room on a WebSocket.
+/// A member of the room on a WebSocket: subscribed while the socket is open.
 struct Member {
     room: Arc<Room>,
+    subscription: Option<Subscription>,
 }
 
 impl WebSocketHandler for Member {
     async fn open(&mut self, socket: &WebSocket) {
-        self.room.state.lock().unwrap_or_else(|e| e.into_inner()).sockets.push(socket.clone());
+        let to = socket.clone();
+        // Never waits: a full queue drops the message for this socket alone.
+        let sink = move |delivery: Delivery<'_>| {
+            let text = match delivery {
+                Delivery::Message(message) => message.body.to_string(),
+                Delivery::Gap { .. } => "(some messages were missed: reload)".to_owned(),
+            };
+            to.try_send(Message::text(text)).is_ok() || !to.is_closed()
+        };
+        match self.room.broadcast.subscribe_after(TOPIC, u64::MAX, sink).await {
+            Ok(subscription) => self.subscription = Some(subscription),
+            Err(why) => {
+                let _ = socket.try_send(Message::text(format!("(not connected to the room: {why})")));
+            }
+        }
     }
 
-    async fn on_message(&mut self, _socket: &WebSocket, message: Message) {
-        if let Some(text) = message.as_text() {
-            self.room.post(text.to_owned());
+    async fn on_message(&mut self, socket: &WebSocket, message: Message) {
+        if let Some(text) = message.as_text()
+            && let Err(why) = self.room.broadcast.publish(TOPIC, text).await
+        {
+            let _ = socket.try_send(Message::text(format!("(not sent: {why})")));
         }
     }
 
     fn on_close(&mut self, _code: Option<u16>, _reason: &str) {
-        self.room.state.lock().unwrap_or_else(|e| e.into_inner()).sockets.retain(|s| !s.is_closed());
+        self.subscription = None;
     }
 }
 // ANCHOR_END: socket
@@ -121,55 +119,57 @@ impl WebSocketHandler for Member {
 async fn poll(req: Request) -> Result<Response, HttpError> {
     let room = req.state::<Arc<Room>>()?.clone();
     let cursor: u64 = req.query_arguments().require_as("cursor").unwrap_or(0);
+    let found: Arc<Mutex<Vec<Entry>>> = Arc::default();
     let (wake, woken) = async_channel::bounded(1);
-    // Registered before looking, so a message posted in between still wakes us.
-    {
-        let mut state = room.state.lock().unwrap_or_else(|e| e.into_inner());
-        state.pollers.retain(|p| p.receiver_count() > 0); // polls that ended without news
-        state.pollers.push(wake);
-    }
-    let mut news = room.since(cursor);
-    if news.is_empty() {
+    let into = found.clone();
+    // What is above the cursor now comes at once; the next message wakes us.
+    let subscription = room
+        .broadcast
+        .subscribe_after(TOPIC, cursor, move |delivery| {
+            let entry = match delivery {
+                Delivery::Message(message) => Entry::Message { id: message.id, body: message.body.to_string() },
+                Delivery::Gap { after } => Entry::Reload { id: after, reload: true },
+            };
+            into.lock().unwrap_or_else(|e| e.into_inner()).push(entry);
+            let _ = wake.try_send(());
+            true
+        })
+        .await
+        .map_err(unavailable)?;
+    if found.lock().unwrap_or_else(|e| e.into_inner()).is_empty() {
         let disconnected = req.disconnected();
         let shutdown = req.shutdown_begun();
-        let waited = async { woken.recv().await.is_ok() }
-            .or(async {
-                squall::sleep(POLL_WAIT).await;
-                false
-            })
-            .or(async {
-                disconnected.await;
-                false
-            })
-            .or(async {
-                // The server is going down: answer now, the client polls again elsewhere.
-                shutdown.await;
-                false
-            })
-            .await;
-        if waited {
-            news = room.since(cursor);
+        async {
+            let _ = woken.recv().await;
         }
+        .or(squall::sleep(POLL_WAIT))
+        .or(disconnected)
+        // The server is going down: answer now, the client polls again elsewhere.
+        .or(shutdown)
+        .await;
     }
-    Ok(Response::json(&news))
+    drop(subscription);
+    let answer = std::mem::take(&mut *found.lock().unwrap_or_else(|e| e.into_inner()));
+    Ok(Response::json(&answer))
 }
 // ANCHOR_END: poll
 
 // ANCHOR: events
 /// `GET /events`: every message from now on, and those after `Last-Event-ID`
-/// for a browser that reconnects.
+/// for a browser that reconnects — to this process or another.
 async fn events(req: Request) -> Result<EventStream, HttpError> {
     let room = req.state::<Arc<Room>>()?.clone();
     let (sender, stream) = EventStream::channel();
-    let mut state = room.state.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(last) = req.last_event_id().and_then(|id| id.parse::<u64>().ok()) {
-        for missed in state.history.iter().filter(|p| p.id > last) {
-            let _ = sender.try_send(Event::data(missed.body.clone()).id(missed.id.to_string()));
-        }
-    }
-    // Streams whose clients left hold no queue, only a few bytes: pruned here.
-    state.streams.retain(|stream| !stream.is_closed());
-    state.streams.push(sender);
+    let after = req.last_event_id().and_then(|id| id.parse::<u64>().ok()).unwrap_or(u64::MAX);
+    let sink = move |delivery: Delivery<'_>| {
+        let event = match delivery {
+            Delivery::Message(message) => Event::data(message.body.to_string()).id(message.id.to_string()),
+            Delivery::Gap { .. } => Event::data("some messages were missed").event("reload"),
+        };
+        sender.try_send(event).is_ok() || !sender.is_closed()
+    };
+    // Subscribed until the stream's client leaves (its sink then says stop).
+    room.broadcast.subscribe_after(TOPIC, after, sink).await.map_err(unavailable)?.keep();
     Ok(stream)
 }
 // ANCHOR_END: events
@@ -188,16 +188,25 @@ async fn message(mut req: Request) -> Result<Response, HttpError> {
         return Err(HttpError::new(http::StatusCode::PAYLOAD_TOO_LARGE)
             .with_message(format!("a message is at most {max} bytes")));
     }
-    room.post(body.to_owned());
-    Ok(Response::new(http::StatusCode::NO_CONTENT))
+    match room.broadcast.publish(TOPIC, body).await {
+        Ok(_) => Ok(Response::new(http::StatusCode::NO_CONTENT)),
+        Err(why) => {
+            let mut refused = unavailable(why).into_response();
+            refused.headers_mut().insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("1"));
+            Ok(refused)
+        }
+    }
 }
 
-fn app(max_message: usize) -> Router {
-    let room = Arc::new(Room { state: Mutex::default(), max_message });
+fn app(broadcast: Broadcast, max_message: usize) -> Router {
+    let room = Arc::new(Room { broadcast, max_message });
     let members = room.clone();
     Router::with_state(room)
         .route("/", get(|_req| async { Response::html(PAGE) }))
-        .route("/chatsocket", websocket(move |_req| Member { room: members.clone() }).max_message_size(max_message))
+        .route(
+            "/chatsocket",
+            websocket(move |_req| Member { room: members.clone(), subscription: None }).max_message_size(max_message),
+        )
         .route(
             "/echo",
             websocket_fn(|socket: WebSocket, message: Message| async move {
@@ -210,22 +219,43 @@ fn app(max_message: usize) -> Router {
         .route("/events", get(events))
 }
 
+/// The room's broadcast: through Redis at `url`, or in this process.
+fn broadcast(redis: Option<&str>) -> squall::Result<Broadcast> {
+    match redis {
+        #[cfg(feature = "redis")]
+        Some(url) => squall::block_on(Broadcast::redis(url)),
+        #[cfg(not(feature = "redis"))]
+        Some(_) => unreachable!("main refuses --redis without the feature"),
+        None => Ok(Broadcast::in_process()),
+    }
+}
+
 const USAGE: &str = "\
-usage: chat [ADDR] [--max-message BYTES] [server options]
-(ADDR defaults to 127.0.0.1:8888; BYTES, the largest WebSocket message, to 10 MiB)
+usage: chat [ADDR] [--max-message BYTES] [--redis URL] [server options]
+(ADDR defaults to 127.0.0.1:8888; BYTES, the largest WebSocket message, to 10 MiB;
+--redis shares the room with every chat using that Redis, with the feature redis)
 ";
 
 fn main() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn,squall::access=info")).init();
     let mut cli = Cli::new("chat", USAGE);
     let mut max_message = 10 * 1024 * 1024;
+    let mut redis = None;
     while let Some(flag) = cli.next() {
         match flag.as_str() {
             "--max-message" => max_message = cli.parse(&flag),
+            "--redis" => redis = Some(cli.value(&flag)),
             _ => cli.unknown(&flag),
         }
     }
-    cli.serve(|_worker| Ok(app(max_message)), |scheme, addr| format!("chat on {scheme}://{addr}/"))
+    if redis.is_some() && !cfg!(feature = "redis") {
+        cli.fail("--redis needs the example built with --features websocket,redis");
+    }
+    // Each worker process connects on its own: Redis down stops start-up.
+    cli.serve(
+        |_worker| Ok(app(broadcast(redis.as_deref())?, max_message)),
+        |scheme, addr| format!("chat on {scheme}://{addr}/"),
+    )
 }
 
 /// The chat page: a WebSocket client in a few lines of JavaScript.

@@ -31,7 +31,8 @@ fn subscribe(broadcast: &Broadcast, topic: &str, after: u64) -> Seen {
         });
         true
     }))
-    .unwrap();
+    .unwrap()
+    .keep();
     seen
 }
 

@@ -35,7 +35,8 @@
 //!     true // keep me subscribed
 //! })
 //! .await
-//! .unwrap();
+//! .unwrap()
+//! .keep();
 //! # });
 //! ```
 
@@ -44,7 +45,8 @@ mod redis;
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 
 use crate::rt::lock;
 
@@ -124,6 +126,8 @@ pub struct Broadcast {
 struct Inner {
     history: History,
     topics: Mutex<HashMap<String, Topic>>,
+    /// Numbers subscriptions, to end one.
+    next_subscription: AtomicU64,
     #[cfg(feature = "redis")]
     redis: Option<redis::Backend>,
 }
@@ -138,7 +142,7 @@ struct Topic {
     recent_bytes: usize,
     /// The id of the last message delivered here (0: none yet).
     last: u64,
-    sinks: Vec<Sink>,
+    sinks: Vec<(u64, Sink)>,
     /// Set once this process reads the topic from Redis, from the id it
     /// found then.
     #[cfg(feature = "redis")]
@@ -150,7 +154,7 @@ impl Topic {
     /// keeps it in `recent`.
     fn deliver(&mut self, message: Published, history: History) {
         self.last = message.id;
-        self.sinks.retain_mut(|sink| sink(Delivery::Message(&message)));
+        self.sinks.retain_mut(|(_, sink)| sink(Delivery::Message(&message)));
         self.recent_bytes += message.body.len();
         self.recent.push_back(message);
         while self.recent.len() > history.messages || self.recent_bytes > history.bytes {
@@ -162,7 +166,7 @@ impl Topic {
     /// Tells every sink that messages after `after` are lost.
     #[cfg(feature = "redis")]
     fn gap(&mut self, after: u64) {
-        self.sinks.retain_mut(|sink| sink(Delivery::Gap { after }));
+        self.sinks.retain_mut(|(_, sink)| sink(Delivery::Gap { after }));
     }
 
     /// The backend lost the topic (its counter went back): a gap for every
@@ -192,6 +196,7 @@ impl Broadcast {
             inner: Arc::new(Inner {
                 history: History::default(),
                 topics: Mutex::default(),
+                next_subscription: AtomicU64::new(1),
                 #[cfg(feature = "redis")]
                 redis: None,
             }),
@@ -220,7 +225,9 @@ impl Broadcast {
     #[cfg(feature = "redis")]
     pub async fn redis_with(url: &str, history: History) -> crate::Result<Self> {
         let backend = redis::Backend::connect(url, history).await?;
-        Ok(Broadcast { inner: Arc::new(Inner { history, topics: Mutex::default(), redis: Some(backend) }) })
+        let inner =
+            Inner { history, topics: Mutex::default(), next_subscription: AtomicU64::new(1), redis: Some(backend) };
+        Ok(Broadcast { inner: Arc::new(inner) })
     }
 
     /// The same, with another history bound (in-process only; for Redis
@@ -269,7 +276,7 @@ impl Broadcast {
     ///
     /// [`Unavailable`] when the history must be read from Redis and it
     /// cannot be reached.
-    pub async fn subscribe_after<F>(&self, topic: &str, after: u64, sink: F) -> Result<(), Unavailable>
+    pub async fn subscribe_after<F>(&self, topic: &str, after: u64, sink: F) -> Result<Subscription, Unavailable>
     where
         F: FnMut(Delivery<'_>) -> bool + Send + 'static,
     {
@@ -285,12 +292,12 @@ impl Broadcast {
                 if !older.complete {
                     gap_told = true;
                     if !sink(Delivery::Gap { after: from }) {
-                        return Ok(());
+                        return Ok(self.ended(topic));
                     }
                 }
                 for message in &older.messages {
                     if !sink(Delivery::Message(message)) {
-                        return Ok(());
+                        return Ok(self.ended(topic));
                     }
                 }
                 from = older.messages.last().map_or(from, |m| m.id);
@@ -300,17 +307,20 @@ impl Broadcast {
         let state = topics.entry(topic.to_owned()).or_default();
         let here = state.since(from);
         if !here.complete && !gap_told && !self.is_shared() && !sink(Delivery::Gap { after: from }) {
-            return Ok(());
+            return Ok(self.ended(topic));
         }
         for message in &here.messages {
             if !sink(Delivery::Message(message)) {
-                return Ok(());
+                return Ok(self.ended(topic));
             }
         }
         // Nothing handed over above comes again: only ids past the floor
         // (a gap resets it: after a backend that lost its data, ids start over).
         let mut floor = here.messages.last().map_or(from.min(state.last), |m| m.id);
-        state.sinks.push(Box::new(move |delivery: Delivery<'_>| match delivery {
+        let id = self.inner.next_subscription.fetch_add(1, Ordering::Relaxed);
+        let subscription =
+            Subscription { inner: Arc::downgrade(&self.inner), topic: topic.to_owned(), id, keep: false };
+        let sink: Sink = Box::new(move |delivery: Delivery<'_>| match delivery {
             Delivery::Message(message) if message.id <= floor => true,
             Delivery::Message(message) => {
                 floor = message.id;
@@ -320,8 +330,14 @@ impl Broadcast {
                 floor = 0;
                 sink(delivery)
             }
-        }));
-        Ok(())
+        });
+        state.sinks.push((id, sink));
+        Ok(subscription)
+    }
+
+    /// A subscription whose sink already said stop.
+    fn ended(&self, topic: &str) -> Subscription {
+        Subscription { inner: Weak::new(), topic: topic.to_owned(), id: 0, keep: false }
     }
 
     /// The messages of `topic` after `after` that the history has.
@@ -353,6 +369,44 @@ impl Broadcast {
     }
 }
 
+/// A sink's place in a topic: dropping it unsubscribes (a WebSocket that
+/// closed, a long poll that answered), unless it was
+/// [kept](Subscription::keep) to end only when its sink says stop.
+#[must_use = "dropping a Subscription unsubscribes at once"]
+pub struct Subscription {
+    inner: Weak<Inner>,
+    topic: String,
+    id: u64,
+    keep: bool,
+}
+
+impl Subscription {
+    /// Leaves the sink subscribed until it returns false (an event stream
+    /// whose client left, say), without a handle to keep.
+    pub fn keep(mut self) {
+        self.keep = true;
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        if self.keep {
+            return;
+        }
+        if let Some(inner) = self.inner.upgrade()
+            && let Some(topic) = lock(&inner.topics).get_mut(&self.topic)
+        {
+            topic.sinks.retain(|(id, _)| *id != self.id);
+        }
+    }
+}
+
+impl fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Subscription").field("topic", &self.topic).field("id", &self.id).finish()
+    }
+}
+
 impl fmt::Debug for Broadcast {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let topics: Vec<String> = lock(&self.inner.topics).keys().cloned().collect();
@@ -379,7 +433,8 @@ mod tests {
             lock(&into).push(text);
             true
         }))
-        .unwrap();
+        .unwrap()
+        .keep();
         seen
     }
 
@@ -436,8 +491,25 @@ mod tests {
             *lock(&count) += 1;
             false
         }))
+        .unwrap()
+        .keep();
+        publish(&b, "t", "a");
+        publish(&b, "t", "b");
+        assert_eq!(*lock(&calls), 1);
+    }
+
+    #[test]
+    fn dropping_the_subscription_unsubscribes() {
+        let b = Broadcast::in_process();
+        let calls = Arc::new(Mutex::new(0));
+        let count = calls.clone();
+        let subscription = crate::rt::block_on(b.subscribe_after("t", u64::MAX, move |_| {
+            *lock(&count) += 1;
+            true
+        }))
         .unwrap();
         publish(&b, "t", "a");
+        drop(subscription);
         publish(&b, "t", "b");
         assert_eq!(*lock(&calls), 1);
     }

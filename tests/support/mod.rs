@@ -148,7 +148,20 @@ pub(crate) struct Example {
 pub(crate) type Production = Example;
 
 impl Drop for Example {
+    /// SIGTERM first, so that a supervisor stops its worker processes with
+    /// it; SIGKILL for what has not ended within three seconds.
     fn drop(&mut self) {
+        #[cfg(unix)]
+        if let Some(pid) = rustix::process::Pid::from_raw(self.child.id() as i32) {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+            while std::time::Instant::now() < deadline {
+                if matches!(self.child.try_wait(), Ok(Some(_))) {
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
