@@ -136,3 +136,31 @@ fn logging_in_through_an_openid_provider_lands_on_the_greeting() {
     browser.refresh();
     browser.wait_for_text("#user", "ada");
 }
+
+/// Two chat processes sharing one Redis: a tab on each, and a message typed
+/// in one appears in the other — carried by the other process's socket.
+#[test]
+#[cfg(feature = "redis")]
+fn a_message_typed_in_a_tab_on_one_chat_process_appears_in_a_tab_on_another() {
+    support::init_logger();
+    let redis = support::redis::RedisServer::start("browser");
+    let url = redis.url();
+    let first = support::example("chat", "websocket,redis", &["--redis", &url]);
+    let second = support::example("chat", "websocket,redis", &["--redis", &url]);
+    let driver = Driver::start();
+    let browser = Browser::open(&driver);
+
+    let on_first = browser.current_tab();
+    browser.go(&format!("http://{}/", first.addr));
+    browser.wait_for_text("#status", "connected");
+    let on_second = browser.new_tab();
+    browser.switch_to(&on_second);
+    browser.go(&format!("http://{}/", second.addr));
+    browser.wait_for_text("#status", "connected");
+
+    browser.type_into("#body", "typed on the second process");
+    browser.click("#form button");
+    browser.wait_for_text("#messages", "typed on the second process");
+    browser.switch_to(&on_first);
+    browser.wait_for_text("#messages", "typed on the second process");
+}
