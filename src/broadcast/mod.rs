@@ -7,14 +7,14 @@
 //!
 //! - **in-process** ([`Broadcast::in_process`], no dependency): one
 //!   process's memory, what a single-process app needs;
-//! - **Redis** ([`Broadcast::redis`], cargo feature `redis`): a Redis stream
+//! - **Redis** (`Broadcast::redis`, cargo feature `redis`): a Redis stream
 //!   per topic (ordered, replayable, trimmed to the history bound), numbered
 //!   by a counter in the same atomic script that appends, and read by one
 //!   task per topic in each process, which hands each message to that
 //!   process's subscribers.
 //!
 //! Subscribers are sinks, called with each message in order: a WebSocket
-//! or an event stream queues it without waiting ([`WebSocket::try_send`](crate::websocket::WebSocket),
+//! or an event stream queues it without waiting (`WebSocket::try_send`,
 //! [`EventSender::try_send`](crate::web::EventSender)), so a slow client
 //! only loses messages of its own, as with direct sends. A subscriber that
 //! fell further behind than the history (or whose process lost Redis for
@@ -231,7 +231,7 @@ impl Broadcast {
     }
 
     /// The same, with another history bound (in-process only; for Redis
-    /// use [`redis_with`](Self::redis_with)).
+    /// use `redis_with`).
     pub fn with_history(self, history: History) -> Self {
         match Arc::try_unwrap(self.inner) {
             Ok(mut inner) => {

@@ -5,7 +5,10 @@
 //!                                    awaiting its echo, for SECS: `roundtrips R seconds S`
 //!   wsload fanout URL N MESSAGES     N receivers and one sender on a broadcast room;
 //!                                    each message is sent once all have the previous:
-//!                                    `deliveries D seconds S`
+//!                                    `deliveries D seconds S p99_us P` (P: from the
+//!                                    send to each receiver's receipt, 99th percentile).
+//!                                    URL may be several, comma-separated: the sender
+//!                                    uses the first, the receivers are spread over all
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -72,19 +75,31 @@ async fn main() {
         }
         "fanout" => {
             let messages: u64 = arg(&args, 4, "messages");
-            let mut sender = open_many(&url, 1).await.remove(0);
-            let receivers = open_many(&url, n).await;
+            let urls: Vec<&str> = url.split(',').collect();
+            let mut sender = open_many(urls[0], 1).await.remove(0);
+            let mut receivers = Vec::with_capacity(n);
+            for (i, url) in urls.iter().enumerate() {
+                let share = n / urls.len() + usize::from(i < n % urls.len());
+                receivers.extend(open_many(url, share).await);
+            }
             let received = Arc::new(AtomicU64::new(0));
+            let sent_at: std::rc::Rc<std::cell::RefCell<Vec<Instant>>> = Default::default();
+            let latencies: std::rc::Rc<std::cell::RefCell<Vec<u32>>> = Default::default();
             let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
             let local = tokio::task::LocalSet::new();
             for mut socket in receivers {
                 let received = received.clone();
                 let done_tx = done_tx.clone();
+                let (sent_at, latencies) = (sent_at.clone(), latencies.clone());
                 local.spawn_local(async move {
                     let mut got = 0;
                     while got < messages {
                         match socket.next().await {
-                            Some(Ok(Message::Text(_))) => {
+                            Some(Ok(Message::Text(text))) => {
+                                let index: usize = text.trim_start_matches("message ").parse().unwrap_or(0);
+                                if let Some(at) = sent_at.borrow().get(index) {
+                                    latencies.borrow_mut().push(at.elapsed().as_micros() as u32);
+                                }
                                 got += 1;
                                 if received.fetch_add(1, Ordering::Relaxed) + 1 == n as u64 * got {
                                     let _ = done_tx.send(());
@@ -100,6 +115,7 @@ async fn main() {
             local
                 .run_until(async {
                     for i in 0..messages {
+                        sent_at.borrow_mut().push(Instant::now());
                         sender.send(Message::text(format!("message {i}"))).await.expect("send");
                         // Wait until every receiver has message i.
                         while received.load(Ordering::Relaxed) < n as u64 * (i + 1) {
@@ -108,7 +124,14 @@ async fn main() {
                     }
                 })
                 .await;
-            println!("deliveries {} seconds {:.3}", received.load(Ordering::Relaxed), started.elapsed().as_secs_f64());
+            let mut all = latencies.borrow().clone();
+            all.sort_unstable();
+            let p99 = all.get((all.len() * 99 / 100).min(all.len().saturating_sub(1))).copied().unwrap_or(0);
+            println!(
+                "deliveries {} seconds {:.3} p99_us {p99}",
+                received.load(Ordering::Relaxed),
+                started.elapsed().as_secs_f64()
+            );
         }
         _ => panic!("modes: idle, echo, fanout"),
     }
