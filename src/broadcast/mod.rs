@@ -340,6 +340,47 @@ impl Broadcast {
         Subscription { inner: Weak::new(), topic: topic.to_owned(), id: 0, keep: false }
     }
 
+    /// Subscribes to `topic` from the message after `after` (as
+    /// [`subscribe_after`](Self::subscribe_after)) as a stream of owned
+    /// items, with a queue of `queue` items between the broadcast and the
+    /// reader. A reader that falls behind by more than its queue loses the
+    /// messages that do not fit — it alone; publishing never waits for it —
+    /// and reads an [`Item::Gap`] where they were.
+    ///
+    /// # Errors
+    ///
+    /// As [`subscribe_after`](Self::subscribe_after).
+    pub async fn subscribe(&self, topic: &str, after: u64, queue: usize) -> Result<Subscribed, Unavailable> {
+        let (sender, receiver) = async_channel::bounded(queue.max(1));
+        // Set while messages are being dropped: the id of the last one queued.
+        let mut dropped_after: Option<u64> = None;
+        let mut last = after.min(u64::MAX - 1);
+        let sink = move |delivery: Delivery<'_>| {
+            let item = match delivery {
+                Delivery::Message(message) => Item::Message(message.clone()),
+                Delivery::Gap { after } => Item::Gap { after },
+            };
+            let id = match &item {
+                Item::Message(message) => message.id,
+                Item::Gap { .. } => last,
+            };
+            if let Some(before) = dropped_after {
+                if sender.try_send(Item::Gap { after: before }).is_err() {
+                    return !sender.is_closed();
+                }
+                dropped_after = None;
+            }
+            match sender.try_send(item) {
+                Ok(()) => last = id,
+                Err(async_channel::TrySendError::Full(_)) => dropped_after = Some(last),
+                Err(async_channel::TrySendError::Closed(_)) => return false,
+            }
+            true
+        };
+        let subscription = self.subscribe_after(topic, after, sink).await?;
+        Ok(Subscribed { receiver: Box::pin(receiver), _subscription: subscription })
+    }
+
     /// The messages of `topic` after `after` that the history has.
     ///
     /// # Errors
@@ -366,6 +407,42 @@ impl Broadcast {
         return self.inner.redis.is_some();
         #[cfg(not(feature = "redis"))]
         false
+    }
+}
+
+/// An owned delivery, as [`Subscribed`] yields it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Item {
+    /// The next message.
+    Message(Published),
+    /// Messages after `after` were lost to this reader (it fell behind its
+    /// queue, or the history).
+    Gap {
+        /// The last message it had.
+        after: u64,
+    },
+}
+
+/// A subscription read as a stream ([`Broadcast::subscribe`]); dropping it
+/// unsubscribes.
+#[derive(Debug)]
+pub struct Subscribed {
+    receiver: std::pin::Pin<Box<async_channel::Receiver<Item>>>,
+    _subscription: Subscription,
+}
+
+impl Subscribed {
+    /// The next item; `None` only once the broadcast is gone.
+    pub async fn next(&mut self) -> Option<Item> {
+        self.receiver.recv().await.ok()
+    }
+}
+
+impl futures_lite::Stream for Subscribed {
+    type Item = Item;
+
+    fn poll_next(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<Item>> {
+        self.receiver.as_mut().poll_next(cx)
     }
 }
 
@@ -496,6 +573,21 @@ mod tests {
         publish(&b, "t", "a");
         publish(&b, "t", "b");
         assert_eq!(*lock(&calls), 1);
+    }
+
+    #[test]
+    fn a_stream_reader_behind_its_queue_reads_a_gap_where_messages_were_dropped() {
+        let b = Broadcast::in_process();
+        let mut stream = crate::rt::block_on(b.subscribe("t", u64::MAX, 2)).unwrap();
+        for body in ["1", "2", "3", "4"] {
+            publish(&b, "t", body); // 3 and 4 do not fit
+        }
+        let next = |s: &mut Subscribed| crate::rt::block_on(s.next()).unwrap();
+        assert_eq!(next(&mut stream), Item::Message(Published { id: 1, body: "1".into() }));
+        assert_eq!(next(&mut stream), Item::Message(Published { id: 2, body: "2".into() }));
+        publish(&b, "t", "5");
+        assert_eq!(next(&mut stream), Item::Gap { after: 2 });
+        assert_eq!(next(&mut stream), Item::Message(Published { id: 5, body: "5".into() }));
     }
 
     #[test]
