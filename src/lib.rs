@@ -44,6 +44,7 @@
 //! | `python` | `python`: Python WSGI apps (Flask, Django) in an embedded interpreter |
 //! | `locale` | `locale`: translations from Tornado's CSV files or gettext catalogs, `Request::locale` |
 //! | `auth` | `auth`: third-party login, OAuth 2.0 with PKCE and OpenID Connect (Google, GitHub, any issuer) |
+//! | `redis` | `broadcast::Broadcast::redis`: real-time broadcast shared through Redis by processes and machines |
 //!
 //! The server, routing, the gateway container and the testing helpers are
 //! always built. [`http`] is the `http` crate squall's types come from.
@@ -51,7 +52,7 @@
 //! # Layers
 //!
 //! Each module imports only from those below it: `rt` (the runtime),
-//! `error` and `locale`, then [`web`], then [`routing`], `websocket` and `static_files`, then [`app`],
+//! `error`, `locale` and [`broadcast`], then [`web`], then [`routing`], `websocket` and `static_files`, then [`app`],
 //! [`server`] and [`gateway`], then [`testing`], `auth`, `cgi` and `python`.
 //!
 //! # Runtime
