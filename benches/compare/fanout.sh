@@ -42,15 +42,6 @@ spawn() {
     SPAWNED=$!
 }
 
-wait_http() {
-    for _ in $(seq 100); do
-        curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$1/" && return 0
-        sleep 0.1
-    done
-    say "nothing answers on port $1"
-    return 1
-}
-
 # measure SETUP -> "deliveries_per_s p99_ms chat_cpu_us redis_cpu_us"
 measure() {
     local setup=$1 tck pids=() redis_pid=0 urls="" data
@@ -65,13 +56,13 @@ measure() {
         for i in 0 1; do
             spawn "chat$i" "$CHAT" "127.0.0.1:$((PORT + i))" --access-log off --redis "redis://127.0.0.1:$redis_port"
             pids+=("$SPAWNED")
-            wait_http $((PORT + i))
+            wait_http $((PORT + i)) || say "chat $i did not start; see $WORK/raw/fanout-chat$i.log"
             urls+="${urls:+,}ws://127.0.0.1:$((PORT + i))/chatsocket"
         done
     else
         spawn chat "$CHAT" "127.0.0.1:$PORT" --access-log off
         pids+=("$SPAWNED")
-        wait_http "$PORT"
+        wait_http "$PORT" || say "the chat did not start; see $WORK/raw/fanout-chat.log"
         urls="ws://127.0.0.1:$PORT/chatsocket"
     fi
     local chat0=0 redis0=0 chat1=0 redis1=0 pid

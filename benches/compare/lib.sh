@@ -52,6 +52,15 @@ need() {
     fi
 }
 
+# Waits (up to 10 s) until something answers HTTP on loopback port $1.
+wait_http() {
+    for _ in $(seq 100); do
+        curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$1/" && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
 # CPU time (user + system, all threads) of every process in a session — the
 # server is its session's leader, so its workers count — with the children
 # they have reaped (a CGI server's programs), in clock ticks.

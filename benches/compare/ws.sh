@@ -61,10 +61,7 @@ start() {
     RUST_LOG=error setsid taskset -c "$(server_cpus "$PLACEMENT")" $cmd >"$LOG.server" 2>&1 &
     PID=$!
     URL="ws://127.0.0.1:$PORT"
-    for _ in $(seq 100); do
-        curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$PORT/" && return 0
-        sleep 0.1
-    done
+    wait_http "$PORT" && return 0
     say "$1 did not start; see $LOG.server"
     return 1
 }

@@ -73,23 +73,16 @@ fn refuse(req: &Request) -> Response {
         let uri = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
         let login = req.login_url();
         let joiner = if login.contains('?') { '&' } else { '?' };
-        Response::redirect(&format!("{login}{joiner}next={}", percent_encode(uri)))
+        Response::redirect(&format!("{login}{joiner}next={}", encode_next(uri)))
     } else {
         HttpError::new(StatusCode::FORBIDDEN).with_message("login required").into_response()
     }
 }
 
-/// Percent-encodes everything but RFC 3986's unreserved characters.
-fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() * 3);
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+/// `next` for the login URL: everything but RFC 3986's unreserved
+/// characters percent-encoded, as Tornado's `urlencode` writes it.
+fn encode_next(next: &str) -> String {
+    crate::web::percent_encode(next.as_bytes(), b"", "%20")
 }
 
 /// `candidate` if it is a path on this site, else `None`: what a login page
@@ -122,8 +115,8 @@ mod tests {
 
     #[test]
     fn next_is_encoded_like_tornados_urlencode() {
-        assert_eq!(percent_encode("/"), "%2F");
-        assert_eq!(percent_encode("/a b?x=1&y=é"), "%2Fa%20b%3Fx%3D1%26y%3D%C3%A9");
+        assert_eq!(encode_next("/"), "%2F");
+        assert_eq!(encode_next("/a b?x=1&y=é"), "%2Fa%20b%3Fx%3D1%26y%3D%C3%A9");
     }
 
     #[test]

@@ -112,15 +112,7 @@ pub(crate) fn post_form(
 
 /// `application/x-www-form-urlencoded` for one value.
 pub(crate) fn form_encode_one(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for byte in value.bytes() {
-        match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => out.push(byte as char),
-            b' ' => out.push('+'),
-            _ => out.push_str(&format!("%{byte:02X}")),
-        }
-    }
-    out
+    crate::web::percent_encode(value.as_bytes(), b"", "+")
 }
 
 /// `url` with `params` added to its query.

@@ -98,6 +98,8 @@ pub(crate) enum Refused {
     Signature,
     Issuer(String),
     Audience(String),
+    /// The user-info endpoint answered for another user than the ID token names.
+    OtherSubject,
     /// Expired at this time (seconds since 1970).
     Expired(i64),
     IssuedInTheFuture(i64),
@@ -114,6 +116,7 @@ impl fmt::Display for Refused {
             Refused::Signature => write!(f, "the signature does not verify with the provider's key"),
             Refused::Issuer(iss) => write!(f, "issued by {iss:?}, not by the provider"),
             Refused::Audience(aud) => write!(f, "issued for {aud}, not for this client"),
+            Refused::OtherSubject => write!(f, "the user-info endpoint answered for another user"),
             Refused::Expired(at) => write!(f, "expired at {at} (seconds since 1970)"),
             Refused::IssuedInTheFuture(at) => write!(f, "issued in the future, at {at}"),
             Refused::Nonce => write!(f, "its nonce is not the one this login sent"),

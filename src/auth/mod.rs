@@ -555,7 +555,7 @@ impl LoginWith {
                 if let (Some(sub), Some(other)) = (claims.get("sub"), info.get("sub"))
                     && sub != other
                 {
-                    return Err(unverified(name, &Refused::Issuer("userinfo for another subject".into())));
+                    return Err(unverified(name, &Refused::OtherSubject));
                 }
                 if let (Value::Object(into), Value::Object(from)) = (&mut claims, info) {
                     for (key, value) in from {

@@ -192,9 +192,14 @@ impl Broadcast {
     /// Topics in this process's memory, with the default history (1,000
     /// messages, 16 MiB per topic).
     pub fn in_process() -> Self {
+        Self::in_process_with(History::default())
+    }
+
+    /// Topics in this process's memory, keeping `history` per topic.
+    pub fn in_process_with(history: History) -> Self {
         Broadcast {
             inner: Arc::new(Inner {
-                history: History::default(),
+                history,
                 topics: Mutex::default(),
                 next_subscription: AtomicU64::new(1),
                 #[cfg(feature = "redis")]
@@ -228,18 +233,6 @@ impl Broadcast {
         let inner =
             Inner { history, topics: Mutex::default(), next_subscription: AtomicU64::new(1), redis: Some(backend) };
         Ok(Broadcast { inner: Arc::new(inner) })
-    }
-
-    /// The same, with another history bound (in-process only; for Redis
-    /// use `redis_with`).
-    pub fn with_history(self, history: History) -> Self {
-        match Arc::try_unwrap(self.inner) {
-            Ok(mut inner) => {
-                inner.history = history;
-                Broadcast { inner: Arc::new(inner) }
-            }
-            Err(shared) => Broadcast { inner: shared },
-        }
     }
 
     /// Publishes `body` on `topic`; returns its id. Every subscriber of
@@ -544,7 +537,7 @@ mod tests {
 
     #[test]
     fn the_history_is_bounded_and_asking_past_it_is_a_gap() {
-        let b = Broadcast::in_process().with_history(History { messages: 2, bytes: 1 << 20 });
+        let b = Broadcast::in_process_with(History { messages: 2, bytes: 1 << 20 });
         for body in ["1", "2", "3", "4"] {
             publish(&b, "t", body);
         }
@@ -552,7 +545,7 @@ mod tests {
         assert!(!since.complete, "messages 1 and 2 are gone");
         assert_eq!(since.messages.iter().map(|m| m.id).collect::<Vec<_>>(), [3, 4]);
         assert_eq!(*lock(&collect(&b, "t", 1)), ["gap after 1", "3:3", "4:4"]);
-        let by_bytes = Broadcast::in_process().with_history(History { messages: 100, bytes: 10 });
+        let by_bytes = Broadcast::in_process_with(History { messages: 100, bytes: 10 });
         for body in ["aaaa", "bbbb", "cccc"] {
             publish(&by_bytes, "t", body);
         }

@@ -178,10 +178,19 @@ pub(crate) fn encode_path_arg(input: &str) -> String {
 
 /// Percent-encodes path bytes, as [`encode_path_arg`] does text.
 pub(crate) fn encode_path_bytes(input: &[u8]) -> String {
+    percent_encode(input, b"/", "%20")
+}
+
+/// Percent-encodes `input`: RFC 3986's unreserved characters and the bytes
+/// of `keep` stay as they are, a space becomes `space` (`%20`, or `+` in
+/// `application/x-www-form-urlencoded`), every other byte `%XX`.
+pub(crate) fn percent_encode(input: &[u8], keep: &[u8], space: &str) -> String {
     let mut out = String::with_capacity(input.len());
     for &b in input {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/') {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') || keep.contains(&b) {
             out.push(b as char);
+        } else if b == b' ' {
+            out.push_str(space);
         } else {
             out.push_str(&format!("%{b:02X}"));
         }

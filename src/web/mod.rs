@@ -22,7 +22,7 @@ pub(crate) mod upgrade;
 pub(crate) mod xsrf;
 
 pub use arguments::{Arguments, PathArgs};
-pub(crate) use arguments::{decode_path_arg, encode_path_arg, encode_path_bytes, percent_decode};
+pub(crate) use arguments::{decode_path_arg, encode_path_arg, encode_path_bytes, percent_decode, percent_encode};
 pub use body::Body;
 pub use client::Disconnected;
 pub(crate) use encoding::coding_accepted;
