@@ -343,6 +343,8 @@ pub struct LoginWith {
     user_cookie: String,
     on_login: Box<OnLogin>,
     state_max_age: Duration,
+    /// The cookie holding a login's state: `login_{provider name}`.
+    state_cookie: String,
     /// States already used, until they would have expired.
     used: Mutex<HashMap<String, Instant>>,
 }
@@ -356,7 +358,10 @@ impl LoginWith {
     /// user's name at the provider (`preferred_username`, GitHub's login),
     /// else the e-mail address, else the provider's id for the user.
     pub fn new(provider: Provider) -> Self {
+        let name: String =
+            provider.name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect();
         LoginWith {
+            state_cookie: format!("login_{name}"),
             provider: Arc::new(provider),
             user_cookie: "user".to_owned(),
             on_login: Box::new(|_req, user| {
@@ -392,12 +397,6 @@ impl LoginWith {
         self
     }
 
-    fn state_cookie(&self) -> String {
-        let name: String =
-            self.provider.name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect();
-        format!("login_{name}")
-    }
-
     async fn serve(&self, req: Request) -> Response {
         if req.method() != Method::GET && req.method() != Method::HEAD {
             let mut response = HttpError::new(StatusCode::METHOD_NOT_ALLOWED).into_response();
@@ -412,7 +411,7 @@ impl LoginWith {
         answer.unwrap_or_else(|error| {
             // Whatever went wrong, this login's state is spent.
             let mut response = error.into_response();
-            response.clear_cookie(&self.state_cookie(), cookie_path(&req));
+            response.clear_cookie(&self.state_cookie, cookie_path(&req));
             response
         })
     }
@@ -426,7 +425,7 @@ impl LoginWith {
         let redirect_uri = redirect_uri(&provider.client, req);
         let remembered =
             json!({"state": state, "nonce": nonce, "verifier": verifier, "next": next, "redirect_uri": redirect_uri});
-        let mut cookie = req.signed_cookie_for(&self.state_cookie(), &remembered.to_string())?;
+        let mut cookie = req.signed_cookie_for(&self.state_cookie, &remembered.to_string())?;
         cookie.set_path(cookie_path(req).to_owned());
         cookie.set_max_age(cookie::time::Duration::seconds(self.state_max_age.as_secs() as i64));
         cookie.set_expires(None);
@@ -480,7 +479,7 @@ impl LoginWith {
         cookie.set_same_site(SameSite::Lax);
         cookie.set_secure(req.protocol() == "https");
         response.set_cookie(cookie);
-        response.clear_cookie(&self.state_cookie(), cookie_path(req));
+        response.clear_cookie(&self.state_cookie, cookie_path(req));
         Ok(response)
     }
 
@@ -489,7 +488,7 @@ impl LoginWith {
     fn remembered_state(&self, req: &Request) -> std::result::Result<Value, HttpError> {
         let name = self.provider.name.as_str();
         let max_age_days = self.state_max_age.as_secs_f64() / 86_400.0;
-        let cookie = req.signed_cookie_within(&self.state_cookie(), max_age_days)?.ok_or_else(|| {
+        let cookie = req.signed_cookie_within(&self.state_cookie, max_age_days)?.ok_or_else(|| {
             stale(name, "no login state in this browser: expired, already used, or the login began elsewhere")
         })?;
         let remembered: Value = serde_json::from_str(&cookie).map_err(|_| stale(name, "an unreadable login state"))?;
