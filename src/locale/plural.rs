@@ -35,7 +35,8 @@ enum Op {
     Rem,
 }
 
-/// Nesting deeper than this is refused rather than followed.
+/// A tree deeper than this is refused rather than built: evaluating and
+/// dropping it recurse once per level. Real rules are under 20 deep.
 const MAX_DEPTH: usize = 64;
 
 impl PluralRule {
@@ -149,11 +150,17 @@ impl Parser<'_> {
         found
     }
 
-    fn choose(&mut self) -> Result<Expr, String> {
+    /// One level deeper in the tree being built.
+    fn enter(&mut self) -> Result<(), String> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
             return Err("the expression nests too deeply".into());
         }
+        Ok(())
+    }
+
+    fn choose(&mut self) -> Result<Expr, String> {
+        self.enter()?;
         let condition = self.binary(0)?;
         let expr = if self.eat("?") {
             let yes = self.choose()?;
@@ -172,15 +179,20 @@ impl Parser<'_> {
     fn binary(&mut self, level: usize) -> Result<Expr, String> {
         let Some(ops) = LEVELS.get(level) else { return self.unary() };
         let mut left = self.binary(level + 1)?;
+        // `n+n+n…` grows the tree one level per operator, to the left.
+        let mut chained = 0;
         'more: loop {
             for (spelling, op) in ops.iter() {
                 // `<` must not take the first half of `<=`, nor `!` of `!=`.
                 if self.eat(spelling) {
+                    self.enter()?;
+                    chained += 1;
                     let right = self.binary(level + 1)?;
                     left = Expr::Binary(*op, Box::new(left), Box::new(right));
                     continue 'more;
                 }
             }
+            self.depth -= chained;
             return Ok(left);
         }
     }
@@ -189,10 +201,7 @@ impl Parser<'_> {
         self.skip_space();
         if self.text[self.at..].starts_with(b"!") && !self.text[self.at..].starts_with(b"!=") {
             self.at += 1;
-            self.depth += 1;
-            if self.depth > MAX_DEPTH {
-                return Err("the expression nests too deeply".into());
-            }
+            self.enter()?;
             let inner = self.unary()?;
             self.depth -= 1;
             return Ok(Expr::Not(Box::new(inner)));
@@ -268,5 +277,11 @@ mod tests {
         assert!(PluralRule::from_header(&deep).unwrap_err().contains("deeply"));
         let nots = format!("nplurals=2; plural={}n;", "!".repeat(500));
         assert!(PluralRule::from_header(&nots).is_err());
+        // A long chain nests as deeply as parentheses do, one level per
+        // operator: refused, not a tree whose evaluation overflows the stack.
+        let chain = format!("nplurals=2; plural=n{};", "+n".repeat(200_000));
+        assert!(PluralRule::from_header(&chain).unwrap_err().contains("deeply"));
+        let chain = format!("nplurals=2; plural=n{};", "%9+n".repeat(20));
+        assert_eq!(PluralRule::from_header(&chain).map(|rule| rule.form(1)), Ok(1));
     }
 }
