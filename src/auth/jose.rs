@@ -203,7 +203,7 @@ fn check_claims(claims: Value, expected: &Expected<'_>) -> Result<Value, Refused
     }
     let time = |name: &str| claims.get(name).and_then(Value::as_i64);
     match time("exp") {
-        Some(exp) if exp + SKEW_SECONDS > expected.now => {}
+        Some(exp) if exp.saturating_add(SKEW_SECONDS) > expected.now => {}
         exp => return Err(Refused::Expired(exp.unwrap_or(0))),
     }
     if let Some(iat) = time("iat").filter(|iat| *iat > expected.now + SKEW_SECONDS) {
@@ -284,6 +284,8 @@ mod tests {
         );
         assert_eq!(with(&|c| c["exp"] = json!(NOW - 61)), Err(Refused::Expired(NOW - 61)));
         assert!(with(&|c| c["exp"] = json!(NOW - 30)).is_ok(), "within the clock skew");
+        // The skew is added without overflow: the far future is not the past.
+        assert!(with(&|c| c["exp"] = json!(i64::MAX)).is_ok(), "exp at i64::MAX");
         assert_eq!(with(&|c| c["iat"] = json!(NOW + 600)), Err(Refused::IssuedInTheFuture(NOW + 600)));
         assert_eq!(with(&|c| c["nonce"] = json!("n2")), Err(Refused::Nonce));
         assert_eq!(with(&|c| c.as_object_mut().unwrap().clear()), Err(Refused::Issuer(String::new())));
