@@ -294,7 +294,21 @@ fn denied_consent_is_a_clear_page_and_logs_nobody_in() {
     assert_eq!(answer.status, 403);
     assert!(answer.body.contains("Sign-in with op was cancelled"), "{}", answer.body);
     assert_eq!(logged_in(&browser, &w.app), "nobody");
-    assert!(!support::log_lines_with("login with op: the provider answered access_denied").is_empty());
+    assert!(!support::log_lines_with("login with op: the provider answered \"access_denied\"").is_empty());
+}
+
+/// What the browser brings back is logged quoted: a line break in it cannot
+/// forge a log line of its own.
+#[test]
+fn an_error_from_the_callback_is_logged_quoted() {
+    let w = world();
+    let browser = Browser::new("forged-log");
+    let answer =
+        browser.request(&w.app.url("/auth/op/callback?error=x%0Asquall%3A%20forged&error_description=y%0D"), &[]);
+    assert_eq!(answer.status, 502);
+    let lines = support::log_lines_with("the provider answered");
+    assert!(lines.iter().any(|(_, _, l)| l.contains(r#"answered "x\nsquall: forged": "y\r""#)), "{lines:?}");
+    assert!(lines.iter().all(|(_, _, l)| !l.contains(['\n', '\r'])), "{lines:?}");
 }
 
 /// The provider's callback replayed — by the same browser, or with a copy

@@ -456,7 +456,9 @@ impl LoginWith {
         let param = |key: &str| req.query_argument(key).ok();
         if let Some(error) = param("error") {
             let description = param("error_description").unwrap_or_default();
-            let log = format!("login with {name}: the provider answered {error}: {description}");
+            // Quoted: the browser brought these, and a line break in them
+            // must not start a line of its own in the log.
+            let log = format!("login with {name}: the provider answered {error:?}: {description:?}");
             return Err(if error == "access_denied" {
                 HttpError::new(StatusCode::FORBIDDEN)
                     .with_message(format!("Sign-in with {name} was cancelled: nobody is logged in."))
