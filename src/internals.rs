@@ -54,6 +54,28 @@ pub fn decode_chunked(input: &[u8], split: usize) -> Result<Option<(Vec<u8>, usi
     Ok(None)
 }
 
+/// Reads a compiled gettext catalog: how many messages it translates, or
+/// why it is refused.
+///
+/// # Errors
+///
+/// Why the catalog is refused.
+#[cfg(feature = "locale")]
+pub fn read_mo(bytes: &[u8]) -> Result<usize, String> {
+    crate::locale::read_mo(bytes)
+}
+
+/// Reads a gettext `Plural-Forms` header value: the number of forms and
+/// the form chosen for each of `counts`.
+///
+/// # Errors
+///
+/// Why the rule is refused.
+#[cfg(feature = "locale")]
+pub fn plural_forms(header: &str, counts: &[u64]) -> Result<(usize, Vec<usize>), String> {
+    crate::locale::plural_forms(header, counts)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -69,5 +91,18 @@ mod tests {
         }
         assert_eq!(decode_chunked(b"3\r\nab", 2), Ok(None));
         assert!(decode_chunked(b"zz\r\n", 1).is_err());
+    }
+
+    #[cfg(feature = "locale")]
+    #[test]
+    fn the_catalog_entry_points_agree_with_the_readers() {
+        let russian =
+            "nplurals=3; plural=(n%10==1 && n%100!=11 ? 0 : n%10>=2 && n%10<=4 && (n%100<10 || n%100>=20) ? 1 : 2);";
+        assert_eq!(plural_forms(russian, &[1, 3, 5]), Ok((3, vec![0, 1, 2])));
+        assert!(plural_forms("nplurals=2; plural=n +;", &[1]).is_err());
+        // A little-endian catalog with no strings.
+        let empty = [0xde, 0x12, 0x04, 0x95, 0, 0, 0, 0, 0, 0, 0, 0, 28, 0, 0, 0, 28, 0, 0, 0];
+        assert_eq!(read_mo(&empty), Ok(0));
+        assert!(read_mo(b"not a catalog").is_err());
     }
 }

@@ -24,6 +24,14 @@ pub(crate) enum Catalog {
 }
 
 impl Catalog {
+    /// How many messages the catalog translates.
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Catalog::Csv { unknown, singular, plural } => unknown.len() + singular.len() + plural.len(),
+            Catalog::Gettext { messages, .. } => messages.len(),
+        }
+    }
+
     pub(crate) fn translate(&self, message: &str) -> Option<&str> {
         match self {
             Catalog::Csv { unknown, .. } => unknown.get(message).map(String::as_str),
@@ -192,7 +200,7 @@ pub(crate) fn load_gettext_dir(dir: &Path, domain: &str) -> Result<HashMap<Strin
 /// A compiled catalog (GNU gettext manual, "The Format of GNU MO Files"):
 /// a header of 32-bit words in either byte order, then tables of (length,
 /// offset) pairs for the original strings and their translations.
-fn read_mo(bytes: &[u8]) -> std::result::Result<Catalog, String> {
+pub(crate) fn read_mo(bytes: &[u8]) -> std::result::Result<Catalog, String> {
     let word_at = |at: usize, little: bool| -> std::result::Result<u32, String> {
         let word: [u8; 4] = bytes.get(at..at + 4).and_then(|w| w.try_into().ok()).ok_or("cut short")?;
         Ok(if little { u32::from_le_bytes(word) } else { u32::from_be_bytes(word) })

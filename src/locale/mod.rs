@@ -221,6 +221,19 @@ impl fmt::Debug for Translations {
     }
 }
 
+/// Reads a compiled `.mo` catalog: how many messages it translates, or why
+/// it is refused. For the fuzz targets (`crate::__private`).
+pub(crate) fn read_mo(bytes: &[u8]) -> std::result::Result<usize, String> {
+    catalog::read_mo(bytes).map(|catalog| catalog.len())
+}
+
+/// Reads a `Plural-Forms` header value: the number of forms and the form
+/// for each of `counts`, or why the rule is refused. For the fuzz targets.
+pub(crate) fn plural_forms(header: &str, counts: &[u64]) -> std::result::Result<(usize, Vec<usize>), String> {
+    let rule = plural::PluralRule::from_header(header)?;
+    Ok((rule.forms(), counts.iter().map(|&n| rule.form(n)).collect()))
+}
+
 /// `en_US` with no translations: what a request gets from an app that has
 /// none.
 pub(crate) fn english() -> &'static Locale {

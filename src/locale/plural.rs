@@ -70,6 +70,11 @@ impl PluralRule {
         Ok(PluralRule { expr, forms })
     }
 
+    /// How many forms the catalog has (`nplurals`).
+    pub(crate) fn forms(&self) -> usize {
+        self.forms
+    }
+
     /// The form for `n`: an index below the number of forms.
     pub(crate) fn form(&self, n: u64) -> usize {
         usize::try_from(self.expr.eval(n)).unwrap_or(usize::MAX).min(self.forms - 1)
