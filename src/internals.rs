@@ -54,6 +54,19 @@ pub fn decode_chunked(input: &[u8], split: usize) -> Result<Option<(Vec<u8>, usi
     Ok(None)
 }
 
+pub use crate::web::multipart::ParsedPart;
+
+/// Parses a `multipart/form-data` body with `boundary`, handed to the
+/// parser in two pieces split at `split` (1 KiB bounds on the preamble and
+/// each part's headers): its parts.
+///
+/// # Errors
+///
+/// The status squall answers a refused body with.
+pub fn parse_multipart(boundary: &str, body: &[u8], split: usize) -> Result<Vec<ParsedPart>, u16> {
+    crate::web::multipart::parse_in_two(boundary, body, split)
+}
+
 /// Reads a compiled gettext catalog: how many messages it translates, or
 /// why it is refused.
 ///
@@ -91,6 +104,12 @@ mod tests {
         }
         assert_eq!(decode_chunked(b"3\r\nab", 2), Ok(None));
         assert!(decode_chunked(b"zz\r\n", 1).is_err());
+        let form = b"--b\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a.txt\"\r\n\r\nhi\r\n--b--\r\n";
+        for split in 0..=form.len() {
+            let parts = parse_multipart("b", form, split);
+            assert_eq!(parts, Ok(vec![(Some("f".into()), Some("a.txt".into()), b"hi".to_vec())]), "split {split}");
+        }
+        assert_eq!(parse_multipart("b", b"--b\r\nno blank line", 3), Err(400));
     }
 
     #[cfg(feature = "locale")]

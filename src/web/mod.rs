@@ -12,7 +12,7 @@ mod cookies;
 mod encoding;
 mod event_stream;
 mod handler;
-mod multipart;
+pub(crate) mod multipart;
 mod read;
 mod request;
 mod response;

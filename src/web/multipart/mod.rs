@@ -387,3 +387,24 @@ impl UploadedFile {
         }
     }
 }
+
+/// A part as [`parse_in_two`] gives it: name, file name and content.
+pub type ParsedPart = (Option<String>, Option<String>, Vec<u8>);
+
+/// Parses `body` handed over in two pieces, split at `split`, with 1 KiB
+/// bounds on the preamble and on each header block: its parts, or the
+/// status it is refused with. For the fuzz targets (`crate::__private`).
+pub(crate) fn parse_in_two(boundary: &str, body: &[u8], split: usize) -> Result<Vec<ParsedPart>, u16> {
+    let bounds = parser::Bounds { preamble: 1024, header_block: 1024 };
+    let (first, second) = body.split_at(split.min(body.len()));
+    let events = parser::parse_pieces(boundary, bounds, [first, second]).map_err(|e| e.status().as_u16())?;
+    let mut parts: Vec<ParsedPart> = Vec::new();
+    for event in events {
+        match (event, parts.last_mut()) {
+            (parser::Event::Part(head), _) => parts.push((head.name, head.file_name, Vec::new())),
+            (parser::Event::Data(data), Some(part)) => part.2.extend_from_slice(&data),
+            _ => {}
+        }
+    }
+    Ok(parts)
+}

@@ -131,13 +131,17 @@ impl Parser {
         while let Some(at) = self.delimiter.find(&self.buf[from..]).map(|i| from + i) {
             let after = &self.buf[at + self.delimiter_len..];
             let padding = after.iter().take_while(|&&b| b == b' ' || b == b'\t').count();
-            if after.starts_with(b"--") || after[padding..].starts_with(b"\r\n") {
-                return Found::At(at);
-            }
-            let undecided =
-                after.len() < 2 || (padding == after.len() && padding <= MAX_PADDING) || after[padding..] == *b"\r";
-            if undecided && !self.input_ended {
-                return Found::Undecided(at);
+            // Past MAX_PADDING it is no delimiter, whatever follows: the
+            // verdict never waits on more bytes than that, so it is the
+            // same however the body is split into reads.
+            if padding <= MAX_PADDING {
+                if after.starts_with(b"--") || after[padding..].starts_with(b"\r\n") {
+                    return Found::At(at);
+                }
+                let undecided = after.len() < 2 || padding == after.len() || after[padding..] == *b"\r";
+                if undecided && !self.input_ended {
+                    return Found::Undecided(at);
+                }
             }
             from = at + 1;
         }
@@ -148,6 +152,9 @@ impl Parser {
         let keep = match self.find_delimiter() {
             Found::At(at) => {
                 self.skipped += at;
+                if self.skipped > self.bounds.preamble {
+                    return Err(too_large(format!("multipart preamble longer than {} bytes", self.bounds.preamble)));
+                }
                 self.buf.advance(at + self.delimiter_len);
                 self.state = State::Delimited;
                 return Ok(Step::Again);
@@ -172,11 +179,8 @@ impl Parser {
             self.buf = BytesMut::new();
             return Ok(Step::Emit(Event::End));
         }
-        // Found as a delimiter: padding and a CRLF follow.
+        // Found as a delimiter: padding (no more than MAX_PADDING) and a CRLF follow.
         let padding = self.buf.iter().take_while(|&&b| b == b' ' || b == b'\t').count();
-        if padding > MAX_PADDING {
-            return Err(malformed("padding after a boundary"));
-        }
         self.buf.advance(padding + 2);
         self.state = State::Headers;
         Ok(Step::Again)
@@ -229,6 +233,35 @@ impl Parser {
             return Err(malformed("padding after a boundary"));
         }
         Ok(None)
+    }
+}
+
+/// Parses a whole body handed over in `pieces`: its events, each part's
+/// data joined into one `Data`. For the tests and the fuzz targets.
+pub(super) fn parse_pieces<'a>(
+    boundary: &str,
+    bounds: Bounds,
+    pieces: impl IntoIterator<Item = &'a [u8]>,
+) -> Result<Vec<Event>, HttpError> {
+    let mut parser = Parser::new(boundary, bounds);
+    let mut events: Vec<Event> = Vec::new();
+    let mut pieces = pieces.into_iter();
+    loop {
+        match parser.next()? {
+            Some(Event::End) => {
+                events.push(Event::End);
+                return Ok(events);
+            }
+            Some(Event::Data(data)) => match events.last_mut() {
+                Some(Event::Data(joined)) => *joined = [&joined[..], &data[..]].concat().into(),
+                _ => events.push(Event::Data(data)),
+            },
+            Some(event) => events.push(event),
+            None => match pieces.next() {
+                Some(piece) => parser.push(piece),
+                None => parser.end_input(),
+            },
+        }
     }
 }
 
@@ -360,26 +393,7 @@ mod tests {
 
     /// Feeds `body` in pieces of `step` bytes; the events, data joined per part.
     fn parse(body: &[u8], step: usize) -> Result<Vec<Event>, HttpError> {
-        let mut parser = Parser::new("XyZ", BOUNDS);
-        let mut events: Vec<Event> = Vec::new();
-        let mut pieces = body.chunks(step.max(1));
-        loop {
-            match parser.next()? {
-                Some(Event::End) => {
-                    events.push(Event::End);
-                    return Ok(events);
-                }
-                Some(Event::Data(data)) => match events.last_mut() {
-                    Some(Event::Data(joined)) => *joined = [&joined[..], &data[..]].concat().into(),
-                    _ => events.push(Event::Data(data)),
-                },
-                Some(event) => events.push(event),
-                None => match pieces.next() {
-                    Some(piece) => parser.push(piece),
-                    None => parser.end_input(),
-                },
-            }
-        }
+        parse_pieces("XyZ", BOUNDS, body.chunks(step.max(1)))
     }
 
     fn form() -> Vec<u8> {
@@ -437,6 +451,13 @@ mod tests {
     fn what_could_grow_without_end_is_bounded() {
         let status = |body: &[u8]| parse(body, 100).unwrap_err().into_response().status().as_u16();
         assert_eq!(status(&vec![b'x'; 5000]), 413, "a preamble");
+        // The bound is the same whether the preamble's end arrives with it.
+        let mut long_preamble = vec![b'x'; 2000];
+        long_preamble.extend(form());
+        for step in [100, 1500, long_preamble.len()] {
+            let refused = parse(&long_preamble, step).unwrap_err();
+            assert_eq!(refused.into_response().status(), 413, "read {step} bytes at a time");
+        }
         let mut headers = b"--XyZ\r\nX-Long: ".to_vec();
         headers.extend(vec![b'y'; 5000]);
         assert_eq!(status(&headers), 413, "a header block");
@@ -459,5 +480,16 @@ mod tests {
     fn rfc2046_5_1_1_a_delimiter_is_one_only_followed_by_a_crlf_or_dashes() {
         let events = parse(b"--XyZjunk\r\n\r\n--XyZ--", 2).unwrap();
         assert_eq!(events, vec![Event::End], "the first line was preamble");
+        // Padding past 64 bytes makes the line no delimiter, however the
+        // body arrives (a 100-byte read sees where the padding ends; a
+        // 7-byte one does not).
+        let mut padded = b"--XyZ".to_vec();
+        padded.extend([b' '; 100]);
+        padded.extend(b"\r\n");
+        padded.extend(form());
+        let expected = parse(&form(), 1000).unwrap();
+        for step in [7, 100, padded.len()] {
+            assert_eq!(parse(&padded, step).unwrap(), expected, "read {step} bytes at a time");
+        }
     }
 }
