@@ -388,7 +388,7 @@ impl UploadedFile {
     }
 }
 
-/// A part as [`parse_in_two`] gives it: name, file name and content.
+/// A part as `parse_in_two` gives it: name, file name and content.
 pub type ParsedPart = (Option<String>, Option<String>, Vec<u8>);
 
 /// Parses `body` handed over in two pieces, split at `split`, with 1 KiB
