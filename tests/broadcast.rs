@@ -130,7 +130,7 @@ fn redis_killed_and_restarted_loses_nothing_it_took() {
     redis.kill();
     let refused = squall::block_on(one.publish("room", "while down"));
     assert!(refused.is_err(), "publishing while Redis is down fails: {refused:?}");
-    wait_until("the reader notices", || !support::log_lines_with("redis lost while reading room").is_empty());
+    wait_until("the reader notices", || !support::log_lines_with("redis lost while reading").is_empty());
 
     redis.restart();
     let id = loop {
@@ -142,7 +142,7 @@ fn redis_killed_and_restarted_loses_nothing_it_took() {
     };
     assert_eq!(id, 3, "the counter survived the restart");
     assert_eq!(wait_for(&seen, 3), ["1:before 1", "2:before 2", "3:after"]);
-    wait_until("the reader says Redis is back", || !support::log_lines_with("redis is back for room").is_empty());
+    wait_until("the reader says Redis is back", || !support::log_lines_with("redis is back after").is_empty());
 }
 
 /// With its data gone (a restart without persistence), Redis's counter
@@ -162,6 +162,84 @@ fn a_redis_that_lost_its_data_is_a_gap_not_silence() {
     let id = publish(&one, "room", "c");
     assert_eq!(id, 1);
     assert_eq!(wait_for(&seen, 4), ["1:a", "2:b", "gap after 2", "1:c"]);
+}
+
+/// However many topics a process uses, it reads them all through one
+/// connection (and publishes through one more), not one per topic.
+#[test]
+fn many_topics_are_read_on_one_connection() {
+    support::init_logger();
+    let redis = RedisServer::start("topics");
+    let (one, two) = (connect(&redis), connect(&redis));
+    let seen: Vec<Seen> = (0..50).map(|i| subscribe(&one, &format!("room{i}"), u64::MAX)).collect();
+    for i in 0..50 {
+        publish(&two, &format!("room{i}"), &format!("m{i}"));
+    }
+    for (i, seen) in seen.iter().enumerate() {
+        assert_eq!(wait_for(seen, 1), [format!("1:m{i}")]);
+    }
+    // Each broadcast: a connection for calls and one for reading; and the
+    // redis-cli that asks.
+    let clients = redis.cli(&["CLIENT", "LIST"]);
+    assert_eq!(clients.lines().count(), 5, "{clients}");
+}
+
+/// Subscribers that join while another process publishes get, from the
+/// first message they see, every message after it: consecutive ids, none
+/// missed while their process set up reading the topic, none twice.
+#[test]
+fn joining_while_messages_flow_misses_none_after_the_first() {
+    support::init_logger();
+    let redis = RedisServer::start("joining");
+    let (publisher, reader) = (connect(&redis), connect(&redis));
+    let topics: Vec<String> = (0..20).map(|i| format!("t{i}")).collect();
+    let joined = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flowing = {
+        let (publisher, topics, joined) = (publisher.clone(), topics.clone(), joined.clone());
+        // Rounds of one message per topic, until every subscriber has
+        // joined and three rounds more: the number of rounds.
+        std::thread::spawn(move || {
+            let (mut rounds, mut after_join) = (0, 0);
+            while after_join < 3 {
+                for topic in &topics {
+                    publish(&publisher, topic, "m");
+                }
+                rounds += 1;
+                if joined.load(std::sync::atomic::Ordering::SeqCst) {
+                    after_join += 1;
+                }
+            }
+            rounds
+        })
+    };
+    let seen: Vec<Seen> = topics.iter().map(|topic| subscribe(&reader, topic, u64::MAX)).collect();
+    joined.store(true, std::sync::atomic::Ordering::SeqCst);
+    let rounds: u64 = flowing.join().unwrap();
+    for (topic, seen) in topics.iter().zip(&seen) {
+        let last = format!("{rounds}:m");
+        wait_until(&format!("{topic} up to {rounds}"), || seen.lock().unwrap().last() == Some(&last));
+        let ids: Vec<u64> =
+            seen.lock().unwrap().iter().map(|m| m.split(':').next().unwrap().parse().unwrap()).collect();
+        assert_eq!(ids, (ids[0]..=rounds).collect::<Vec<u64>>(), "{topic}");
+    }
+}
+
+/// A message that never came through the shared stream (it was trimmed
+/// away, or the reader was elsewhere) is read from its topic's own stream
+/// once the topic's counter shows it: at the latest when the shared
+/// stream is quiet for one block period.
+#[test]
+fn a_message_the_shared_stream_missed_comes_from_its_topic() {
+    support::init_logger();
+    let redis = RedisServer::start("missed");
+    let one = connect(&redis);
+    let seen = subscribe(&one, "room", u64::MAX);
+    publish(&one, "room", "a");
+    assert_eq!(wait_for(&seen, 1), ["1:a"]);
+    // Message 2 as the publish script writes it, but not to the shared stream.
+    assert_eq!(redis.cli(&["INCR", "squall:broadcast:room:seq"]), "2");
+    redis.cli(&["XADD", "squall:broadcast:room", "2-0", "m", "b"]);
+    assert_eq!(wait_for(&seen, 2), ["1:a", "2:b"]);
 }
 
 #[test]

@@ -9,9 +9,10 @@
 //!   process's memory, what a single-process app needs;
 //! - **Redis** (`Broadcast::redis`, cargo feature `redis`): a Redis stream
 //!   per topic (ordered, replayable, trimmed to the history bound), numbered
-//!   by a counter in the same atomic script that appends, and read by one
-//!   task per topic in each process, which hands each message to that
-//!   process's subscribers.
+//!   by a counter in the same atomic script that appends. Each process
+//!   reads one stream shared by every topic, with one task and one
+//!   connection however many topics it uses, and hands each message to
+//!   that process's subscribers.
 //!
 //! Subscribers are sinks, called with each message in order: a WebSocket
 //! or an event stream queues it without waiting (`WebSocket::try_send`,
@@ -147,6 +148,10 @@ struct Topic {
     /// found then.
     #[cfg(feature = "redis")]
     reading: Arc<async_lock::OnceCell<()>>,
+    /// What the reader read of the topic while this process was asking
+    /// Redis where to start it.
+    #[cfg(feature = "redis")]
+    pending: Option<Vec<Published>>,
 }
 
 impl Topic {
@@ -232,7 +237,10 @@ impl Broadcast {
         let backend = redis::Backend::connect(url, history).await?;
         let inner =
             Inner { history, topics: Mutex::default(), next_subscription: AtomicU64::new(1), redis: Some(backend) };
-        Ok(Broadcast { inner: Arc::new(inner) })
+        let inner = Arc::new(inner);
+        // Ends when the broadcast is dropped.
+        let _reader = crate::rt::spawn(redis::read_all(Arc::downgrade(&inner)));
+        Ok(Broadcast { inner })
     }
 
     /// Publishes `body` on `topic`; returns its id. Every subscriber of

@@ -1,26 +1,33 @@
 //! The Redis backend: per topic a stream `squall:broadcast:{topic}` whose
 //! entry ids are the message ids (`7-0`), a counter `…:{topic}:seq` and a
 //! byte count `…:{topic}:bytes`. One script appends, numbers and trims
-//! atomically, so ids increase by one per topic whoever publishes; each
-//! process reads each topic it uses with `XREAD BLOCK` on a connection of
-//! its own, from the last id it delivered — after a lost connection, the
-//! stream replays what it missed, in order.
+//! atomically, so ids increase by one per topic whoever publishes.
+//!
+//! The same script appends each message to one more stream,
+//! `squall:broadcast`, which every topic shares: each process reads that
+//! one stream with `XREAD BLOCK`, on one connection of its own whatever
+//! the number of topics, and hands each message of a topic it uses to that
+//! topic's subscribers. Whatever the shared stream does not give in order
+//! (it keeps about 10,000 entries; a connection lost for a while) comes
+//! from the topic's own stream, from the last id delivered here — so after
+//! a lost connection, every topic replays what it missed, in order.
 //!
 //! Connections are `redis`'s multiplexed connection over a socket squall
 //! opens, driven by a task on squall's own executor (no second runtime);
 //! `redis`'s `smol-comp` support gives it timeouts from the shared reactor.
 
+use std::collections::{BTreeSet, HashMap};
 use std::io;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Mutex, Weak};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use redis::aio::MultiplexedConnection;
 use redis::streams::{StreamRangeReply, StreamReadOptions, StreamReadReply};
 use redis::{AsyncCommands, AsyncConnectionConfig, ConnectionAddr, ConnectionInfo, Script, Value};
 
-use super::{History, Inner, Published, Since, Unavailable};
+use super::{History, Inner, Published, Since, Topic, Unavailable};
 use crate::error::{Error, Result};
 use crate::rt::{self, lock};
 
@@ -31,6 +38,13 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long one `XREAD` waits for news before asking again.
 const BLOCK: Duration = Duration::from_secs(2);
 
+/// The stream every topic's messages also go to, for the readers.
+const ALL: &str = "squall:broadcast";
+
+/// Entries `ALL` keeps, about: a reader further behind than that catches
+/// up from the topics' own streams.
+const ALL_KEPT: usize = 10_000;
+
 /// Messages one `XREAD` takes at most.
 const READ_COUNT: usize = 500;
 
@@ -40,7 +54,9 @@ const BACKOFF: (Duration, Duration) = (Duration::from_millis(100), Duration::fro
 
 /// Appends ARGV[1] to the stream KEYS[1] under the next number of KEYS[2],
 /// counts its bytes in KEYS[3], and trims the oldest entries past ARGV[2]
-/// messages or ARGV[3] bytes. Returns the number.
+/// messages or ARGV[3] bytes; then appends it to KEYS[4], the stream of
+/// every topic, with its topic ARGV[4] and number, trimmed to about
+/// ARGV[5] entries. Returns the number.
 const PUBLISH: &str = r"
 local id = redis.call('INCR', KEYS[2])
 redis.call('XADD', KEYS[1], id .. '-0', 'm', ARGV[1])
@@ -53,6 +69,7 @@ while count > tonumber(ARGV[2]) or bytes > tonumber(ARGV[3]) do
   bytes = redis.call('DECRBY', KEYS[3], string.len(first[1][2][2]))
   count = count - 1
 end
+redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[5], '*', 't', ARGV[4], 'i', id, 'm', ARGV[1])
 return id
 ";
 
@@ -103,7 +120,8 @@ impl Backend {
         let mut connection = self.connection().await?;
         let [seq, bytes, stream] = keys(topic);
         let mut call = self.script.key(stream);
-        call.key(seq).key(bytes).arg(body).arg(self.history.messages).arg(self.history.bytes);
+        call.key(seq).key(bytes).key(ALL).arg(body).arg(self.history.messages).arg(self.history.bytes);
+        call.arg(topic).arg(ALL_KEPT);
         call.invoke_async(&mut connection).await.map_err(|e| self.failed(&e))
     }
 
@@ -134,6 +152,17 @@ fn published(id: &str, fields: &std::collections::HashMap<String, Value>) -> Opt
         _ => return None,
     };
     Some(Published { id: number, body: body.into() })
+}
+
+/// A message of `ALL`: its topic (`t`), number (`i`) and body (`m`).
+fn tagged(fields: &HashMap<String, Value>) -> Option<(String, Published)> {
+    let text = |name: &str| match fields.get(name)? {
+        Value::BulkString(bytes) => Some(String::from_utf8_lossy(bytes).into_owned()),
+        Value::SimpleString(text) => Some(text.clone()),
+        _ => None,
+    };
+    let id = text("i")?.parse().ok()?;
+    Some((text("t")?, Published { id, body: text("m")?.into() }))
 }
 
 /// Opens a connection on a socket of squall's runtime; its driver runs as
@@ -188,113 +217,244 @@ async fn open(
     Ok(connection)
 }
 
-/// Reads `topic` from Redis for this process, for as long as the
-/// broadcast lives: hands each message to the topic's sinks, in order;
-/// reconnects with backoff when Redis is lost, and goes on from the last
-/// message delivered (a [`Delivery::Gap`](super::Delivery::Gap) first when
-/// the stream no longer reaches back to it).
-pub(super) async fn read_topic(inner: Weak<Inner>, topic: String) {
-    let [seq, _, stream] = keys(&topic);
+/// Reads every topic this process uses from Redis, for as long as the
+/// broadcast lives: hands each message to its topic's sinks, in order;
+/// reconnects with backoff when Redis is lost, and then catches each
+/// topic up from the last message delivered here (a
+/// [`Delivery::Gap`](super::Delivery::Gap) first when the topic's stream
+/// no longer reaches back to it).
+pub(super) async fn read_all(inner: Weak<Inner>) {
     let mut backoff = BACKOFF.0;
-    let mut lost_since: Option<std::time::Instant> = None;
+    let mut lost_since: Option<Instant> = None;
+    // The last entry of ALL read. From its oldest entry at first: whatever
+    // was published since this process started is there.
+    let mut after = "0-0".to_owned();
     loop {
-        let Some(alive) = inner.upgrade() else { return };
-        let Some(redis) = alive.redis.as_ref() else { return };
-        let info = redis.info.clone();
-        drop(alive);
+        let Some(info) = inner.upgrade().and_then(|alive| alive.redis.as_ref().map(|r| r.info.clone())) else {
+            return;
+        };
         // A connection of its own: XREAD BLOCK holds it.
-        let mut connection = match open(&info, None).await {
-            Ok(connection) => connection,
+        let read = async {
+            let mut connection = open(&info, None).await.map_err(|why| why.0)?;
+            if let Some(since) = lost_since.take() {
+                log::info!(target: "squall::broadcast", "redis is back after {:.1?}; catching up", since.elapsed());
+            }
+            backoff = BACKOFF.0;
+            read_on(&inner, &mut connection, &mut after).await.map_err(|e| e.to_string())
+        };
+        match read.await {
+            Ok(()) => return, // the broadcast is gone
             Err(why) => {
                 if lost_since.is_none() {
-                    log::warn!(target: "squall::broadcast", "redis lost while reading {topic}: {}; retrying", why.0);
-                    lost_since = Some(std::time::Instant::now());
+                    log::warn!(target: "squall::broadcast", "redis lost while reading: {why}; reconnecting");
+                    lost_since = Some(Instant::now());
                 }
                 rt::sleep(backoff).await;
                 backoff = (backoff * 2).min(BACKOFF.1);
-                continue;
-            }
-        };
-        if let Some(since) = lost_since.take() {
-            log::info!(target: "squall::broadcast", "redis is back for {topic} after {:.1?}", since.elapsed());
-        }
-        backoff = BACKOFF.0;
-        loop {
-            let Some(alive) = inner.upgrade() else { return };
-            let last = lock(&alive.topics).get(&topic).map_or(0, |t| t.last);
-            let history = alive.history;
-            drop(alive);
-            let options = StreamReadOptions::default().block(BLOCK.as_millis() as usize).count(READ_COUNT);
-            let read: redis::RedisResult<Option<StreamReadReply>> =
-                connection.xread_options(&[&stream], &[format!("{last}-0")], &options).await;
-            let reply = match read {
-                Ok(reply) => reply,
-                Err(error) => {
-                    log::warn!(target: "squall::broadcast", "redis lost while reading {topic}: {error}; reconnecting");
-                    lost_since = Some(std::time::Instant::now());
-                    break;
-                }
-            };
-            if reply.is_none() && last > 0 {
-                // Quiet for a while: check that Redis still has this topic's
-                // numbering (a restart without persistence, a FLUSHALL, starts it over).
-                let counter: redis::RedisResult<Option<u64>> = connection.get(&seq).await;
-                if let (Ok(counter), Some(alive)) = (counter, inner.upgrade()) {
-                    let mut topics = lock(&alive.topics);
-                    let state = topics.entry(topic.clone()).or_default();
-                    if counter.unwrap_or(0) < state.last {
-                        log::warn!(
-                            target: "squall::broadcast",
-                            "{topic}: redis numbers from {} again (it lost its data): subscribers get a gap",
-                            counter.unwrap_or(0) + 1
-                        );
-                        state.start_over();
-                    }
-                }
-                continue;
-            }
-            let Some(alive) = inner.upgrade() else { return };
-            let mut topics = lock(&alive.topics);
-            let state = topics.entry(topic.clone()).or_default();
-            for key in reply.into_iter().flat_map(|r| r.keys) {
-                for entry in key.ids {
-                    let Some(message) = published(&entry.id, &entry.map) else { continue };
-                    if message.id <= state.last {
-                        continue;
-                    }
-                    if state.last > 0 && message.id > state.last + 1 {
-                        log::warn!(
-                            target: "squall::broadcast",
-                            "{topic}: messages {} to {} left the history before this process read them",
-                            state.last + 1,
-                            message.id - 1
-                        );
-                        state.gap(state.last);
-                    }
-                    state.deliver(message, history);
-                }
             }
         }
     }
 }
 
+/// Reads `ALL` after `after` on `connection` until the broadcast is gone
+/// (`Ok`) or Redis fails (`Err`); first catches every topic up from its
+/// own stream.
+async fn read_on(
+    inner: &Weak<Inner>,
+    connection: &mut MultiplexedConnection,
+    after: &mut String,
+) -> redis::RedisResult<()> {
+    let topics: Vec<String> = match inner.upgrade() {
+        Some(alive) => lock(&alive.topics).keys().cloned().collect(),
+        None => return Ok(()),
+    };
+    for topic in topics {
+        catch_up(inner, connection, &topic, None).await?;
+    }
+    let options = StreamReadOptions::default().block(BLOCK.as_millis() as usize).count(READ_COUNT);
+    loop {
+        let reply: Option<StreamReadReply> = connection.xread_options(&[ALL], &[after.as_str()], &options).await?;
+        let entries: Vec<_> = reply.into_iter().flat_map(|r| r.keys).flat_map(|key| key.ids).collect();
+        // Topics whose counter to check: one that went back means Redis
+        // lost its data and numbers from 1 again.
+        let mut suspect = BTreeSet::new();
+        if entries.is_empty() {
+            // Quiet for a while: check every topic read here.
+            let Some(alive) = inner.upgrade() else { return Ok(()) };
+            let topics = lock(&alive.topics);
+            let read_here = topics.iter().filter(|(_, t)| t.reading.is_initialized() && t.pending.is_none());
+            suspect.extend(read_here.map(|(name, _)| name.clone()));
+        }
+        for entry in entries {
+            after.clone_from(&entry.id);
+            let Some((topic, message)) = tagged(&entry.map) else { continue };
+            let Some(alive) = inner.upgrade() else { return Ok(()) };
+            let behind = match offer(&mut lock(&alive.topics), &topic, message, alive.history) {
+                Offered::Taken => continue,
+                Offered::Old => {
+                    suspect.insert(topic);
+                    continue;
+                }
+                Offered::Ahead(message) => message,
+            };
+            drop(alive);
+            // Messages before it did not come this way: from the topic's stream.
+            catch_up(inner, connection, &topic, Some(behind.id - 1)).await?;
+            let Some(alive) = inner.upgrade() else { return Ok(()) };
+            if let Some(state) = lock(&alive.topics).get_mut(&topic) {
+                state.take(&topic, behind, alive.history);
+            }
+        }
+        check_counters(inner, connection, suspect).await?;
+    }
+}
+
+/// What [`offer`] did with a message.
+enum Offered {
+    /// Delivered, kept until the topic's start is known, or not for this
+    /// process (a topic it does not read).
+    Taken,
+    /// Not newer than the last one delivered.
+    Old,
+    /// Newer than the next one: those in between come first.
+    Ahead(Published),
+}
+
+/// Hands `message` of `topic` on, if this process reads the topic and it
+/// is the next one.
+fn offer(topics: &mut HashMap<String, Topic>, topic: &str, message: Published, history: History) -> Offered {
+    let Some(state) = topics.get_mut(topic) else { return Offered::Taken };
+    if let Some(pending) = &mut state.pending {
+        pending.push(message);
+        if pending.len() > history.messages {
+            pending.remove(0);
+        }
+        return Offered::Taken;
+    }
+    if !state.reading.is_initialized() {
+        Offered::Taken
+    } else if message.id <= state.last {
+        Offered::Old
+    } else if message.id > state.last + 1 {
+        Offered::Ahead(message)
+    } else {
+        state.deliver(message, history);
+        Offered::Taken
+    }
+}
+
+/// Delivers what `topic`'s stream has after the last message delivered
+/// here, up to message `upto` (to its end when `None`).
+async fn catch_up(
+    inner: &Weak<Inner>,
+    connection: &mut MultiplexedConnection,
+    topic: &str,
+    upto: Option<u64>,
+) -> redis::RedisResult<()> {
+    let last = match inner.upgrade() {
+        Some(alive) => match lock(&alive.topics).get(topic) {
+            Some(state) if state.reading.is_initialized() && state.pending.is_none() => state.last,
+            _ => return Ok(()),
+        },
+        None => return Ok(()),
+    };
+    let [_, _, stream] = keys(topic);
+    let end = upto.map_or_else(|| "+".to_owned(), |id| format!("{id}-0"));
+    let range: StreamRangeReply = connection.xrange(&stream, format!("{}-0", last.saturating_add(1)), end).await?;
+    let Some(alive) = inner.upgrade() else { return Ok(()) };
+    let mut topics = lock(&alive.topics);
+    let Some(state) = topics.get_mut(topic) else { return Ok(()) };
+    for message in range.ids.iter().filter_map(|entry| published(&entry.id, &entry.map)) {
+        state.take(topic, message, alive.history);
+    }
+    Ok(())
+}
+
+/// Compares each topic's counter in Redis with the last message delivered
+/// here. A counter that went back means Redis lost its data (a restart
+/// without persistence, a `FLUSHALL`): subscribers get a gap, and the topic
+/// starts over from what Redis has now. A counter ahead means messages that
+/// have not come this way yet: they are read from the topic's stream.
+async fn check_counters(
+    inner: &Weak<Inner>,
+    connection: &mut MultiplexedConnection,
+    topics: BTreeSet<String>,
+) -> redis::RedisResult<()> {
+    if topics.is_empty() {
+        return Ok(());
+    }
+    let seqs: Vec<String> = topics.iter().map(|topic| keys(topic)[0].clone()).collect();
+    let counters: Vec<Option<u64>> = redis::cmd("MGET").arg(&seqs).query_async(connection).await?;
+    let mut behind = Vec::new();
+    if let Some(alive) = inner.upgrade() {
+        let mut states = lock(&alive.topics);
+        for (topic, counter) in topics.into_iter().zip(counters) {
+            let Some(state) = states.get_mut(&topic) else { continue };
+            let counter = counter.unwrap_or(0);
+            if counter < state.last {
+                log::warn!(
+                    target: "squall::broadcast",
+                    "{topic}: redis numbers from {} again (it lost its data): subscribers get a gap",
+                    counter + 1
+                );
+                state.start_over();
+            }
+            if counter > state.last {
+                behind.push(topic);
+            }
+        }
+    }
+    for topic in behind {
+        catch_up(inner, connection, &topic, None).await?;
+    }
+    Ok(())
+}
+
+impl Topic {
+    /// Delivers `message` unless it was delivered here already; a gap
+    /// first when messages before it are lost (they left the topic's
+    /// history before this process read them).
+    fn take(&mut self, topic: &str, message: Published, history: History) {
+        if message.id <= self.last {
+            return;
+        }
+        if self.last > 0 && message.id > self.last + 1 {
+            log::warn!(
+                target: "squall::broadcast",
+                "{topic}: messages {} to {} left the history before this process read them",
+                self.last + 1,
+                message.id - 1
+            );
+            self.gap(self.last);
+        }
+        self.deliver(message, history);
+    }
+}
+
 impl super::Broadcast {
-    /// Starts this process's reader of `topic`, once, from the id Redis has
+    /// Makes this process read `topic`, once, from the id Redis has
     /// numbered up to now: what is published after this call reaches this
     /// process's subscribers.
     pub(super) async fn ensure_reading(&self, topic: &str) -> std::result::Result<(), Unavailable> {
         let Some(redis) = self.inner.redis.as_ref() else { return Ok(()) };
         let once = lock(&self.inner.topics).entry(topic.to_owned()).or_default().reading.clone();
         once.get_or_try_init(|| async {
+            // From now on the reader keeps what it reads of the topic, until
+            // the counter says where this process starts: a message
+            // published after the counter is read cannot slip past.
+            lock(&self.inner.topics).entry(topic.to_owned()).or_default().pending = Some(Vec::new());
             let [seq, _, _] = keys(topic);
-            let mut connection = redis.connection().await?;
-            let counter: Option<u64> = connection.get(&seq).await.map_err(|e| redis.failed(&e))?;
-            {
-                let mut topics = lock(&self.inner.topics);
-                let state = topics.entry(topic.to_owned()).or_default();
-                state.last = state.last.max(counter.unwrap_or(0));
+            let counter: std::result::Result<Option<u64>, Unavailable> = match redis.connection().await {
+                Ok(mut connection) => connection.get(&seq).await.map_err(|e| redis.failed(&e)),
+                Err(why) => Err(why),
+            };
+            let mut topics = lock(&self.inner.topics);
+            let state = topics.entry(topic.to_owned()).or_default();
+            let pending = state.pending.take().unwrap_or_default();
+            state.last = state.last.max(counter?.unwrap_or(0));
+            for message in pending {
+                state.take(topic, message, self.inner.history);
             }
-            let _reader = rt::spawn(read_topic(Arc::downgrade(&self.inner), topic.to_owned()));
             Ok(())
         })
         .await
