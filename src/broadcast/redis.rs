@@ -227,7 +227,8 @@ pub(super) async fn read_all(inner: Weak<Inner>) {
     let mut backoff = BACKOFF.0;
     let mut lost_since: Option<Instant> = None;
     // The last entry of ALL read. From its oldest entry at first: whatever
-    // was published since this process started is there.
+    // was published since this process started is there, unless trimmed
+    // away (then the topics catch up from their own streams).
     let mut after = "0-0".to_owned();
     loop {
         let Some(info) = inner.upgrade().and_then(|alive| alive.redis.as_ref().map(|r| r.info.clone())) else {
@@ -275,8 +276,8 @@ async fn read_on(
     loop {
         let reply: Option<StreamReadReply> = connection.xread_options(&[ALL], &[after.as_str()], &options).await?;
         let entries: Vec<_> = reply.into_iter().flat_map(|r| r.keys).flat_map(|key| key.ids).collect();
-        // Topics whose counter to check: one that went back means Redis
-        // lost its data and numbers from 1 again.
+        // Topics whose counter to check against the last id delivered here
+        // (see `check_counters`).
         let mut suspect = BTreeSet::new();
         if entries.is_empty() {
             // Quiet for a while: check every topic read here.
