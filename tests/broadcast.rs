@@ -242,6 +242,54 @@ fn a_message_the_shared_stream_missed_comes_from_its_topic() {
     assert_eq!(wait_for(&seen, 2), ["1:a", "2:b"]);
 }
 
+/// A process forgets a topic once its last subscriber here leaves — by
+/// dropping its subscription, or by its sink saying stop — so topics that
+/// come and go do not pile up in every process; the messages stay in Redis,
+/// and the next subscriber here reads the topic afresh.
+#[test]
+fn a_topic_nobody_here_subscribes_to_is_forgotten_and_read_afresh() {
+    support::init_logger();
+    let redis = RedisServer::start("forgotten");
+    let (one, two) = (connect(&redis), connect(&redis));
+    let seen: Seen = Arc::default();
+    let into = seen.clone();
+    let subscription = squall::block_on(one.subscribe_after("room", u64::MAX, move |delivery| {
+        if let Delivery::Message(m) = delivery {
+            into.lock().unwrap().push(format!("{}:{}", m.id, m.body));
+        }
+        true
+    }))
+    .unwrap();
+    publish(&two, "room", "a");
+    assert_eq!(wait_for(&seen, 1), ["1:a"]);
+    assert_eq!(one.last_id("room"), 1);
+    drop(subscription);
+    assert_eq!(one.last_id("room"), 0, "forgotten when its subscription was dropped");
+
+    // A sink that says stop is forgotten with the next message.
+    let once = squall::block_on(one.subscribe_after("room", 0, |_| false)).unwrap();
+    drop(once);
+    assert_eq!(one.last_id("room"), 0, "a subscriber that stopped at once leaves nothing");
+    let stops: Seen = Arc::default();
+    let into = stops.clone();
+    squall::block_on(one.subscribe_after("room", u64::MAX, move |delivery| {
+        if let Delivery::Message(m) = delivery {
+            into.lock().unwrap().push(format!("{}:{}", m.id, m.body));
+        }
+        false
+    }))
+    .unwrap()
+    .keep();
+    publish(&two, "room", "b");
+    assert_eq!(wait_for(&stops, 1), ["2:b"]);
+    wait_until("the topic is forgotten", || one.last_id("room") == 0);
+
+    // Read afresh: history from Redis, then live, in order.
+    let again = subscribe(&one, "room", 0);
+    publish(&two, "room", "c");
+    assert_eq!(wait_for(&again, 3), ["1:a", "2:b", "3:c"]);
+}
+
 #[test]
 fn redis_down_at_start_up_is_a_start_up_error() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();

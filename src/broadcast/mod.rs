@@ -12,7 +12,8 @@
 //!   by a counter in the same atomic script that appends. Each process
 //!   reads one stream shared by every topic, with one task and one
 //!   connection however many topics it uses, and hands each message to
-//!   that process's subscribers.
+//!   that process's subscribers. A process forgets a topic once its last
+//!   subscriber there leaves; Redis keeps the messages.
 //!
 //! Subscribers are sinks, called with each message in order: a WebSocket
 //! or an event stream queues it without waiting (`WebSocket::try_send`,
@@ -152,6 +153,9 @@ struct Topic {
     /// Redis where to start it.
     #[cfg(feature = "redis")]
     pending: Option<Vec<Published>>,
+    /// Subscribers on their way in: the topic stays while there are any.
+    #[cfg(feature = "redis")]
+    joining: usize,
 }
 
 impl Topic {
@@ -253,8 +257,8 @@ impl Broadcast {
     pub async fn publish(&self, topic: &str, body: &str) -> Result<u64, Unavailable> {
         #[cfg(feature = "redis")]
         if let Some(redis) = &self.inner.redis {
-            // The topic's reader delivers it, here as in every other process.
-            self.ensure_reading(topic).await?;
+            // The reader hands it to the subscribers here, as in every
+            // other process.
             return redis.publish(topic, body).await;
         }
         let mut topics = lock(&self.inner.topics);
@@ -284,6 +288,9 @@ impl Broadcast {
         let mut sink = sink;
         #[cfg_attr(not(feature = "redis"), allow(unused_mut))]
         let (mut from, mut gap_told) = (after, false);
+        // Keeps the topic in this process until the sink is in place.
+        #[cfg(feature = "redis")]
+        let _joining = self.is_shared().then(|| redis::Joining::new(&self.inner, topic));
         #[cfg(feature = "redis")]
         if let Some(redis) = &self.inner.redis {
             self.ensure_reading(topic).await?;
@@ -471,10 +478,15 @@ impl Drop for Subscription {
         if self.keep {
             return;
         }
-        if let Some(inner) = self.inner.upgrade()
-            && let Some(topic) = lock(&inner.topics).get_mut(&self.topic)
-        {
-            topic.sinks.retain(|(id, _)| *id != self.id);
+        if let Some(inner) = self.inner.upgrade() {
+            let mut topics = lock(&inner.topics);
+            if let Some(topic) = topics.get_mut(&self.topic) {
+                topic.sinks.retain(|(id, _)| *id != self.id);
+            }
+            #[cfg(feature = "redis")]
+            if inner.redis.is_some() {
+                redis::tidy(&mut topics, &self.topic);
+            }
         }
     }
 }

@@ -19,7 +19,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::io;
 use std::pin::Pin;
-use std::sync::{Mutex, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -290,7 +290,13 @@ async fn read_on(
             after.clone_from(&entry.id);
             let Some((topic, message)) = tagged(&entry.map) else { continue };
             let Some(alive) = inner.upgrade() else { return Ok(()) };
-            let behind = match offer(&mut lock(&alive.topics), &topic, message, alive.history) {
+            let offered = {
+                let mut topics = lock(&alive.topics);
+                let offered = offer(&mut topics, &topic, message, alive.history);
+                tidy(&mut topics, &topic); // its last sinks may have said stop
+                offered
+            };
+            let behind = match offered {
                 Offered::Taken => continue,
                 Offered::Old => {
                     suspect.insert(topic);
@@ -302,9 +308,11 @@ async fn read_on(
             // Messages before it did not come this way: from the topic's stream.
             catch_up(inner, connection, &topic, Some(behind.id - 1)).await?;
             let Some(alive) = inner.upgrade() else { return Ok(()) };
-            if let Some(state) = lock(&alive.topics).get_mut(&topic) {
+            let mut topics = lock(&alive.topics);
+            if let Some(state) = topics.get_mut(&topic) {
                 state.take(&topic, behind, alive.history);
             }
+            tidy(&mut topics, &topic);
         }
         check_counters(inner, connection, suspect).await?;
     }
@@ -368,6 +376,7 @@ async fn catch_up(
     for message in range.ids.iter().filter_map(|entry| published(&entry.id, &entry.map)) {
         state.take(topic, message, alive.history);
     }
+    tidy(&mut topics, topic);
     Ok(())
 }
 
@@ -402,6 +411,8 @@ async fn check_counters(
             }
             if counter > state.last {
                 behind.push(topic);
+            } else {
+                tidy(&mut states, &topic);
             }
         }
     }
@@ -409,6 +420,41 @@ async fn check_counters(
         catch_up(inner, connection, &topic, None).await?;
     }
     Ok(())
+}
+
+/// Forgets `topic` in this process once nobody here subscribes to it or is
+/// joining: its messages stay in Redis, and the next subscriber here starts
+/// reading it afresh. Topics come and go (a room per group of users)
+/// without each process keeping every one it ever served.
+pub(super) fn tidy(topics: &mut HashMap<String, Topic>, topic: &str) {
+    if topics.get(topic).is_some_and(|t| t.sinks.is_empty() && t.joining == 0 && t.pending.is_none()) {
+        topics.remove(topic);
+    }
+}
+
+/// A subscriber on its way into a topic: keeps the topic in this process
+/// until dropped.
+pub(super) struct Joining {
+    inner: Weak<Inner>,
+    topic: String,
+}
+
+impl Joining {
+    pub(super) fn new(inner: &Arc<Inner>, topic: &str) -> Self {
+        lock(&inner.topics).entry(topic.to_owned()).or_default().joining += 1;
+        Joining { inner: Arc::downgrade(inner), topic: topic.to_owned() }
+    }
+}
+
+impl Drop for Joining {
+    fn drop(&mut self) {
+        let Some(inner) = self.inner.upgrade() else { return };
+        let mut topics = lock(&inner.topics);
+        if let Some(state) = topics.get_mut(&self.topic) {
+            state.joining -= 1;
+        }
+        tidy(&mut topics, &self.topic);
+    }
 }
 
 impl Topic {
