@@ -19,20 +19,23 @@ fn connect(redis: &RedisServer) -> Broadcast {
     squall::block_on(Broadcast::redis(&redis.url())).unwrap()
 }
 
-/// Subscribes from the message after `after`; each delivery as "id:body"
-/// or "gap after N".
-fn subscribe(broadcast: &Broadcast, topic: &str, after: u64) -> Seen {
-    let seen: Seen = Arc::default();
+/// A sink that records each delivery in `seen`, as "id:body" or "gap
+/// after N", and answers `go_on`.
+fn recorder(seen: &Seen, go_on: bool) -> impl FnMut(Delivery<'_>) -> bool + Send + 'static {
     let into = seen.clone();
-    squall::block_on(broadcast.subscribe_after(topic, after, move |delivery| {
+    move |delivery| {
         into.lock().unwrap().push(match delivery {
             Delivery::Message(m) => format!("{}:{}", m.id, m.body),
             Delivery::Gap { after } => format!("gap after {after}"),
         });
-        true
-    }))
-    .unwrap()
-    .keep();
+        go_on
+    }
+}
+
+/// Subscribes from the message after `after`, for good; what it gets.
+fn subscribe(broadcast: &Broadcast, topic: &str, after: u64) -> Seen {
+    let seen: Seen = Arc::default();
+    squall::block_on(broadcast.subscribe_after(topic, after, recorder(&seen, true))).unwrap().keep();
     seen
 }
 
@@ -252,14 +255,7 @@ fn a_topic_nobody_here_subscribes_to_is_forgotten_and_read_afresh() {
     let redis = RedisServer::start("forgotten");
     let (one, two) = (connect(&redis), connect(&redis));
     let seen: Seen = Arc::default();
-    let into = seen.clone();
-    let subscription = squall::block_on(one.subscribe_after("room", u64::MAX, move |delivery| {
-        if let Delivery::Message(m) = delivery {
-            into.lock().unwrap().push(format!("{}:{}", m.id, m.body));
-        }
-        true
-    }))
-    .unwrap();
+    let subscription = squall::block_on(one.subscribe_after("room", u64::MAX, recorder(&seen, true))).unwrap();
     publish(&two, "room", "a");
     assert_eq!(wait_for(&seen, 1), ["1:a"]);
     assert_eq!(one.last_id("room"), 1);
@@ -271,15 +267,7 @@ fn a_topic_nobody_here_subscribes_to_is_forgotten_and_read_afresh() {
     drop(once);
     assert_eq!(one.last_id("room"), 0, "a subscriber that stopped at once leaves nothing");
     let stops: Seen = Arc::default();
-    let into = stops.clone();
-    squall::block_on(one.subscribe_after("room", u64::MAX, move |delivery| {
-        if let Delivery::Message(m) = delivery {
-            into.lock().unwrap().push(format!("{}:{}", m.id, m.body));
-        }
-        false
-    }))
-    .unwrap()
-    .keep();
+    squall::block_on(one.subscribe_after("room", u64::MAX, recorder(&stops, false))).unwrap().keep();
     publish(&two, "room", "b");
     assert_eq!(wait_for(&stops, 1), ["2:b"]);
     wait_until("the topic is forgotten", || one.last_id("room") == 0);
