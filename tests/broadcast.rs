@@ -99,7 +99,7 @@ fn the_history_is_trimmed_and_a_subscriber_behind_it_gets_a_gap() {
     for i in 1..=6 {
         publish(&bounded, "t", &format!("m{i}"));
     }
-    assert_eq!(redis.cli(&["XLEN", "squall:broadcast:t"]), "3");
+    assert_eq!(redis.cli(&["XLEN", "squall:broadcast:stream:t"]), "3");
     let other = connect(&redis);
     let since = squall::block_on(other.since("t", 1)).unwrap();
     assert!(!since.complete, "2 and 3 are gone");
@@ -110,8 +110,8 @@ fn the_history_is_trimmed_and_a_subscriber_behind_it_gets_a_gap() {
     for body in ["aaaa", "bbbb", "cccc"] {
         publish(&by_bytes, "b", body);
     }
-    assert_eq!(redis.cli(&["XLEN", "squall:broadcast:b"]), "2", "12 bytes are over 10");
-    assert_eq!(redis.cli(&["GET", "squall:broadcast:b:bytes"]), "8");
+    assert_eq!(redis.cli(&["XLEN", "squall:broadcast:stream:b"]), "2", "12 bytes are over 10");
+    assert_eq!(redis.cli(&["GET", "squall:broadcast:bytes:b"]), "8");
 }
 
 /// Redis killed under two processes: publishing fails at once; when Redis
@@ -240,8 +240,8 @@ fn a_message_the_shared_stream_missed_comes_from_its_topic() {
     publish(&one, "room", "a");
     assert_eq!(wait_for(&seen, 1), ["1:a"]);
     // Message 2 as the publish script writes it, but not to the shared stream.
-    assert_eq!(redis.cli(&["INCR", "squall:broadcast:room:seq"]), "2");
-    redis.cli(&["XADD", "squall:broadcast:room", "2-0", "m", "b"]);
+    assert_eq!(redis.cli(&["INCR", "squall:broadcast:seq:room"]), "2");
+    redis.cli(&["XADD", "squall:broadcast:stream:room", "2-0", "m", "b"]);
     assert_eq!(wait_for(&seen, 2), ["1:a", "2:b"]);
 }
 
@@ -276,6 +276,23 @@ fn a_topic_nobody_here_subscribes_to_is_forgotten_and_read_afresh() {
     let again = subscribe(&one, "room", 0);
     publish(&two, "room", "c");
     assert_eq!(wait_for(&again, 3), ["1:a", "2:b", "3:c"]);
+}
+
+/// Topics are names users may choose (a room's): none can spell the Redis
+/// key of another topic's counter, byte count or stream.
+#[test]
+fn no_topic_name_reaches_another_topics_keys() {
+    support::init_logger();
+    let redis = RedisServer::start("names");
+    let one = connect(&redis);
+    let topics = ["a", "a:seq", "a:bytes", "seq:a", "stream:a", "all", ""];
+    let seen: Vec<Seen> = topics.iter().map(|topic| subscribe(&one, topic, u64::MAX)).collect();
+    for topic in topics {
+        assert_eq!(publish(&one, topic, topic), 1, "{topic:?}");
+    }
+    for (topic, seen) in topics.iter().zip(&seen) {
+        assert_eq!(wait_for(seen, 1), [format!("1:{topic}")]);
+    }
 }
 
 #[test]

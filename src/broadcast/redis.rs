@@ -1,10 +1,12 @@
-//! The Redis backend: per topic a stream `squall:broadcast:{topic}` whose
-//! entry ids are the message ids (`7-0`), a counter `…:{topic}:seq` and a
-//! byte count `…:{topic}:bytes`. One script appends, numbers and trims
+//! The Redis backend: per topic a stream `squall:broadcast:stream:{topic}`
+//! whose entry ids are the message ids (`7-0`), a counter
+//! `squall:broadcast:seq:{topic}` and a byte count
+//! `squall:broadcast:bytes:{topic}` (the topic last, so that no topic's
+//! name can spell another's key). One script appends, numbers and trims
 //! atomically, so ids increase by one per topic whoever publishes.
 //!
 //! The same script appends each message to one more stream,
-//! `squall:broadcast`, which every topic shares: each process reads that
+//! `squall:broadcast:all`, which every topic shares: each process reads that
 //! one stream with `XREAD BLOCK`, on one connection of its own whatever
 //! the number of topics, and hands each message of a topic it uses to that
 //! topic's subscribers. Whatever the shared stream does not give in order
@@ -39,7 +41,7 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(1);
 const BLOCK: Duration = Duration::from_secs(2);
 
 /// The stream every topic's messages also go to, for the readers.
-const ALL: &str = "squall:broadcast";
+const ALL: &str = "squall:broadcast:all";
 
 /// Entries `ALL` keeps, about: a reader further behind than that catches
 /// up from the topics' own streams.
@@ -82,9 +84,9 @@ pub(super) struct Backend {
     shared: Mutex<Option<MultiplexedConnection>>,
 }
 
+/// A topic's counter, byte count and stream.
 fn keys(topic: &str) -> [String; 3] {
-    let stream = format!("squall:broadcast:{topic}");
-    [format!("{stream}:seq"), format!("{stream}:bytes"), stream]
+    ["seq", "bytes", "stream"].map(|kind| format!("squall:broadcast:{kind}:{topic}"))
 }
 
 impl Backend {
