@@ -245,6 +245,28 @@ fn a_message_the_shared_stream_missed_comes_from_its_topic() {
     assert_eq!(wait_for(&seen, 2), ["1:a", "2:b"]);
 }
 
+/// A subscriber that joins from an id gets the messages after it from
+/// Redis; when this process's reader brings one of them later, the
+/// subscriber does not get it twice.
+#[test]
+fn a_message_read_from_redis_on_joining_is_not_delivered_again_by_the_reader() {
+    support::init_logger();
+    let redis = RedisServer::start("twice");
+    let one = connect(&redis);
+    let first = subscribe(&one, "room", u64::MAX);
+    publish(&one, "room", "a");
+    assert_eq!(wait_for(&first, 1), ["1:a"]);
+    // Message 2, which this process's reader brings only when Redis is
+    // next quiet (it is not in the shared stream).
+    assert_eq!(redis.cli(&["INCR", "squall:broadcast:seq:room"]), "2");
+    redis.cli(&["XADD", "squall:broadcast:stream:room", "2-0", "m", "b"]);
+    let late = subscribe(&one, "room", 1);
+    assert_eq!(wait_for(&late, 1), ["2:b"], "from Redis, at once");
+    assert_eq!(wait_for(&first, 2), ["1:a", "2:b"], "the reader has brought it");
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(*late.lock().unwrap(), ["2:b"], "not twice");
+}
+
 /// A process forgets a topic once its last subscriber here leaves — by
 /// dropping its subscription, or by its sink saying stop — so topics that
 /// come and go do not pile up in every process; the messages stay in Redis,

@@ -288,6 +288,9 @@ impl Broadcast {
         let mut sink = sink;
         #[cfg_attr(not(feature = "redis"), allow(unused_mut))]
         let (mut from, mut gap_told) = (after, false);
+        // The topic's last id in the backend, when asked (Redis).
+        #[cfg_attr(not(feature = "redis"), allow(unused_mut))]
+        let mut backend_last = None;
         // Keeps the topic in this process until the sink is in place.
         #[cfg(feature = "redis")]
         let _joining = self.is_shared().then(|| redis::Joining::new(&self.inner, topic));
@@ -296,7 +299,8 @@ impl Broadcast {
             self.ensure_reading(topic).await?;
             // This process may not have seen what the client missed: Redis has.
             if from != u64::MAX {
-                let older = redis.since(topic, from).await?;
+                let (older, last) = redis.since(topic, from).await?;
+                backend_last = Some(last);
                 if !older.complete {
                     gap_told = true;
                     if !sink(Delivery::Gap { after: from }) {
@@ -323,8 +327,12 @@ impl Broadcast {
             }
         }
         // Nothing handed over above comes again: only ids past the floor
-        // (a gap resets it: after a backend that lost its data, ids start over).
-        let mut floor = here.messages.last().map_or(from.min(state.last), |m| m.id);
+        // (a gap resets it: after a backend that lost its data, ids start
+        // over). The floor is where the sink stands, or the last id known
+        // for a cursor past it (one from before the numbering started over);
+        // with Redis, what it gave above may not have reached this process yet.
+        let known = backend_last.map_or(state.last, |last: u64| last.max(state.last));
+        let mut floor = here.messages.last().map_or(from.min(known), |m| m.id);
         let id = self.inner.next_subscription.fetch_add(1, Ordering::Relaxed);
         let subscription =
             Subscription { inner: Arc::downgrade(&self.inner), topic: topic.to_owned(), id, keep: false };
@@ -399,7 +407,7 @@ impl Broadcast {
         #[cfg(feature = "redis")]
         if let Some(redis) = &self.inner.redis {
             // Redis has the whole history; this process, only what it read.
-            return redis.since(topic, after).await;
+            return redis.since(topic, after).await.map(|(since, _)| since);
         }
         Ok(lock(&self.inner.topics).entry(topic.to_owned()).or_default().since(after))
     }

@@ -127,8 +127,9 @@ impl Backend {
         call.invoke_async(&mut connection).await.map_err(|e| self.failed(&e))
     }
 
-    /// The messages of `topic` after `after` that the stream still has.
-    pub(super) async fn since(&self, topic: &str, after: u64) -> std::result::Result<Since, Unavailable> {
+    /// The messages of `topic` after `after` that the stream still has, and
+    /// the id of the topic's last message then.
+    pub(super) async fn since(&self, topic: &str, after: u64) -> std::result::Result<(Since, u64), Unavailable> {
         let mut connection = self.connection().await?;
         let [seq, _, stream] = keys(topic);
         let start = format!("{}-0", after.saturating_add(1));
@@ -141,7 +142,7 @@ impl Backend {
         let messages: Vec<Published> = range.ids.iter().filter_map(|entry| published(&entry.id, &entry.map)).collect();
         let last = last.unwrap_or(0);
         let next = messages.first().map_or(last + 1, |m| m.id);
-        Ok(Since { complete: after >= last || next == after + 1, messages })
+        Ok((Since { complete: after >= last || next == after + 1, messages }, last))
     }
 }
 
