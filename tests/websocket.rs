@@ -656,14 +656,15 @@ fn sigterm_ends_the_chat_examples_event_streams_and_polls_cleanly() {
 /// Event streams whose clients left are let go within a second with no
 /// message posted: the chat's connections close, and round after round of
 /// 1,000 abandoned streams leaves its memory where it was once the
-/// allocator has found its size (two rounds; each round kept would be
-/// about 9 MB of queues more).
+/// allocator has found its size. Each round kept would be about 9 MB of
+/// queues more, 27 MB from the second round to the fifth; the allocator
+/// may take one step of its own on the way (10 MB once, seen in one run).
 #[test]
 fn the_chat_releases_abandoned_event_streams_without_a_message() {
     support::init_logger();
     let chat = support::example("chat", "websocket", &[]);
     let mut after = Vec::new();
-    for _ in 0..4 {
+    for _ in 0..5 {
         let streams: Vec<_> = (0..1000)
             .map(|_| {
                 let mut stream = TcpStream::connect(chat.addr).unwrap();
@@ -685,5 +686,5 @@ fn the_chat_releases_abandoned_event_streams_without_a_message() {
         after.push(support::memory_kb(chat.child.id(), "VmRSS"));
     }
     println!("resident memory after each round: {after:?} kB");
-    assert!(after[3] < after[1] + 8 * 1024, "memory grew round after round: {after:?} kB");
+    assert!(after[4] < after[1] + 16 * 1024, "memory grew round after round: {after:?} kB");
 }
