@@ -150,7 +150,8 @@ struct Topic {
     #[cfg(feature = "redis")]
     reading: Arc<async_lock::OnceCell<()>>,
     /// What the reader read of the topic while this process was asking
-    /// Redis where to start it.
+    /// Redis where to start it: `Some` only until `reading` is set, and
+    /// only while a subscriber is joining.
     #[cfg(feature = "redis")]
     pending: Option<Vec<Published>>,
     /// Subscribers on their way in: the topic stays while there are any.

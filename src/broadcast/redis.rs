@@ -286,7 +286,7 @@ async fn read_on(
             // Quiet for a while: check every topic read here.
             let Some(alive) = inner.upgrade() else { return Ok(()) };
             let topics = lock(&alive.topics);
-            let read_here = topics.iter().filter(|(_, t)| t.reading.is_initialized() && t.pending.is_none());
+            let read_here = topics.iter().filter(|(_, t)| t.reading.is_initialized());
             suspect.extend(read_here.map(|(name, _)| name.clone()));
         }
         for entry in entries {
@@ -365,7 +365,7 @@ async fn catch_up(
 ) -> redis::RedisResult<()> {
     let last = match inner.upgrade() {
         Some(alive) => match lock(&alive.topics).get(topic) {
-            Some(state) if state.reading.is_initialized() && state.pending.is_none() => state.last,
+            Some(state) if state.reading.is_initialized() => state.last,
             _ => return Ok(()),
         },
         None => return Ok(()),
@@ -430,7 +430,7 @@ async fn check_counters(
 /// reading it afresh. Topics come and go (a room per group of users)
 /// without each process keeping every one it ever served.
 pub(super) fn tidy(topics: &mut HashMap<String, Topic>, topic: &str) {
-    if topics.get(topic).is_some_and(|t| t.sinks.is_empty() && t.joining == 0 && t.pending.is_none()) {
+    if topics.get(topic).is_some_and(|t| t.sinks.is_empty() && t.joining == 0) {
         topics.remove(topic);
     }
 }
