@@ -149,27 +149,26 @@ impl Parser {
     }
 
     fn preamble(&mut self) -> Result<Step, HttpError> {
-        let keep = match self.find_delimiter() {
-            Found::At(at) => {
-                self.skipped += at;
-                if self.skipped > self.bounds.preamble {
-                    return Err(too_large(format!("multipart preamble longer than {} bytes", self.bounds.preamble)));
-                }
-                self.buf.advance(at + self.delimiter_len);
-                self.state = State::Delimited;
-                return Ok(Step::Again);
-            }
-            Found::Undecided(at) => self.buf.len() - at,
-            // Keep what may be the start of a delimiter.
-            Found::Nothing => self.delimiter_len - 1,
+        let found = self.find_delimiter();
+        // Skip what is surely preamble; keep what may begin a delimiter.
+        let drop = match found {
+            Found::At(at) | Found::Undecided(at) => at,
+            Found::Nothing => self.buf.len().saturating_sub(self.delimiter_len - 1),
         };
-        let drop = self.buf.len().saturating_sub(keep);
         self.skipped += drop;
         self.buf.advance(drop);
-        if self.skipped > self.bounds.preamble || self.buf.len() > self.bounds.preamble {
+        // The bound holds wherever the preamble ends, and so does the cap
+        // on what is kept while it goes on.
+        let found_it = matches!(found, Found::At(_));
+        if self.skipped > self.bounds.preamble || (!found_it && self.buf.len() > self.bounds.preamble) {
             return Err(too_large(format!("multipart preamble longer than {} bytes", self.bounds.preamble)));
         }
-        Ok(Step::NeedMore)
+        if !found_it {
+            return Ok(Step::NeedMore);
+        }
+        self.buf.advance(self.delimiter_len);
+        self.state = State::Delimited;
+        Ok(Step::Again)
     }
 
     fn delimited(&mut self) -> Result<Step, HttpError> {
